@@ -1,0 +1,72 @@
+"""Plain request and result types of the engine: what the editor's worker, the CLI and the trainer use."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+ProgressFn = Callable[[float, str], None]
+"""Called with a fraction in [0, 1] and a short stage label."""
+CancelFn = Callable[[], bool]
+"""Returns True when the caller wants the fill to stop; checked between stages and regions."""
+
+DEFAULT_MODEL = "default"
+"""Name that resolves to the preferred fill backend: the bundled neural pair if present, else Telea."""
+
+
+@dataclass
+class FillOptions:
+    """Knobs of the fill pipeline; defaults are what the editor uses."""
+
+    context_margin: int | None = None  # pixels of known context around each hole region; None = automatic
+    poisson_blend: bool = False  # GLCIC-style Poisson blending of the fill into its surroundings
+    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", "mps"
+
+
+@dataclass
+class FillRequest:
+    """One fill: an RGB photo, its hole mask and an optional edge sketch by the user.
+
+    ``image`` is H x W x 3 uint8 RGB; ``mask`` is H x W bool (True = fill this). ``sketch_drawn`` and
+    ``sketch_erased`` are optional H x W bool arrays: pixels the user drew as edges (forced on) and
+    pixels the user erased as "no edge" (forced off). ``model`` names a backend or model.
+    """
+
+    image: np.ndarray
+    mask: np.ndarray
+    sketch_drawn: np.ndarray | None = None
+    sketch_erased: np.ndarray | None = None
+    model: str = DEFAULT_MODEL
+    options: FillOptions = field(default_factory=FillOptions)
+
+
+@dataclass
+class FillResult:
+    """The filled photo, the edge map that guided it, per-stage timings in seconds, and notes for the user.
+
+    ``edges`` is H x W uint8 (255 = edge) holding the known edges and the completed edges inside the
+    hole, for the processed regions only (zero elsewhere); ``None`` for backends that use no edges.
+    ``regions`` lists the processed crops as (x0, y0, x1, y1).
+    """
+
+    image: np.ndarray
+    edges: np.ndarray | None
+    timings: dict[str, float]
+    regions: list[tuple[int, int, int, int]] = field(default_factory=list)
+    backend: str = ""
+    device: str = "cpu"
+    messages: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ModelInfo:
+    """A fill backend as listed to the user (model selector, ``inpaint models``)."""
+
+    name: str
+    kind: str  # "neural" (edge-guided pair), "completion" (GLCIC), "classical"
+    source: str  # "bundled", "user" or "built-in"
+    description: str = ""
+    path: str | None = None  # card path for model files
+    uses_edges: bool = False

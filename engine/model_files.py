@@ -1,0 +1,151 @@
+"""Model files: ``NAME.safetensors`` (tensors only) plus ``NAME.json`` (the card). Never unpickled."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save
+
+from engine.atomic import write_bytes_atomic, write_text_atomic
+from engine.errors import ModelFileError
+from engine.networks import ARCHITECTURES, build_network
+
+CARD_VERSION = 1
+STAGES = ("edge", "image", "completion")
+# Magic numbers of formats we refuse to open as weights: pickle protocols 2-5 and torch's zip archives.
+_REFUSED_MAGIC = {b"\x80\x02": "a Python pickle", b"\x80\x03": "a Python pickle", b"\x80\x04": "a Python pickle",
+                  b"\x80\x05": "a Python pickle", b"PK": "a zip archive (torch.save format)"}
+
+
+@dataclass
+class ModelCard:
+    """What a model is, how it was made and how well it did. Stored as ``NAME.json``."""
+
+    name: str
+    architecture: str
+    arguments: dict[str, Any]
+    stage: str
+    resolution: int
+    companion: str | None = None  # image models: the edge model that guides them
+    data: str = ""
+    steps: int = 0
+    hardware: str = ""
+    date: str = ""
+    command: str = ""
+    license: str = ""
+    description: str = ""
+    validation: dict[str, Any] = field(default_factory=dict)
+    card_version: int = CARD_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], source: Path) -> ModelCard:
+        """Validate and build a card; any problem is a ``ModelFileError`` naming ``source``."""
+        if not isinstance(raw, dict):
+            raise ModelFileError(f"{source}: the card is not a JSON object")
+        known = {f.name for f in dataclasses.fields(cls)}
+        missing = [k for k in ("name", "architecture", "arguments", "stage", "resolution") if k not in raw]
+        if missing:
+            raise ModelFileError(f"{source}: the card lacks {', '.join(missing)}")
+        card = cls(**{k: v for k, v in raw.items() if k in known})
+        if card.architecture not in ARCHITECTURES:
+            raise ModelFileError(f"{source}: unknown architecture {card.architecture!r} "
+                                 f"(known: {', '.join(sorted(ARCHITECTURES))})")
+        if card.stage not in STAGES:
+            raise ModelFileError(f"{source}: unknown stage {card.stage!r} (known: {', '.join(STAGES)})")
+        if not isinstance(card.arguments, dict):
+            raise ModelFileError(f"{source}: 'arguments' must be an object")
+        if not isinstance(card.resolution, int) or card.resolution < 16:
+            raise ModelFileError(f"{source}: 'resolution' must be an integer of at least 16")
+        return card
+
+
+def weights_path(card_or_weights: str | os.PathLike[str]) -> Path:
+    """The ``.safetensors`` path that belongs to a card or weights path."""
+    return Path(card_or_weights).with_suffix(".safetensors")
+
+
+def card_path(card_or_weights: str | os.PathLike[str]) -> Path:
+    """The ``.json`` card path that belongs to a card or weights path."""
+    return Path(card_or_weights).with_suffix(".json")
+
+
+def plain_state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Contiguous CPU copies of a module's state, as safetensors wants them (shared storage split)."""
+    return {k: v.detach().to("cpu").contiguous().clone() for k, v in module.state_dict().items()}
+
+
+def save_model(module: torch.nn.Module, card: ModelCard, folder: str | os.PathLike[str]) -> Path:
+    """Write ``folder/NAME.safetensors`` and ``folder/NAME.json`` atomically; return the weights path."""
+    folder = Path(folder)
+    target = folder / f"{card.name}.safetensors"
+    write_bytes_atomic(target, save(plain_state_dict(module), metadata={"format": "pt", "name": card.name}))
+    write_text_atomic(card_path(target), card.to_json())
+    return target
+
+
+def read_card(path: str | os.PathLike[str]) -> ModelCard:
+    """Read and validate the card of a model (``path`` may name the card or the weights)."""
+    source = card_path(path)
+    try:
+        raw = json.loads(source.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelFileError(f"{source}: card not found") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{source}: the card is not valid JSON ({exc})") from None
+    return ModelCard.from_dict(raw, source)
+
+
+def _check_not_pickle(path: Path) -> None:
+    with open(path, "rb") as handle:
+        head = handle.read(2)
+    for magic, what in _REFUSED_MAGIC.items():
+        if head.startswith(magic):
+            raise ModelFileError(f"{path}: this is {what}; model files must be safetensors "
+                                 "(pickles can run code and are never loaded)")
+
+
+def load_weights(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """Read a safetensors file onto the CPU; refuse pickles; name the file in every error."""
+    path = weights_path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: weights file not found")
+    if path.stat().st_size == 0:
+        raise ModelFileError(f"{path}: weights file is empty")
+    _check_not_pickle(path)
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise ModelFileError(f"{path}: not a readable safetensors file, truncated or corrupt ({exc})") from None
+
+
+def load_model(path: str | os.PathLike[str]) -> tuple[torch.nn.Module, ModelCard]:
+    """Rebuild the network named by the card and load its tensors; returns it in eval mode on the CPU."""
+    card = read_card(path)
+    try:
+        module = build_network(card.architecture, card.arguments)
+    except ValueError as exc:
+        raise ModelFileError(f"{card_path(path)}: {exc}") from None
+    state = load_weights(path)
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise ModelFileError(f"{weights_path(path)}: tensors do not match {card.architecture} "
+                             f"{card.arguments} (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    for key, tensor in state.items():
+        if tuple(tensor.shape) != tuple(expected[key].shape):
+            raise ModelFileError(f"{weights_path(path)}: shape mismatch for {key}: file has "
+                                 f"{tuple(tensor.shape)}, {card.architecture} {card.arguments} "
+                                 f"expects {tuple(expected[key].shape)}")
+    module.load_state_dict(state)
+    return module.eval(), card
