@@ -1,0 +1,111 @@
+"""Model files: round trip, refusal of pickles, and clear errors for broken files."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import pytest
+import torch
+
+from engine.errors import ModelFileError
+from engine.model_files import ModelCard, card_path, load_model, save_model, weights_path
+from engine.networks import EdgeGenerator, ImageGenerator
+
+
+def _card(name: str = "tiny", **kw) -> ModelCard:
+    args = kw.pop("arguments", {"base_channels": 8, "residual_blocks": 1})
+    return ModelCard(name=name, architecture="edgeconnect-image", arguments=args, stage="image",
+                     resolution=64, **kw)
+
+
+def test_round_trip_gives_identical_outputs(tmp_path):
+    torch.manual_seed(0)
+    net = ImageGenerator(8, 1).eval()
+    path = save_model(net, _card(steps=12, data="synthetic"), tmp_path)
+    loaded, card = load_model(path)
+    assert card.steps == 12 and card.data == "synthetic"
+    x, e, m = torch.rand(1, 3, 32, 36), torch.rand(1, 1, 32, 36), (torch.rand(1, 1, 32, 36) > 0.5).float()
+    with torch.no_grad():
+        assert torch.equal(net(x, e, m), loaded(x, e, m))
+
+
+def test_spectral_norm_edge_model_round_trip(tmp_path):
+    net = EdgeGenerator(8, 1).eval()
+    card = ModelCard("edge", "edgeconnect-edge", {"base_channels": 8, "residual_blocks": 1}, "edge", 64)
+    loaded, _ = load_model(save_model(net, card, tmp_path))
+    x = torch.rand(1, 1, 24, 24)
+    with torch.no_grad():
+        assert torch.allclose(net(x, x, x), loaded(x, x, x))
+
+
+def test_pickle_is_refused_and_never_run(tmp_path):
+    path = save_model(ImageGenerator(8, 1), _card(), tmp_path)
+
+    class Boom:
+        def __reduce__(self):
+            return (exec, ("raise SystemExit('pickle executed')",))
+
+    weights_path(path).write_bytes(pickle.dumps(Boom(), protocol=4))
+    with pytest.raises(ModelFileError, match="pickle"):
+        load_model(path)
+
+
+def test_torch_save_zip_is_refused(tmp_path):
+    path = save_model(ImageGenerator(8, 1), _card(), tmp_path)
+    torch.save(ImageGenerator(8, 1).state_dict(), weights_path(path))
+    with pytest.raises(ModelFileError, match="zip archive"):
+        load_model(path)
+
+
+def test_truncated_file_names_the_file(tmp_path):
+    path = save_model(ImageGenerator(8, 1), _card(), tmp_path)
+    data = weights_path(path).read_bytes()
+    weights_path(path).write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFileError, match=r"tiny\.safetensors.*truncated or corrupt"):
+        load_model(path)
+
+
+def test_empty_file(tmp_path):
+    path = save_model(ImageGenerator(8, 1), _card(), tmp_path)
+    weights_path(path).write_bytes(b"")
+    with pytest.raises(ModelFileError, match="empty"):
+        load_model(path)
+
+
+def test_unknown_architecture(tmp_path):
+    path = save_model(ImageGenerator(8, 1), _card(), tmp_path)
+    raw = json.loads(card_path(path).read_text())
+    raw["architecture"] = "stable-diffusion"
+    card_path(path).write_text(json.dumps(raw))
+    with pytest.raises(ModelFileError, match=r"tiny\.json: unknown architecture 'stable-diffusion'"):
+        load_model(path)
+
+
+def test_shape_mismatch_names_file_and_tensor(tmp_path):
+    path = save_model(ImageGenerator(8, 1), _card(), tmp_path)
+    raw = json.loads(card_path(path).read_text())
+    raw["arguments"]["base_channels"] = 16
+    card_path(path).write_text(json.dumps(raw))
+    with pytest.raises(ModelFileError, match=r"tiny\.safetensors: shape mismatch"):
+        load_model(path)
+
+
+def test_bad_card_json(tmp_path):
+    path = save_model(ImageGenerator(8, 1), _card(), tmp_path)
+    card_path(path).write_text("{not json")
+    with pytest.raises(ModelFileError, match="not valid JSON"):
+        load_model(path)
+
+
+def test_missing_card_fields(tmp_path):
+    path = save_model(ImageGenerator(8, 1), _card(), tmp_path)
+    card_path(path).write_text(json.dumps({"name": "tiny"}))
+    with pytest.raises(ModelFileError, match="lacks architecture"):
+        load_model(path)
+
+
+def test_full_size_networks_match_the_paper():
+    for cls in (EdgeGenerator, ImageGenerator):
+        params = sum(p.numel() for p in cls(64, 8).parameters())
+        assert 10.5e6 < params < 11.0e6
