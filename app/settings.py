@@ -1,0 +1,127 @@
+"""Preferences: a small JSON file in the user data folder, written atomically, tolerant of damage.
+
+A corrupt or unreadable ``settings.json`` is moved aside to ``settings.json.bak`` and the defaults are
+used; :attr:`Settings.load_warning` then says what happened so the window can tell the user.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.atomic import write_text_atomic
+from engine.paths import user_home
+
+log = logging.getLogger(__name__)
+
+SETTINGS_VERSION = 1
+MAX_RECENT = 10
+
+
+def settings_path() -> Path:
+    """Where the preferences live: ``user_home()/settings.json``."""
+    return user_home() / "settings.json"
+
+
+def default_cpu_threads() -> int:
+    """Torch CPU threads by default: every core but one, so the window keeps a core for itself."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+@dataclass
+class Settings:
+    """The user's preferences. Unknown keys in the file are ignored; bad values fall back to defaults."""
+
+    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", "mps"
+    default_model: str = "default"  # a name from Engine.models(), or "default"
+    brush_size: int = 40
+    brush_hardness: float = 1.0  # 0 (soft) .. 1 (hard)
+    mask_color: str = "#ff3030"  # shown semi-transparent over the photo
+    mask_opacity: float = 0.45
+    clear_mask_after_fill: bool = True
+    cpu_threads: int = field(default_factory=default_cpu_threads)
+    recent_files: list[str] = field(default_factory=list)
+    autosave_seconds: float = 3.0  # debounce after an edit before the session is autosaved
+    version: int = SETTINGS_VERSION
+
+    load_warning: str | None = field(default=None, compare=False, repr=False)
+    path: Path | None = field(default=None, compare=False, repr=False)
+
+    # ----------------------------------------------------------------- persistence
+    @classmethod
+    def load(cls, path: str | os.PathLike[str] | None = None) -> Settings:
+        """Read the preferences; a missing file gives defaults, a damaged one is kept as ``.bak``."""
+        path = Path(path) if path is not None else settings_path()
+        settings = cls()
+        settings.path = path
+        if not path.exists():
+            return settings
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(raw, dict):
+                raise ValueError("the file does not hold a JSON object")
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            backup = path.with_name(path.name + ".bak")
+            try:
+                os.replace(path, backup)
+                kept = f"; the damaged file was kept as {backup}"
+            except OSError:
+                kept = ""
+            settings.load_warning = f"The preferences file {path} could not be read ({exc}). Defaults are used{kept}."
+            log.warning(settings.load_warning)
+            return settings
+        settings._apply(raw)
+        return settings
+
+    def save(self) -> None:
+        """Write the preferences atomically (a crash mid-write leaves the old file)."""
+        target = self.path or settings_path()
+        write_text_atomic(target, json.dumps(self.to_dict(), indent=2) + "\n")
+
+    def to_dict(self) -> dict[str, Any]:
+        skip = {"load_warning", "path"}
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in skip}
+
+    def _apply(self, raw: dict[str, Any]) -> None:
+        """Copy values of the right type from ``raw``; anything else keeps its default."""
+        defaults = Settings()
+        for f in dataclasses.fields(self):
+            if f.name in ("load_warning", "path", "version") or f.name not in raw:
+                continue
+            value, default = raw[f.name], getattr(defaults, f.name)
+            if isinstance(default, bool):
+                ok = isinstance(value, bool)
+            elif isinstance(default, int):
+                ok = isinstance(value, int) and not isinstance(value, bool)
+            elif isinstance(default, float):
+                ok = isinstance(value, int | float) and not isinstance(value, bool)
+                value = float(value) if ok else value
+            elif isinstance(default, list):
+                ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+            else:
+                ok = isinstance(value, str)
+            if ok:
+                setattr(self, f.name, value)
+            else:
+                log.warning("settings: ignoring %s=%r (bad type)", f.name, value)
+        self.brush_size = max(1, min(2000, self.brush_size))
+        self.brush_hardness = max(0.0, min(1.0, self.brush_hardness))
+        self.mask_opacity = max(0.05, min(1.0, self.mask_opacity))
+        self.cpu_threads = max(1, self.cpu_threads)
+        self.recent_files = self.recent_files[:MAX_RECENT]
+
+    # ----------------------------------------------------------------- recent files
+    def add_recent(self, path: str | os.PathLike[str]) -> None:
+        """Put ``path`` first in the recent files list (no duplicates, at most ``MAX_RECENT``)."""
+        text = str(Path(path).resolve())
+        self.recent_files = [text] + [p for p in self.recent_files if p != text]
+        del self.recent_files[MAX_RECENT:]
+
+    def existing_recent(self) -> list[str]:
+        """Recent files that still exist."""
+        return [p for p in self.recent_files if Path(p).is_file()]
