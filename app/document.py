@@ -1,0 +1,495 @@
+"""The document model: the photo, its mask and edge sketch, and their undo history.
+
+One ``Document`` owns the canvas state (DESIGN habit 1); views draw it and tools turn input into its
+edits. Every edit goes through the ``QUndoStack`` as a small command storing only the changed box
+(habit 2); "modified" is ``not undo_stack.isClean()``.
+
+Layers are numpy arrays edited in place: ``image`` H x W x 3 uint8, ``mask``/``sketch_drawn``/
+``sketch_erased`` H x W bool (C-contiguous, so views may wrap them in QImages without copies). Anything
+handed to another thread (``fill_request``) is a copy.
+
+Signals: ``changed(QRect)`` the document rect whose pixels changed (views repaint only that);
+``layer_changed(str, QRect)`` the same per layer (``"image"``, ``"mask"``, ``"sketch"``, ``"edges"``);
+``image_replaced()`` a new photo (size may differ: views reset); ``modified_changed(bool)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, QRect, QSize, Signal
+from PySide6.QtGui import QUndoStack
+
+from app import mask_ops
+from app.commands import (
+    LAYERS,
+    BitmapEditCommand,
+    FillCommand,
+    InvertMaskCommand,
+    Patch,
+    StrokeCommand,
+    command_from_state,
+)
+from engine.api import FillOptions, FillRequest, FillResult
+from engine.errors import MaskError
+
+HISTORY_VERSION = 1
+_TILE = 128  # stroke backup granularity (px)
+
+
+def box_to_rect(box: tuple[int, int, int, int]) -> QRect:
+    """``(x0, y0, x1, y1)`` (exclusive ends) to a QRect."""
+    x0, y0, x1, y1 = box
+    return QRect(x0, y0, x1 - x0, y1 - y0)
+
+
+class Stroke:
+    """A stroke being painted: dabs go into the layers live; :meth:`finish` pushes one undo command.
+
+    Before a tile of a layer is first touched its old values are copied (128 x 128 tiles), so the
+    command can hold the stroke's old and new values for its bounding box only.
+    """
+
+    def __init__(self, doc: Document, text: str, writes: dict[str, bool]) -> None:
+        self._doc = doc
+        self.text = text
+        self.writes = dict(writes)
+        self._backup: dict[tuple[str, int, int], np.ndarray] = {}
+        self.box: tuple[int, int, int, int] | None = None
+        self.finished = False
+
+    def _save_tiles(self, layer: str, box: tuple[int, int, int, int]) -> None:
+        array = self._doc.layer(layer)
+        x0, y0, x1, y1 = box
+        for ty in range(y0 // _TILE, (y1 - 1) // _TILE + 1):
+            for tx in range(x0 // _TILE, (x1 - 1) // _TILE + 1):
+                key = (layer, ty, tx)
+                if key not in self._backup:
+                    self._backup[key] = array[ty * _TILE : (ty + 1) * _TILE, tx * _TILE : (tx + 1) * _TILE].copy()
+
+    def stamp(self, box: tuple[int, int, int, int], footprint: np.ndarray) -> None:
+        """Set the stroke's layers to their values where ``footprint`` (a bool array of ``box``'s size) is set."""
+        if self.finished:
+            raise RuntimeError("stroke already finished")
+        x0, y0, x1, y1 = box
+        for layer, value in self.writes.items():
+            self._save_tiles(layer, box)
+            self._doc.layer(layer)[y0:y1, x0:x1][footprint] = value
+        self.box = mask_ops.union_box(self.box, box)
+        self._doc._notify(self._layer_group(), box)
+
+    def segment(self, p0: tuple[float, float], p1: tuple[float, float], size: float) -> None:
+        """Sweep a round brush of diameter ``size`` (document px) from ``p0`` to ``p1``."""
+        hit = mask_ops.capsule(p0, p1, size / 2.0, self._doc.height, self._doc.width)
+        if hit is not None:
+            self.stamp(*hit)
+
+    def fill_box(self, box: tuple[int, int, int, int]) -> None:
+        """Set the stroke's layers in a whole box (rectangle tool)."""
+        clipped = mask_ops.clip_box(box, self._doc.height, self._doc.width)
+        if clipped is not None:
+            x0, y0, x1, y1 = clipped
+            self.stamp(clipped, np.ones((y1 - y0, x1 - x0), dtype=bool))
+
+    def _layer_group(self) -> str:
+        return "mask" if "mask" in self.writes else "sketch"
+
+    def _old_values(self, layer: str, box: tuple[int, int, int, int]) -> np.ndarray:
+        x0, y0, x1, y1 = box
+        old = self._doc.layer(layer)[y0:y1, x0:x1].copy()
+        for (name, ty, tx), tile in self._backup.items():
+            if name != layer:
+                continue
+            tx0, ty0 = tx * _TILE, ty * _TILE
+            ix0, iy0 = max(x0, tx0), max(y0, ty0)
+            ix1, iy1 = min(x1, tx0 + tile.shape[1]), min(y1, ty0 + tile.shape[0])
+            if ix1 > ix0 and iy1 > iy0:
+                old[iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0] = tile[iy0 - ty0 : iy1 - ty0, ix0 - tx0 : ix1 - tx0]
+        return old
+
+    def finish(self) -> StrokeCommand | None:
+        """End the stroke and push one command for it; None (and nothing pushed) if it changed nothing."""
+        if self.finished:
+            return None
+        self.finished = True
+        if self.box is None:
+            return None
+        patches = []
+        for layer in self.writes:
+            old = self._old_values(layer, self.box)
+            x0, y0, x1, y1 = self.box
+            new = self._doc.layer(layer)[y0:y1, x0:x1]
+            tight = mask_ops.diff_box(old, new)
+            if tight is None:
+                continue
+            tx0, ty0, tx1, ty1 = tight
+            patches.append(Patch.make(layer, x0 + tx0, y0 + ty0, old[ty0:ty1, tx0:tx1], new[ty0:ty1, tx0:tx1]))
+        self._backup.clear()
+        if not patches:
+            return None
+        command = StrokeCommand(self._doc, self.text, patches, applied=True)
+        self._doc.undo_stack.push(command)
+        return command
+
+    def cancel(self) -> None:
+        """Undo the stroke's dabs without leaving a command (e.g. Escape while dragging)."""
+        if self.finished:
+            return
+        self.finished = True
+        for (layer, ty, tx), tile in self._backup.items():
+            y0, x0 = ty * _TILE, tx * _TILE
+            self._doc.layer(layer)[y0 : y0 + tile.shape[0], x0 : x0 + tile.shape[1]] = tile
+        if self.box is not None:
+            self._doc._notify(self._layer_group(), self.box)
+        self._backup.clear()
+
+
+class Document(QObject):
+    """Canvas state of one photo: layers, predicted edges, undo stack. See the module docstring."""
+
+    changed = Signal(QRect)
+    layer_changed = Signal(str, QRect)
+    image_replaced = Signal()
+    modified_changed = Signal(bool)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.source: Any = None  # engine.imageio.LoadedImage of the opened file, or None
+        self.image = np.zeros((0, 0, 3), dtype=np.uint8)
+        self.mask = np.zeros((0, 0), dtype=bool)
+        self.sketch_drawn = np.zeros((0, 0), dtype=bool)
+        self.sketch_erased = np.zeros((0, 0), dtype=bool)
+        self.predicted_edges: np.ndarray | None = None
+        self.undo_stack = QUndoStack(self)
+        self.undo_stack.cleanChanged.connect(self._on_clean_changed)
+
+    def _on_clean_changed(self, clean: bool) -> None:
+        self.modified_changed.emit(not clean)
+
+    # ----------------------------------------------------------------- basics
+    @property
+    def width(self) -> int:
+        """Photo width in pixels (0 when empty)."""
+        return int(self.image.shape[1])
+
+    @property
+    def height(self) -> int:
+        """Photo height in pixels (0 when empty)."""
+        return int(self.image.shape[0])
+
+    def size(self) -> QSize:
+        """Photo size."""
+        return QSize(self.width, self.height)
+
+    def rect(self) -> QRect:
+        """The whole photo in document coordinates."""
+        return QRect(0, 0, self.width, self.height)
+
+    def is_empty(self) -> bool:
+        """True before a photo is loaded."""
+        return self.image.size == 0
+
+    def is_modified(self) -> bool:
+        """Unsaved edits exist (derived from the undo stack's clean state)."""
+        return not self.undo_stack.isClean()
+
+    def mark_saved(self) -> None:
+        """The current state is what is on disk."""
+        self.undo_stack.setClean()
+
+    def layer(self, name: str) -> np.ndarray:
+        """The live array of an undoable layer (``image``, ``mask``, ``sketch_drawn``, ``sketch_erased``)."""
+        if name not in LAYERS:
+            raise KeyError(f"unknown layer {name!r}")
+        return getattr(self, name)
+
+    # ----------------------------------------------------------------- loading
+    def load(self, loaded: Any) -> None:
+        """Start editing a ``LoadedImage`` (anything with an ``rgb`` H x W x 3 uint8): empty mask, new history."""
+        self.load_array(loaded.rgb, source=loaded)
+
+    def load_array(self, rgb: np.ndarray, source: Any = None) -> None:
+        """Start editing an RGB array (copied); ``source`` is kept as :attr:`source`."""
+        rgb = np.asarray(rgb)
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise ValueError(f"expected an H x W x 3 uint8 image, got {rgb.shape} {rgb.dtype}")
+        self.source = source
+        self.image = np.array(rgb, dtype=np.uint8, order="C", copy=True)
+        h, w = self.image.shape[:2]
+        self.mask = np.zeros((h, w), dtype=bool)
+        self.sketch_drawn = np.zeros((h, w), dtype=bool)
+        self.sketch_erased = np.zeros((h, w), dtype=bool)
+        self.predicted_edges = None
+        self.undo_stack.clear()
+        self.undo_stack.setClean()
+        self.image_replaced.emit()
+        self.changed.emit(self.rect())
+
+    def set_layers(self, mask: np.ndarray | None = None, sketch_drawn: np.ndarray | None = None,
+                   sketch_erased: np.ndarray | None = None, image: np.ndarray | None = None) -> None:
+        """Replace layers without history (session recovery restores them before ``restore_history``)."""
+        for name, value in (("image", image), ("mask", mask), ("sketch_drawn", sketch_drawn),
+                            ("sketch_erased", sketch_erased)):
+            if value is None:
+                continue
+            current = self.layer(name)
+            if value.shape != current.shape:
+                raise MaskError(f"the {name.replace('_', ' ')} is {value.shape[1]} x {value.shape[0]} but the "
+                                f"photo is {self.width} x {self.height}")
+            current[...] = value
+        self._notify("all", (0, 0, self.width, self.height))
+
+    # ------------------------------------------------------------ command target
+    def write_patch(self, layer: str, x: int, y: int, values: np.ndarray) -> None:
+        """Write ``values`` into ``layer`` at ``(x, y)`` (used by undo commands)."""
+        h, w = values.shape[:2]
+        self.layer(layer)[y : y + h, x : x + w] = values
+        group = "image" if layer == "image" else "mask" if layer == "mask" else "sketch"
+        self._notify(group, (x, y, x + w, y + h))
+
+    def invert_mask(self) -> None:
+        """Invert the mask in place (used by :class:`InvertMaskCommand`)."""
+        np.logical_not(self.mask, out=self.mask)
+        self._notify("mask", (0, 0, self.width, self.height))
+
+    def _notify(self, group: str, box: tuple[int, int, int, int]) -> None:
+        rect = box_to_rect(box)
+        self.layer_changed.emit(group, rect)
+        self.changed.emit(rect)
+
+    # ------------------------------------------------------------------ editing
+    def begin_stroke(self, tool: str) -> Stroke:
+        """A live stroke for ``tool``: ``brush``, ``eraser``, ``edge_pen``, ``edge_eraser``, ``rectangle``."""
+        writes = {
+            "brush": ("Brush stroke", {"mask": True}),
+            "rectangle": ("Rectangle", {"mask": True}),
+            "eraser": ("Erase mask", {"mask": False}),
+            "edge_pen": ("Draw edges", {"sketch_drawn": True, "sketch_erased": False}),
+            "edge_eraser": ("Erase edges", {"sketch_drawn": False, "sketch_erased": True}),
+        }
+        if tool not in writes:
+            raise ValueError(f"no stroke for tool {tool!r}")
+        text, values = writes[tool]
+        return Stroke(self, text, values)
+
+    def add_rectangle(self, box: tuple[int, int, int, int], value: bool = True) -> StrokeCommand | None:
+        """Add (or with ``value=False`` remove) a box of the mask as one undo step."""
+        stroke = self.begin_stroke("rectangle" if value else "eraser")
+        stroke.fill_box(box)
+        return stroke.finish()
+
+    def _push_layer_change(self, layer: str, text: str, box, new_values: np.ndarray,
+                           cls: type[BitmapEditCommand] = BitmapEditCommand) -> BitmapEditCommand | None:
+        """Push a command replacing ``box`` of ``layer`` by ``new_values``, trimmed to what differs."""
+        x0, y0, x1, y1 = box
+        old = self.layer(layer)[y0:y1, x0:x1]
+        tight = mask_ops.diff_box(old, new_values)
+        if tight is None:
+            return None
+        tx0, ty0, tx1, ty1 = tight
+        patch = Patch.make(layer, x0 + tx0, y0 + ty0, old[ty0:ty1, tx0:tx1], new_values[ty0:ty1, tx0:tx1])
+        command = cls(self, text, [patch])
+        self.undo_stack.push(command)
+        return command
+
+    def grow_mask(self, n: int) -> bool:
+        """Dilate the mask by ``n`` px (halos, shadows) as one undo step; False if nothing changed."""
+        region = mask_ops.grow_region(self.mask, int(n))
+        return region is not None and self._push_layer_change("mask", f"Grow mask {n} px", *region) is not None
+
+    def shrink_mask(self, n: int) -> bool:
+        """Erode the mask by ``n`` px as one undo step; False if nothing changed."""
+        region = mask_ops.shrink_region(self.mask, int(n))
+        return region is not None and self._push_layer_change("mask", f"Shrink mask {n} px", *region) is not None
+
+    def clear_mask(self) -> bool:
+        """Empty the mask as one undo step; False if it was empty."""
+        box = mask_ops.bbox_of(self.mask)
+        if box is None:
+            return False
+        x0, y0, x1, y1 = box
+        return self._push_layer_change("mask", "Clear mask", box, np.zeros((y1 - y0, x1 - x0), bool)) is not None
+
+    def invert_mask_command(self) -> bool:
+        """Invert the mask as one undo step (stores nothing: inversion is its own inverse)."""
+        if self.is_empty():
+            return False
+        self.undo_stack.push(InvertMaskCommand(self))
+        return True
+
+    def clear_sketch(self) -> bool:
+        """Remove all drawn and erased edges as one undo step; False if there were none."""
+        patches = self._clear_patches(("sketch_drawn", "sketch_erased"))
+        if not patches:
+            return False
+        self.undo_stack.push(BitmapEditCommand(self, "Clear edge sketch", patches))
+        return True
+
+    def import_mask(self, mask: np.ndarray) -> bool:
+        """Replace the mask by ``mask`` (bool H x W of the photo's size) as one undo step."""
+        mask = np.asarray(mask)
+        if mask.shape != self.mask.shape:
+            raise MaskError(f"The mask is {mask.shape[1] if mask.ndim > 1 else '?'} x {mask.shape[0]} pixels "
+                            f"but the photo is {self.width} x {self.height}.")
+        return self._push_layer_change("mask", "Import mask", (0, 0, self.width, self.height),
+                                       mask.astype(bool)) is not None
+
+    def _clear_patches(self, layers) -> list[Patch]:
+        patches = []
+        for layer in layers:
+            box = mask_ops.bbox_of(self.layer(layer))
+            if box is not None:
+                x0, y0, x1, y1 = box
+                old = self.layer(layer)[y0:y1, x0:x1]
+                patches.append(Patch.make(layer, x0, y0, old, np.zeros_like(old)))
+        return patches
+
+    # --------------------------------------------------------------------- fill
+    def fill_request(self, model: str = "default", options: FillOptions | None = None) -> FillRequest:
+        """A request for the engine with copies of the layers (safe to hand to the worker thread)."""
+        return FillRequest(
+            image=self.image.copy(),
+            mask=self.mask.copy(),
+            sketch_drawn=self.sketch_drawn.copy() if self.sketch_drawn.any() else None,
+            sketch_erased=self.sketch_erased.copy() if self.sketch_erased.any() else None,
+            model=model,
+            options=options if options is not None else FillOptions(),
+        )
+
+    def apply_fill(self, result: FillResult, clear_mask: bool = True) -> FillCommand | None:
+        """Put a fill's result in place as one undo step holding only the changed box (old and new).
+
+        With ``clear_mask`` the mask and the edge sketch are cleared in the same step. Returns the
+        command, or None when nothing changed.
+        """
+        new_image = np.asarray(result.image)
+        if new_image.shape != self.image.shape:
+            raise MaskError(f"The fill result is {new_image.shape[1]} x {new_image.shape[0]} pixels but the photo "
+                            f"is {self.width} x {self.height}.")
+        search = None
+        for region in result.regions or []:
+            search = mask_ops.union_box(search, mask_ops.clip_box(tuple(region), self.height, self.width))
+        if not result.regions:
+            search = (0, 0, self.width, self.height)
+        patches: list[Patch] = []
+        if search is not None:
+            x0, y0, x1, y1 = search
+            old, new = self.image[y0:y1, x0:x1], new_image[y0:y1, x0:x1]
+            tight = mask_ops.diff_box(old, new)
+            if tight is not None:
+                tx0, ty0, tx1, ty1 = tight
+                patches.append(Patch.make("image", x0 + tx0, y0 + ty0, old[ty0:ty1, tx0:tx1], new[ty0:ty1, tx0:tx1]))
+        if clear_mask:
+            patches += self._clear_patches(("mask", "sketch_drawn", "sketch_erased"))
+        if not patches:
+            return None
+        self.set_predicted_edges(None)
+        command = FillCommand(self, f"Fill ({result.backend})" if result.backend else "Fill", patches)
+        self.undo_stack.push(command)
+        return command
+
+    def set_predicted_edges(self, edges: np.ndarray | None) -> None:
+        """Show the edge generator's proposal (H x W, nonzero = edge); None hides it. Not part of the history."""
+        if edges is not None:
+            edges = np.asarray(edges)
+            if edges.shape != self.mask.shape:
+                raise MaskError(f"predicted edges are {edges.shape[1]} x {edges.shape[0]} but the photo is "
+                                f"{self.width} x {self.height}")
+            edges = np.ascontiguousarray(edges > 0, dtype=np.uint8) * np.uint8(255)
+        if edges is None and self.predicted_edges is None:
+            return
+        self.predicted_edges = edges
+        self._notify("edges", (0, 0, self.width, self.height))
+
+    def last_fill(self) -> FillCommand | None:
+        """The most recent fill still applied (not undone), or None."""
+        for i in range(self.undo_stack.index() - 1, -1, -1):
+            command = self.undo_stack.command(i)
+            if isinstance(command, FillCommand) and command.image_patch is not None:
+                return command
+        return None
+
+    def last_fill_patch(self) -> tuple[QRect, np.ndarray] | None:
+        """Rect and old pixels of the most recent applied fill (what compare shows), or None."""
+        command = self.last_fill()
+        if command is None:
+            return None
+        patch = command.image_patch
+        return box_to_rect(patch.box), patch.old
+
+    def image_before_last_fill(self) -> np.ndarray | None:
+        """A copy of the photo as it was before the most recent applied fill; None if no fill is applied.
+
+        Only fills change the photo, so the current photo with that fill's box restored is exactly it.
+        """
+        found = self.last_fill_patch()
+        if found is None:
+            return None
+        rect, old = found
+        image = self.image.copy()
+        image[rect.y() : rect.y() + rect.height(), rect.x() : rect.x() + rect.width()] = old
+        return image
+
+    # ------------------------------------------------------------------ history
+    def history_bytes(self) -> int:
+        """Memory held by the undo history's stored values."""
+        return sum(int(getattr(self.undo_stack.command(i), "nbytes", 0)) for i in range(self.undo_stack.count()))
+
+    def history_state(self) -> dict[str, np.ndarray | int]:
+        """The undo history as a flat dict of numpy arrays and ints (``np.savez``-able, no pickle).
+
+        It describes the commands relative to the current layers: save the layers with it and, on
+        recovery, load them first, then call :meth:`restore_history`.
+        """
+        stack = self.undo_stack
+        state: dict[str, np.ndarray | int] = {
+            "version": HISTORY_VERSION,
+            "count": stack.count(),
+            "index": stack.index(),
+            "clean_index": stack.cleanIndex(),
+            "height": self.height,
+            "width": self.width,
+        }
+        for i in range(stack.count()):
+            state.update(stack.command(i).to_state(f"c{i}."))
+        return state
+
+    def restore_history(self, state: dict) -> None:
+        """Rebuild the undo stack from :meth:`history_state`, the layers being those saved with it.
+
+        The layers end up exactly as they were; undo/redo and the clean (saved) index work as before.
+        Raises ValueError for a state that does not fit this photo (the layers are then left unchanged).
+        """
+        if int(state["version"]) != HISTORY_VERSION:
+            raise ValueError(f"unsupported history version {int(state['version'])}")
+        if (int(state["height"]), int(state["width"])) != (self.height, self.width):
+            raise ValueError("the saved history belongs to a photo of another size")
+        count, index, clean = int(state["count"]), int(state["index"]), int(state["clean_index"])
+        if not (0 <= index <= count and -1 <= clean <= count):
+            raise ValueError("inconsistent history indices")
+        commands = [command_from_state(self, state, f"c{i}.") for i in range(count)]
+        for command in commands:
+            for patch in getattr(command, "patches", []):
+                x0, y0, x1, y1 = patch.box
+                layer = self.layer(patch.layer)
+                if x0 < 0 or y0 < 0 or x1 > self.width or y1 > self.height or layer.shape[2:] != patch.shape[2:]:
+                    raise ValueError("a saved edit lies outside the photo")
+        # Rewind the layers to the state before the first command, then replay through the stack, quietly.
+        signals = self.blockSignals(True)
+        try:
+            self.undo_stack.clear()
+            for command in reversed(commands[:index]):
+                command.undo()
+            for command in commands:
+                self.undo_stack.push(command)
+            if clean >= 0:
+                self.undo_stack.setIndex(clean)
+                self.undo_stack.setClean()
+            else:
+                self.undo_stack.resetClean()
+            self.undo_stack.setIndex(index)
+        finally:
+            self.blockSignals(signals)
+        self.modified_changed.emit(self.is_modified())
+        self._notify("all", (0, 0, self.width, self.height))
