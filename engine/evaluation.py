@@ -295,7 +295,7 @@ def _run_one(fill_fn: FillFn, noisy: np.ndarray, mask: np.ndarray, truth: np.nda
     if out.shape != truth.shape or out.dtype != np.uint8:
         return CaseResult(seconds=seconds, error=f"fill returned {out.dtype} {out.shape}, expected uint8 "
                                                  f"{truth.shape}"), None
-    outside = int(np.any(out[~mask] != noisy[~mask], axis=-1).sum())
+    outside = int(np.count_nonzero(np.any(out != noisy, axis=-1) & ~mask))
     return CaseResult(psnr=metrics.psnr(out, truth), ssim=metrics.ssim(out, truth), l1=metrics.l1_percent(out, truth),
                       hole_psnr=metrics.psnr(out, truth, mask), texture=metrics.texture_ratio(out, truth, mask),
                       seconds=seconds, outside_changed=outside), out

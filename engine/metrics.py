@@ -37,18 +37,26 @@ def _as_mask(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return mask
 
 
+def _abs_diff(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """|pred - target| as float32 (exact for 8- and 16-bit inputs)."""
+    if pred.shape != target.shape:
+        raise ValueError(f"prediction {pred.shape} and target {target.shape} differ in shape")
+    if pred.dtype == target.dtype == np.uint8:
+        return cv2.absdiff(np.ascontiguousarray(pred), np.ascontiguousarray(target)).astype(np.float32)
+    return np.abs(pred.astype(np.float64) - target.astype(np.float64)).astype(np.float32)
+
+
 def psnr(pred: np.ndarray, target: np.ndarray, mask: np.ndarray | None = None) -> float:
     """Peak signal-to-noise ratio in dB (peak 255) over the whole image, or over the pixels where ``mask``.
 
     Capped at ``PSNR_CAP``; ``nan`` for an empty mask.
     """
-    p, t = _pair(pred, target)
-    sq = (p - t) ** 2
+    diff = _abs_diff(pred, target)
     if mask is not None:
-        sq = sq[_as_mask(mask, p.shape)]
-        if sq.size == 0:
+        diff = diff[_as_mask(mask, diff.shape)]
+        if diff.size == 0:
             return float("nan")
-    mse = float(sq.mean())
+    mse = float(np.square(diff).mean(dtype=np.float64))
     if mse <= 0.0:
         return PSNR_CAP
     return min(PSNR_CAP, 10.0 * math.log10(_L * _L / mse))
@@ -56,12 +64,11 @@ def psnr(pred: np.ndarray, target: np.ndarray, mask: np.ndarray | None = None) -
 
 def l1_percent(pred: np.ndarray, target: np.ndarray) -> float:
     """Mean absolute error as a percentage of 255."""
-    p, t = _pair(pred, target)
-    return float(np.abs(p - t).mean()) / _L * 100.0
+    return float(_abs_diff(pred, target).mean(dtype=np.float64)) / _L * 100.0
 
 
-def _ssim_channel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """SSIM map of one channel (float64), same size as the input, border not yet removed."""
+def _ssim_map(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """SSIM map (all channels at once, float32 arithmetic), same size as the input, border not yet removed."""
 
     def blur(a: np.ndarray) -> np.ndarray:
         return cv2.GaussianBlur(a, (SSIM_WINDOW, SSIM_WINDOW), SSIM_SIGMA, borderType=cv2.BORDER_REFLECT)
@@ -76,15 +83,19 @@ def _ssim_channel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def ssim(pred: np.ndarray, target: np.ndarray) -> float:
     """Mean SSIM (Gaussian window, sigma 1.5), averaged over channels; 1.0 for identical images."""
-    p, t = _pair(pred, target)
-    if p.ndim == 2:
-        p, t = p[..., None], t[..., None]
+    if pred.shape != target.shape:
+        raise ValueError(f"prediction {pred.shape} and target {target.shape} differ in shape")
+    # float32 is exact enough here (differences of ~1e-7 against float64) and twice as fast.
+    p = np.ascontiguousarray(pred, dtype=np.float32)
+    t = np.ascontiguousarray(target, dtype=np.float32)
+    if p.ndim == 3 and p.shape[2] > 4:  # OpenCV filters take at most 4 channels at once
+        return float(np.mean([ssim(p[..., c], t[..., c]) for c in range(p.shape[2])]))
     pad = SSIM_WINDOW // 2
     h, w = p.shape[:2]
-    crop = (slice(pad, h - pad), slice(pad, w - pad)) if h > 2 * pad and w > 2 * pad else (slice(None), slice(None))
-    values = [float(_ssim_channel(np.ascontiguousarray(p[..., c]), np.ascontiguousarray(t[..., c]))[crop].mean())
-              for c in range(p.shape[2])]
-    return float(np.mean(values))
+    smap = _ssim_map(p, t)
+    if h > 2 * pad and w > 2 * pad:
+        smap = smap[pad:h - pad, pad:w - pad]
+    return float(smap.mean(dtype=np.float64))
 
 
 def gradient_magnitude(image: np.ndarray) -> np.ndarray:

@@ -80,7 +80,7 @@ def test_ssim_matches_a_window_by_window_reference():
     x = _photo(24, 27, seed=1)
     rng = np.random.default_rng(2)
     y = np.clip(x.astype(int) + rng.integers(-30, 31, x.shape), 0, 255).astype(np.uint8)
-    assert metrics.ssim(x, y) == pytest.approx(_reference_ssim(x, y), abs=1e-6)
+    assert metrics.ssim(x, y) == pytest.approx(_reference_ssim(x, y), abs=1e-5)
 
 
 def test_ssim_is_one_for_identical_and_falls_with_noise():
