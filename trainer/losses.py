@@ -1,0 +1,162 @@
+"""Training losses: masked L1, adversarial (nsgan / lsgan / hinge), feature matching, total variation, and
+VGG-19 perceptual + style losses (only with a local weights file).
+
+Conventions: images N x C x H x W in [0, 1]; masks N x 1 x H x W with 1 = hole (broadcast over channels).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from trainer.vgg import load_vgg19
+
+ADVERSARIAL_KINDS = ("nsgan", "lsgan", "hinge")
+PERCEPTUAL_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+PERCEPTUAL_WEIGHTS = (1.0, 1.0, 1.0, 1.0, 1.0)  # EdgeConnect
+STYLE_LAYERS = ("relu2_2", "relu3_4", "relu4_4", "relu5_2")
+NO_VGG_MESSAGE = "running without perceptual and style losses: no VGG-19 weights given"
+
+_EPS = 1e-8
+
+
+def _region_mean(values: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Mean of ``values`` over the pixels where ``weight`` is 1: ``mean(values * w) / mean(w)`` (w broadcast)."""
+    w = weight.expand_as(values)
+    return (values * w).sum() / w.sum().clamp_min(_EPS)
+
+
+def masked_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, hole_weight: float = 1.0,
+              valid_weight: float = 1.0, known: torch.Tensor | None = None) -> torch.Tensor:
+    """L1 with separate weights for the hole and the valid (known) area.
+
+    Normalisation: each term is normalised by the mean of its own mask, over the whole batch, i.e.
+    ``hole = mean(|pred - target| * m) / mean(m)`` and ``valid = mean(|pred - target| * (1 - m)) / mean(1 - m)``:
+    the mean absolute error per hole pixel and per valid pixel (EdgeConnect divides its L1 by ``mean(m)``;
+    PConv weighs hole 6 / valid 1). The result is ``hole_weight * hole + valid_weight * valid``; a term whose
+    region is empty is 0. Equal weights of 1 on a half-hole batch give EdgeConnect's ``L1 / mean(m)``.
+
+    ``known`` (N x 1 x H x W, optional, 1 = ground truth exists) excludes pixels from both terms and from the
+    normalisation; internal fine-tuning passes the complement of the user's own hole here.
+    """
+    diff = (pred - target).abs()
+    hole = mask.to(diff.dtype)
+    valid = 1.0 - hole
+    if known is not None:
+        known = known.to(diff.dtype)
+        hole = hole * known
+        valid = valid * known
+    return hole_weight * _region_mean(diff, hole) + valid_weight * _region_mean(diff, valid)
+
+
+class AdversarialLoss(nn.Module):
+    """GAN losses on raw discriminator logits.
+
+    - ``nsgan``: non-saturating, binary cross-entropy with logits (real -> 1, fake -> 0; generator: fake -> 1).
+    - ``lsgan``: least squares on the logits (real -> 1, fake -> 0; generator: fake -> 1).
+    - ``hinge``: discriminator ``relu(1 - real) + relu(1 + fake)``, generator ``-fake``.
+
+    As in EdgeConnect, ``discriminator_loss`` is the *average* of the real and fake terms, each a mean
+    over all logits.
+    """
+
+    def __init__(self, kind: str = "nsgan") -> None:
+        super().__init__()
+        if kind not in ADVERSARIAL_KINDS:
+            raise ValueError(f"unknown adversarial loss {kind!r}; choose one of {', '.join(ADVERSARIAL_KINDS)}")
+        self.kind = kind
+
+    def _term(self, logits: torch.Tensor, real: bool) -> torch.Tensor:
+        logits = logits.float()
+        if self.kind == "nsgan":
+            target = torch.ones_like(logits) if real else torch.zeros_like(logits)
+            return F.binary_cross_entropy_with_logits(logits, target)
+        return ((logits - 1.0) ** 2).mean() if real else (logits ** 2).mean()
+
+    def discriminator_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        """Loss for the discriminator (pass ``fake`` detached from the generator)."""
+        if self.kind == "hinge":
+            real = F.relu(1.0 - real_logits.float()).mean()
+            fake = F.relu(1.0 + fake_logits.float()).mean()
+        else:
+            real, fake = self._term(real_logits, True), self._term(fake_logits, False)
+        return (real + fake) / 2
+
+    def generator_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
+        """Loss for the generator: make the discriminator call ``fake`` real."""
+        if self.kind == "hinge":
+            return -fake_logits.float().mean()
+        return self._term(fake_logits, True)
+
+
+def feature_matching_loss(real_feats: list[torch.Tensor], fake_feats: list[torch.Tensor]) -> torch.Tensor:
+    """Sum over layers of the mean L1 between fake and (detached) real discriminator features (EdgeConnect)."""
+    if len(real_feats) != len(fake_feats):
+        raise ValueError(f"feature lists differ in length: {len(real_feats)} real vs {len(fake_feats)} fake")
+    if not fake_feats:
+        raise ValueError("feature_matching_loss needs at least one feature map")
+    return sum(F.l1_loss(fake.float(), real.detach().float()) for real, fake in zip(real_feats, fake_feats))
+
+
+def total_variation_loss(img: torch.Tensor, mask: torch.Tensor | None = None, dilation: int = 1) -> torch.Tensor:
+    """Anisotropic total variation: mean |vertical difference| + mean |horizontal difference|.
+
+    With ``mask`` (1 = hole), only neighbour pairs with both pixels in the hole dilated by ``dilation`` px
+    count (PConv's region P: the hole plus its one-pixel border), and each mean is over those pairs only
+    (0 if there are none). A constant image gives 0; a one-pixel 0/1 checkerboard gives 2.
+    """
+    dv = (img[:, :, 1:, :] - img[:, :, :-1, :]).abs()
+    dh = (img[:, :, :, 1:] - img[:, :, :, :-1]).abs()
+    if mask is None:
+        return dv.mean() + dh.mean()
+    region = mask.to(img.dtype)
+    if dilation > 0:
+        region = F.max_pool2d(region, 2 * dilation + 1, stride=1, padding=dilation)
+    wv = region[:, :, 1:, :] * region[:, :, :-1, :]
+    wh = region[:, :, :, 1:] * region[:, :, :, :-1]
+    return _region_mean(dv, wv) + _region_mean(dh, wh)
+
+
+def gram_matrix(x: torch.Tensor) -> torch.Tensor:
+    """N x C x C Gram matrix of N x C x H x W features, divided by ``C * H * W`` (EdgeConnect)."""
+    n, c, h, w = x.shape
+    f = x.float().reshape(n, c, h * w)
+    return f.bmm(f.transpose(1, 2)) / (c * h * w)
+
+
+class PerceptualStyleLoss(nn.Module):
+    """EdgeConnect's perceptual and style losses on a frozen VGG-19 read from a local weights file.
+
+    ``forward(pred, target) -> (perceptual, style)``: perceptual is ``sum_i w_i * L1(phi_i(pred), phi_i(target))``
+    over relu1_1 ... relu5_1 (weights 1.0); style is the sum of L1 between Gram matrices of relu2_2, relu3_4,
+    relu4_4 and relu5_2. Inputs are RGB in [0, 1]; the target's features are computed without gradients.
+    """
+
+    def __init__(self, vgg_weights_path: str | Path) -> None:
+        super().__init__()
+        self.path = str(vgg_weights_path)
+        self.vgg = load_vgg19(vgg_weights_path, PERCEPTUAL_LAYERS + STYLE_LAYERS)
+        self.weights = dict(zip(PERCEPTUAL_LAYERS, PERCEPTUAL_WEIGHTS))
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        fake = self.vgg(pred)
+        with torch.no_grad():
+            real = self.vgg(target)
+        perceptual = sum(w * F.l1_loss(fake[name].float(), real[name].float()) for name, w in self.weights.items())
+        style = sum(F.l1_loss(gram_matrix(fake[name]), gram_matrix(real[name])) for name in STYLE_LAYERS)
+        return perceptual, style
+
+
+def load_perceptual_or_none(path: str | Path | None) -> tuple[PerceptualStyleLoss | None, str]:
+    """``(loss module, message)`` for a weights path, or ``(None, NO_VGG_MESSAGE)`` when no path is given.
+
+    A path that is given but missing or unusable raises ``engine.errors.ModelFileError`` with a clear message
+    (the user asked for these losses, so silently dropping them would mislead).
+    """
+    if path is None or not str(path).strip():
+        return None, NO_VGG_MESSAGE
+    module = PerceptualStyleLoss(path)
+    return module, f"perceptual and style losses on: VGG-19 weights from {path}"
