@@ -54,7 +54,7 @@ def test_patch_spectral_norm_bounds_weights():
 def test_patch_gradients_flow():
     d = PatchDiscriminator(4, 8)
     x = torch.rand(2, 4, 32, 32, requires_grad=True)
-    logits, feats = d(x)
+    _, feats = d(x)
     # Random projections (a plain sum could cancel, e.g. mean + |mean| of all-negative logits).
     torch.manual_seed(1)
     sum((f * torch.randn_like(f)).sum() for f in feats).backward()
