@@ -92,6 +92,30 @@ class Stroke:
             x0, y0, x1, y1 = clipped
             self.stamp(clipped, np.ones((y1 - y0, x1 - x0), dtype=bool))
 
+    def rebase(self, command, undone: bool) -> None:
+        """Another edit ran mid-stroke (undo shortcut, a fill arriving): make it part of the stroke's baseline.
+
+        The command already wrote its old (``undone``) or new values into the layers, over the stroke's
+        dabs too; writing the same into the saved tiles keeps this stroke's undo step consistent.
+        """
+        if isinstance(command, InvertMaskCommand):
+            for (layer, _ty, _tx), tile in self._backup.items():
+                if layer == "mask":
+                    np.logical_not(tile, out=tile)
+            return
+        for patch in getattr(command, "patches", []):
+            values = patch.old if undone else patch.new
+            px0, py0, px1, py1 = patch.box
+            for (layer, ty, tx), tile in self._backup.items():
+                if layer != patch.layer:
+                    continue
+                tx0, ty0 = tx * _TILE, ty * _TILE
+                ix0, iy0 = max(px0, tx0), max(py0, ty0)
+                ix1, iy1 = min(px1, tx0 + tile.shape[1]), min(py1, ty0 + tile.shape[0])
+                if ix1 > ix0 and iy1 > iy0:
+                    tile[iy0 - ty0 : iy1 - ty0, ix0 - tx0 : ix1 - tx0] = values[iy0 - py0 : iy1 - py0,
+                                                                                 ix0 - px0 : ix1 - px0]
+
     def _layer_group(self) -> str:
         return "mask" if "mask" in self.writes else "sketch"
 
@@ -113,6 +137,7 @@ class Stroke:
         if self.finished:
             return None
         self.finished = True
+        self._doc._stroke_ended(self)
         if self.box is None:
             return None
         patches = []
@@ -137,6 +162,7 @@ class Stroke:
         if self.finished:
             return
         self.finished = True
+        self._doc._stroke_ended(self)
         for (layer, ty, tx), tile in self._backup.items():
             y0, x0 = ty * _TILE, tx * _TILE
             self._doc.layer(layer)[y0 : y0 + tile.shape[0], x0 : x0 + tile.shape[1]] = tile
@@ -163,9 +189,33 @@ class Document(QObject):
         self.predicted_edges: np.ndarray | None = None
         self.undo_stack = QUndoStack(self)
         self.undo_stack.cleanChanged.connect(self._on_clean_changed)
+        self.undo_stack.indexChanged.connect(self._on_index_changed)
+        self._stroke: Stroke | None = None
+        self._last_index = 0
 
     def _on_clean_changed(self, clean: bool) -> None:
         self.modified_changed.emit(not clean)
+
+    def _on_index_changed(self, index: int) -> None:
+        previous, self._last_index = self._last_index, index
+        stroke = self._stroke
+        if stroke is None or stroke.finished:
+            return
+        if index < previous:
+            for i in range(previous - 1, index - 1, -1):
+                stroke.rebase(self.undo_stack.command(i), undone=True)
+        else:
+            for i in range(previous, index):
+                stroke.rebase(self.undo_stack.command(i), undone=False)
+
+    def _stroke_ended(self, stroke: Stroke) -> None:
+        if self._stroke is stroke:
+            self._stroke = None
+
+    def _drop_stroke(self) -> None:
+        if self._stroke is not None:
+            self._stroke.finished = True
+            self._stroke = None
 
     # ----------------------------------------------------------------- basics
     @property
@@ -214,6 +264,7 @@ class Document(QObject):
         rgb = np.asarray(rgb)
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError(f"expected an H x W x 3 uint8 image, got {rgb.shape} {rgb.dtype}")
+        self._drop_stroke()
         self.source = source
         self.image = np.array(rgb, dtype=np.uint8, order="C", copy=True)
         h, w = self.image.shape[:2]
@@ -271,7 +322,10 @@ class Document(QObject):
         if tool not in writes:
             raise ValueError(f"no stroke for tool {tool!r}")
         text, values = writes[tool]
-        return Stroke(self, text, values)
+        if self._stroke is not None:
+            self._stroke.finish()
+        self._stroke = Stroke(self, text, values)
+        return self._stroke
 
     def add_rectangle(self, box: tuple[int, int, int, int], value: bool = True) -> StrokeCommand | None:
         """Add (or with ``value=False`` remove) a box of the mask as one undo step."""
@@ -469,6 +523,7 @@ class Document(QObject):
         if not (0 <= index <= count and -1 <= clean <= count):
             raise ValueError("inconsistent history indices")
         commands = [command_from_state(self, state, f"c{i}.") for i in range(count)]
+        self._drop_stroke()
         for command in commands:
             for patch in getattr(command, "patches", []):
                 x0, y0, x1, y1 = patch.box
