@@ -1,0 +1,225 @@
+"""Fill backends behind one protocol: the edge-guided neural pair, GLCIC completion, OpenCV Telea and Navier-Stokes.
+
+A backend works on one region already prepared by the pipeline (:class:`WorkInput`: the known image at
+the backend's working resolution with the hole zeroed, the hole mask and the user's sketch) and returns
+the completed edge map and the fill at that resolution. Neural backends run under ``torch.inference_mode``
+with the device's autocast dtype; the pipeline handles cropping, upsampling and compositing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import cv2
+import numpy as np
+import torch
+
+from engine.api import ModelInfo
+from engine.devices import autocast
+from engine.edges import DEFAULT_SIGMA, known_edges, to_gray
+from engine.errors import EngineError, ModelFileError
+from engine.model_files import ModelCard
+from engine.model_store import ModelStore
+from engine.resolution import pad_amounts, pad_reflect
+
+EDGE_THRESHOLD = 0.5  # probability above which a completed edge counts as an edge in the shown edge map
+
+
+@dataclass
+class WorkInput:
+    """One region at the backend's working resolution (hole pixels of ``image`` are zero)."""
+
+    image: np.ndarray  # h x w x 3 uint8
+    mask: np.ndarray  # h x w bool, True = hole
+    drawn: np.ndarray | None = None  # h x w bool: user-drawn edges (forced on)
+    erased: np.ndarray | None = None  # h x w bool: user-erased edges (forced off)
+
+
+class Backend(Protocol):
+    """What the pipeline needs from a fill method."""
+
+    name: str
+    kind: str  # "neural", "completion" or "classical"
+    uses_edges: bool
+    resolution: int | None  # working resolution (long side); None = full resolution, no shrinking
+
+    def complete_edges(self, work: WorkInput, device: torch.device) -> np.ndarray:
+        """Edge map h x w float32 in [0, 1]: known edges, completed edges in the hole, sketch applied."""
+        ...
+
+    def fill(self, work: WorkInput, edges: np.ndarray | None, device: torch.device) -> np.ndarray:
+        """The image at working resolution (float32 in [0, 1] or uint8), valid inside the hole."""
+        ...
+
+
+def apply_sketch(edges: np.ndarray, drawn: np.ndarray | None, erased: np.ndarray | None) -> np.ndarray:
+    """Force ``drawn`` pixels to edge (1) and ``erased`` pixels to no edge (0); erasing wins on overlap."""
+    out = edges.copy()
+    if drawn is not None:
+        out[drawn] = 1.0
+    if erased is not None:
+        out[erased] = 0.0
+    return out
+
+
+def sketch_only_edges(work: WorkInput, sigma: float = DEFAULT_SIGMA) -> np.ndarray:
+    """Known edges of the photo plus the sketch, without a network (for backends that use no edges)."""
+    edges = known_edges(work.image, work.mask, sigma).astype(np.float32)
+    return apply_sketch(edges, work.drawn, work.erased)
+
+
+def _tensor(array: np.ndarray, device: torch.device, pad: tuple[int, int]) -> torch.Tensor:
+    """H x W (x C) numpy array, reflect-padded at bottom/right, as a float 1 x C x H x W tensor on ``device``."""
+    padded = pad_reflect(array, *pad)
+    if padded.ndim == 2:
+        padded = padded[..., None]
+    tensor = torch.from_numpy(np.ascontiguousarray(padded)).permute(2, 0, 1)[None]
+    return tensor.to(device=device, dtype=torch.float32, non_blocking=True)
+
+
+def _image_tensor(image: np.ndarray, device: torch.device, pad: tuple[int, int]) -> torch.Tensor:
+    return _tensor(image, device, pad).div_(255.0)
+
+
+def _to_numpy(tensor: torch.Tensor, height: int, width: int) -> np.ndarray:
+    """1 x C x H' x W' tensor -> H x W x C float32 numpy (padding removed)."""
+    return tensor[0, :, :height, :width].float().permute(1, 2, 0).contiguous().cpu().numpy()
+
+
+class EdgeConnectBackend:
+    """Edge generator completes the edges in the hole; the user's sketch overrides; the image generator fills."""
+
+    kind = "neural"
+    uses_edges = True
+
+    def __init__(self, store: ModelStore, image_model: str, sigma: float = DEFAULT_SIGMA) -> None:
+        self.store = store
+        self.name = image_model
+        self.sigma = sigma
+        entry = store.get(image_model)
+        card = entry.card if entry is not None else None
+        self.resolution = card.resolution if card is not None else 256
+        self.edge_model = card.companion if card is not None else None
+
+    def _models(self, device: torch.device) -> tuple[torch.nn.Module, torch.nn.Module, ModelCard]:
+        image_net, card = self.store.load(self.name, device)
+        edge_net, _ = self.store.load(card.companion or "", device)
+        return edge_net, image_net, card
+
+    def complete_edges(self, work: WorkInput, device: torch.device) -> np.ndarray:
+        edge_net, _, _ = self._models(device)
+        h, w = work.mask.shape
+        pad = pad_amounts(h, w, getattr(edge_net, "stride", 4))
+        known = known_edges(work.image, work.mask, self.sigma).astype(np.float32)
+        gray = to_gray(work.image).astype(np.float32) / 255.0
+        with torch.inference_mode(), autocast(device):
+            mask_t = _tensor(work.mask.astype(np.float32), device, pad)
+            logits = edge_net(_tensor(gray, device, pad), _tensor(known, device, pad), mask_t)
+            prob = torch.sigmoid(logits.float())
+        completed = _to_numpy(prob, h, w)[..., 0]
+        edges = np.where(work.mask, completed, known).astype(np.float32)
+        return apply_sketch(edges, work.drawn, work.erased)
+
+    def fill(self, work: WorkInput, edges: np.ndarray | None, device: torch.device) -> np.ndarray:
+        _, image_net, _ = self._models(device)
+        if edges is None:
+            edges = self.complete_edges(work, device)
+        h, w = work.mask.shape
+        pad = pad_amounts(h, w, getattr(image_net, "stride", 4))
+        with torch.inference_mode(), autocast(device):
+            out = image_net(_image_tensor(work.image, device, pad), _tensor(edges.astype(np.float32), device, pad),
+                            _tensor(work.mask.astype(np.float32), device, pad))
+        return _to_numpy(out, h, w)
+
+
+class CompletionBackend:
+    """GLCIC completion network: fills from the masked image and the mask, no edges."""
+
+    kind = "completion"
+    uses_edges = False
+
+    def __init__(self, store: ModelStore, model: str) -> None:
+        self.store = store
+        self.name = model
+        entry = store.get(model)
+        self.resolution = entry.card.resolution if entry is not None and entry.card is not None else 256
+
+    def complete_edges(self, work: WorkInput, device: torch.device) -> np.ndarray:
+        return sketch_only_edges(work)
+
+    def fill(self, work: WorkInput, edges: np.ndarray | None, device: torch.device) -> np.ndarray:
+        net, _ = self.store.load(self.name, device)
+        h, w = work.mask.shape
+        pad = pad_amounts(h, w, getattr(net, "stride", 4))
+        with torch.inference_mode(), autocast(device):
+            out = net(_image_tensor(work.image, device, pad), _tensor(work.mask.astype(np.float32), device, pad))
+        return _to_numpy(out, h, w)
+
+
+class _OpenCVBackend:
+    """Classical fills at full resolution with ``cv2.inpaint``; no weights, always available."""
+
+    kind = "classical"
+    uses_edges = False
+    resolution: int | None = None
+    flag = cv2.INPAINT_TELEA
+    name = ""
+    description = ""
+    # Neighbourhood radius: 4 px (IOPaint's default). Larger radii average more pixels per step and
+    # blur fine texture further while costing time quadratically; smaller ones streak on thick holes.
+    radius = 4
+
+    def complete_edges(self, work: WorkInput, device: torch.device) -> np.ndarray:
+        return sketch_only_edges(work)
+
+    def fill(self, work: WorkInput, edges: np.ndarray | None, device: torch.device) -> np.ndarray:
+        return cv2.inpaint(np.ascontiguousarray(work.image), work.mask.astype(np.uint8), self.radius, self.flag)
+
+
+class TeleaBackend(_OpenCVBackend):
+    name = "telea"
+    description = "OpenCV Telea (fast marching); classical baseline, no model needed"
+    flag = cv2.INPAINT_TELEA
+
+
+class NavierStokesBackend(_OpenCVBackend):
+    name = "navier-stokes"
+    description = "OpenCV Navier-Stokes; classical baseline, no model needed"
+    flag = cv2.INPAINT_NS
+
+
+CLASSICAL: dict[str, type[_OpenCVBackend]] = {"telea": TeleaBackend, "navier-stokes": NavierStokesBackend}
+
+
+def classical_infos() -> list[ModelInfo]:
+    """The built-in classical fills, always available."""
+    return [ModelInfo(cls.name, "classical", "built-in", cls.description) for cls in CLASSICAL.values()]
+
+
+def list_backends(store: ModelStore) -> list[ModelInfo]:
+    """Every fill backend: model-file backends (neural pairs, completion, unavailable ones) then classical."""
+    return store.fill_models() + classical_infos()
+
+
+def create_backend(name: str, store: ModelStore) -> Backend:
+    """The backend called ``name`` (a model name, ``telea`` or ``navier-stokes``); ``EngineError`` if unusable."""
+    key = name.strip()
+    if key.lower() in CLASSICAL:
+        return CLASSICAL[key.lower()]()
+    entry = store.get(key)
+    if entry is None:
+        usable = [info.name for info in list_backends(store) if info.kind != "unavailable"]
+        raise EngineError(f"Unknown model {name!r}. Available: {', '.join(usable)}.")
+    if entry.error:
+        raise ModelFileError(entry.error)
+    card = entry.card
+    assert card is not None
+    if card.stage == "edge":
+        raise EngineError(f"{name!r} is an edge model; choose the image model that uses it as its companion.")
+    if card.stage == "image":
+        problem = store.companion_error(entry)
+        if problem:
+            raise ModelFileError(problem)
+        return EdgeConnectBackend(store, key)
+    return CompletionBackend(store, key)

@@ -1,0 +1,163 @@
+"""Model folders: find the cards (bundled and user, user wins), list fill backends, cache loaded networks."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from engine import paths
+from engine.api import ModelInfo
+from engine.errors import ModelFileError
+from engine.model_files import ModelCard, load_model, read_card, weights_path
+
+
+@dataclass
+class StoredModel:
+    """One card found on disk; ``card`` is None and ``error`` says why when it could not be read."""
+
+    name: str
+    path: Path  # the card (.json)
+    source: str  # "bundled" or "user"
+    card: ModelCard | None = None
+    error: str | None = None
+
+
+def _strip_spectral_norm(module: nn.Module) -> nn.Module:
+    """Bake spectral normalisation into plain weights (identical output in eval mode, less work per call)."""
+    for sub in module.modules():
+        for key in list(getattr(sub, "_forward_pre_hooks", {})):
+            hook = sub._forward_pre_hooks[key]
+            if type(hook).__name__ == "SpectralNorm":
+                with contextlib.suppress(ValueError):
+                    torch.nn.utils.remove_spectral_norm(sub, hook.name)
+    return module
+
+
+class ModelStore:
+    """Scans the bundled and user model folders and keeps an LRU cache of loaded networks.
+
+    A card that cannot be read is kept as a :class:`StoredModel` with its error, listed as unavailable,
+    and never breaks the listing. Loaded networks are cached by (card path, file times, device), so
+    switching between models does not reload, and a replaced file is picked up after :meth:`refresh`.
+    """
+
+    def __init__(self, bundled_dir: str | os.PathLike[str] | None = None,
+                 user_dir: str | os.PathLike[str] | None = None, cache_size: int = 6) -> None:
+        self._bundled_dir = Path(bundled_dir) if bundled_dir is not None else None
+        self._user_dir = Path(user_dir) if user_dir is not None else None
+        self.cache_size = cache_size
+        self._models: dict[str, StoredModel] = {}
+        self._cache: OrderedDict[tuple, tuple[nn.Module, ModelCard]] = OrderedDict()
+        self.loads = 0  # how many times a network was read from disk (tests check the cache with it)
+        self.refresh()
+
+    def folders(self) -> list[tuple[str, Path]]:
+        """(source, folder) in increasing priority: bundled first, then the user's folder (wins)."""
+        bundled = self._bundled_dir if self._bundled_dir is not None else paths.bundled_models_dir()
+        user = self._user_dir if self._user_dir is not None else paths.user_models_dir()
+        return [("bundled", bundled), ("user", user)]
+
+    def refresh(self) -> None:
+        """Rescan both folders (after a fine-tune registered a model, or files changed)."""
+        found: dict[str, StoredModel] = {}
+        for source, folder in self.folders():
+            if not folder.is_dir():
+                continue
+            for card_file in sorted(folder.glob("*.json")):
+                entry = StoredModel(name=card_file.stem, path=card_file, source=source)
+                try:
+                    entry.card = read_card(card_file)
+                    if entry.card.name != card_file.stem:
+                        entry.card.name = card_file.stem  # the file name is what users and companions refer to
+                    if not weights_path(card_file).is_file():
+                        entry.error = f"{weights_path(card_file)}: weights file not found"
+                except ModelFileError as exc:
+                    entry.error = str(exc)
+                except OSError as exc:
+                    entry.error = f"{card_file}: cannot be read ({exc})"
+                found[entry.name] = entry  # later folders (user) win
+        self._models = found
+
+    def entries(self) -> dict[str, StoredModel]:
+        """Every card found, by name (after the user-wins rule)."""
+        return dict(self._models)
+
+    def get(self, name: str) -> StoredModel | None:
+        return self._models.get(name)
+
+    def problems(self) -> list[str]:
+        """Messages for cards that could not be used."""
+        return [m.error for m in self._models.values() if m.error]
+
+    def companion_error(self, entry: StoredModel) -> str | None:
+        """Why an image model's edge companion cannot be used, or None when it can."""
+        card = entry.card
+        if card is None or card.stage != "image":
+            return None
+        if not card.companion:
+            return f"{entry.path}: image model has no 'companion' edge model in its card"
+        edge = self._models.get(card.companion)
+        if edge is None:
+            return f"{entry.path}: its edge model {card.companion!r} was not found"
+        if edge.error:
+            return f"{entry.path}: its edge model {card.companion!r} is unusable ({edge.error})"
+        if edge.card is not None and edge.card.stage != "edge":
+            return f"{entry.path}: companion {card.companion!r} is a {edge.card.stage} model, not an edge model"
+        return None
+
+    def fill_models(self) -> list[ModelInfo]:
+        """Fill backends made of model files: edge-guided pairs (named by the image model) and completion models.
+
+        Broken ones are listed with ``kind="unavailable"`` and the error as description.
+        """
+        infos: list[ModelInfo] = []
+        for entry in sorted(self._models.values(), key=lambda m: m.name):
+            card = entry.card
+            if card is not None and card.stage == "edge":
+                continue  # edge models are companions, not fill backends
+            error = entry.error or self.companion_error(entry)
+            if error or card is None:
+                infos.append(ModelInfo(entry.name, "unavailable", entry.source, error or "unreadable card",
+                                       str(entry.path), False))
+                continue
+            kind = "neural" if card.stage == "image" else "completion"
+            description = card.description or f"{card.architecture} at {card.resolution} px"
+            infos.append(ModelInfo(entry.name, kind, entry.source, description, str(entry.path), kind == "neural"))
+        return infos
+
+    def load(self, name: str, device: torch.device | str = "cpu") -> tuple[nn.Module, ModelCard]:
+        """The network of model ``name`` in eval mode on ``device`` (cached; LRU of ``cache_size``)."""
+        entry = self._models.get(name)
+        if entry is None:
+            raise ModelFileError(f"Model {name!r} not found in {' or '.join(str(f) for _, f in self.folders())}.")
+        if entry.error:
+            raise ModelFileError(entry.error)
+        device = torch.device(device)
+        try:
+            stamp = (entry.path.stat().st_mtime_ns, weights_path(entry.path).stat().st_mtime_ns)
+        except OSError as exc:
+            raise ModelFileError(f"{entry.path}: cannot be read ({exc})") from None
+        key = (str(entry.path), stamp, str(device))
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            return hit
+        module, card = load_model(entry.path)
+        card.name = entry.name
+        module = _strip_spectral_norm(module).to(device).eval()
+        for parameter in module.parameters():
+            parameter.requires_grad_(False)
+        self.loads += 1
+        self._cache[key] = (module, card)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return module, card
+
+    def clear_cache(self) -> None:
+        self._cache.clear()

@@ -1,0 +1,251 @@
+"""The fill pipeline: regions -> working resolution -> edges -> image -> full resolution -> composite.
+
+``Engine`` is what the editor's worker, the CLI and the trainer's validation use. It owns the model store
+(and its cache of loaded networks), the device choice and the CPU thread cap. Each fill validates the
+request, splits the mask into regions (cost grows with the mask, not the photo), runs the backend per
+region at its working resolution, restores full-resolution detail, and composites so that every pixel
+outside the mask comes back byte-identical. Pixels under the mask are zeroed before anything reads them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+
+import cv2
+import numpy as np
+import torch
+
+from engine.api import DEFAULT_MODEL, CancelFn, FillRequest, FillResult, ModelInfo, ProgressFn
+from engine.backends import EDGE_THRESHOLD, Backend, WorkInput, create_backend, list_backends
+from engine.composite import composite
+from engine.devices import cpu_thread_cap, device_name, resolve_device, run_with_fallback, torch_threads
+from engine.errors import EngineError, FillCancelled, MaskError
+from engine.model_store import ModelStore
+from engine.regions import Region, find_regions
+from engine.resolution import restore_full_resolution, shrink_mask, to_working
+
+STAGES = ("crop", "edges", "image", "upsample", "composite")
+PREFERRED_IMAGE_MODEL = "edgeconnect-image"
+EMPTY_MASK_MESSAGE = "The mask is empty: nothing to fill, the image is unchanged."
+
+
+def _size(array: np.ndarray) -> str:
+    return f"{array.shape[1]} x {array.shape[0]}" if array.ndim >= 2 else f"shape {array.shape}"
+
+
+def validate_image(image: object) -> np.ndarray:
+    """H x W x 3 uint8 RGB from the request's image; other dtypes converted when unambiguous, else refused."""
+    if not isinstance(image, np.ndarray):
+        raise EngineError(f"The image must be a numpy array (H x W x 3 uint8 RGB), got {type(image).__name__}.")
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise EngineError(f"The image must be H x W x 3 RGB, got shape {image.shape}. "
+                          "Convert grayscale or RGBA images to RGB first (alpha passes through separately).")
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise EngineError(f"The image is empty (shape {image.shape}).")
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype == np.uint16:
+        return ((image.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    if np.issubdtype(image.dtype, np.floating):
+        if not np.isfinite(image).all() or image.min() < 0.0 or image.max() > 1.0:
+            raise EngineError(f"A float image must hold values in [0, 1]; this {image.dtype} image does not.")
+        return (image * 255.0 + 0.5).astype(np.uint8)
+    if np.issubdtype(image.dtype, np.integer) and image.min() >= 0 and image.max() <= 255:
+        return image.astype(np.uint8)
+    raise EngineError(f"Unsupported image type {image.dtype}: use uint8 RGB (0-255).")
+
+
+def validate_mask(mask: object, image: np.ndarray, what: str = "mask") -> np.ndarray:
+    """H x W bool matching ``image``; a mismatch is a ``MaskError`` naming both sizes."""
+    if not isinstance(mask, np.ndarray):
+        raise MaskError(f"The {what} must be a numpy array (H x W bool), got {type(mask).__name__}.")
+    if mask.ndim == 3 and mask.shape[2] == 1:
+        mask = mask[..., 0]
+    if mask.ndim != 2:
+        raise MaskError(f"The {what} must be a single-channel H x W array, got shape {mask.shape}.")
+    if mask.shape != image.shape[:2]:
+        raise MaskError(f"The {what} is {_size(mask)} pixels but the image is {_size(image)}; "
+                        "they must be the same size.")
+    if mask.dtype == np.bool_:
+        return mask
+    if np.issubdtype(mask.dtype, np.floating):
+        return mask >= 0.5
+    if np.issubdtype(mask.dtype, np.integer):
+        return mask > 0
+    raise MaskError(f"Unsupported {what} type {mask.dtype}: use bool (True = hole) or 0/255 uint8.")
+
+
+class Engine:
+    """Fills holes in photos. One instance per worker thread; it caches loaded models between fills."""
+
+    def __init__(self, device: str = "auto", cpu_threads: int | None = None, default_model: str | None = None,
+                 *, store: ModelStore | None = None) -> None:
+        self.device = resolve_device(device)
+        self.cpu_threads = cpu_thread_cap(cpu_threads)
+        self.default_model = default_model
+        self.store = store if store is not None else ModelStore()
+        self.device_name = device_name(self.device, self.cpu_threads)
+
+    # ----- models -----
+    def models(self) -> list[ModelInfo]:
+        """Fill backends: model pairs and completion models (user wins over bundled), then Telea and Navier-Stokes."""
+        return list_backends(self.store)
+
+    def refresh_models(self) -> None:
+        """Rescan the model folders (after a fine-tune registered a model)."""
+        self.store.refresh()
+
+    def resolve_model(self, name: str | None) -> str:
+        """The backend name a request's ``model`` stands for (``default`` resolved)."""
+        if name and name != DEFAULT_MODEL:
+            return name
+        if self.default_model:
+            return self.default_model
+        entry = self.store.get(PREFERRED_IMAGE_MODEL)
+        if entry is not None and not entry.error and self.store.companion_error(entry) is None:
+            return PREFERRED_IMAGE_MODEL
+        return "telea"
+
+    def backend(self, name: str | None) -> Backend:
+        return create_backend(self.resolve_model(name), self.store)
+
+    # ----- fills -----
+    def fill(self, request: FillRequest, progress: ProgressFn | None = None,
+             cancel: CancelFn | None = None) -> FillResult:
+        """Fill the request's hole; known pixels come back byte-identical. ``FillCancelled`` if cancelled."""
+        return self._run(request, progress, cancel, fill=True)
+
+    def predict_edges(self, request: FillRequest, progress: ProgressFn | None = None,
+                      cancel: CancelFn | None = None) -> FillResult:
+        """The edge map that would guide a fill (known edges, completed edges, sketch); the image is unchanged."""
+        return self._run(request, progress, cancel, fill=False)
+
+    @contextlib.contextmanager
+    def _compute(self, device: torch.device) -> Iterator[None]:
+        with contextlib.ExitStack() as stack:
+            if device.type == "cpu":
+                stack.enter_context(torch_threads(self.cpu_threads))
+            stack.enter_context(torch.inference_mode())
+            yield
+
+    def _run(self, request: FillRequest, progress: ProgressFn | None, cancel: CancelFn | None,
+             fill: bool) -> FillResult:
+        started = time.perf_counter()
+        timings = dict.fromkeys(STAGES, 0.0)
+        image = validate_image(request.image)
+        mask = validate_mask(request.mask, image)
+        drawn = validate_mask(request.sketch_drawn, image, "drawn-edge sketch") \
+            if request.sketch_drawn is not None else None
+        erased = validate_mask(request.sketch_erased, image, "erased-edge sketch") \
+            if request.sketch_erased is not None else None
+        options = request.options
+        device = self.device if options.device in ("", "auto", None) else resolve_device(options.device)
+        backend = self.backend(request.model)
+        messages: list[str] = []
+        if image is not request.image:
+            messages.append(f"The image was converted from {request.image.dtype} to 8-bit.")
+
+        def step(fraction: float, label: str) -> None:
+            if cancel is not None and cancel():
+                raise FillCancelled("The fill was cancelled.")
+            if progress is not None:
+                progress(min(1.0, max(0.0, fraction)), label)
+
+        step(0.0, "start")
+        t = time.perf_counter()
+        regions = find_regions(mask, options.context_margin)
+        timings["crop"] += time.perf_counter() - t
+        if not regions:
+            step(1.0, "done")
+            timings["total"] = time.perf_counter() - started
+            return FillResult(image.copy(), None, timings, [], backend.name, str(device),
+                              [*messages, EMPTY_MASK_MESSAGE])
+        if not fill or backend.uses_edges or drawn is not None or erased is not None:
+            edges_full: np.ndarray | None = np.zeros(mask.shape, np.uint8)
+        else:
+            edges_full = None
+        if fill and regions[0].box == (0, 0, image.shape[1], image.shape[0]) and mask.all():
+            raise MaskError("The mask covers the whole image: there are no known pixels to fill from.")
+        out = image.copy() if fill else image
+        used_device = device
+        with self._compute(device):
+            for index, region in enumerate(regions):
+                base = index / len(regions)
+                span = 1.0 / len(regions)
+                used_device = self._region(backend, region, image, mask, drawn, erased, out, edges_full,
+                                           used_device, fill, options.poisson_blend, timings, messages,
+                                           lambda f, label, b=base, s=span: step(b + f * s, label))
+        step(1.0, "done")
+        timings["total"] = time.perf_counter() - started
+        result_image = out if fill else image.copy()
+        return FillResult(result_image, edges_full, timings, [r.box for r in regions], backend.name,
+                          str(used_device), messages)
+
+    def _region(self, backend: Backend, region: Region, image: np.ndarray, mask: np.ndarray,
+                drawn: np.ndarray | None, erased: np.ndarray | None, out: np.ndarray,
+                edges_full: np.ndarray | None, device: torch.device, fill: bool, poisson: bool,
+                timings: dict[str, float], messages: list[str], step) -> torch.device:
+        """Process one region in place on ``out`` / ``edges_full``; returns the device that was used."""
+        rows, cols = region.slices()
+        step(0.0, "crop")
+        t = time.perf_counter()
+        crop_image, crop_mask = image[rows, cols], mask[rows, cols]
+        resolution = backend.resolution or max(crop_mask.shape)
+        working = to_working(crop_image, crop_mask, resolution)
+        size = working.mask.shape
+        work = WorkInput(working.image, working.mask,
+                         shrink_mask(drawn[rows, cols], size) if drawn is not None else None,
+                         shrink_mask(erased[rows, cols], size) if erased is not None else None)
+        timings["crop"] += time.perf_counter() - t
+
+        edges_small = None
+        if backend.uses_edges or not fill or edges_full is not None:
+            step(0.2, "edges")
+            t = time.perf_counter()
+            edges_small, device = run_with_fallback(lambda d: backend.complete_edges(work, d), device,
+                                                    messages.append)
+            timings["edges"] += time.perf_counter() - t
+            if edges_full is not None:
+                self._put_edges(edges_full, edges_small, region, crop_mask, drawn, erased)
+        if not fill:
+            return device
+
+        step(0.45, "image")
+        t = time.perf_counter()
+        guide = edges_small if backend.uses_edges else None
+        low, device = run_with_fallback(lambda d: backend.fill(work, guide, d), device, messages.append)
+        timings["image"] += time.perf_counter() - t
+
+        step(0.75, "upsample")
+        t = time.perf_counter()
+        if working.scaled:
+            low = low.astype(np.float32) * np.float32(1 / 255) if low.dtype == np.uint8 else low
+            known_low = working.image.astype(np.float32) * np.float32(1 / 255)
+            low = np.where(working.mask[..., None], low, known_low)
+            full = restore_full_resolution(crop_image, crop_mask, low)
+        else:
+            full = low
+        timings["upsample"] += time.perf_counter() - t
+
+        step(0.9, "composite")
+        t = time.perf_counter()
+        out[rows, cols] = composite(crop_image, full, crop_mask, poisson=poisson)
+        timings["composite"] += time.perf_counter() - t
+        return device
+
+    @staticmethod
+    def _put_edges(edges_full: np.ndarray, edges_small: np.ndarray, region: Region, crop_mask: np.ndarray,
+                   drawn: np.ndarray | None, erased: np.ndarray | None) -> None:
+        """Write a region's edge map (255 = edge) at full resolution; the user's sketch is applied at full size."""
+        rows, cols = region.slices()
+        h, w = crop_mask.shape
+        if edges_small.shape != (h, w):
+            edges_small = cv2.resize(edges_small, (w, h), interpolation=cv2.INTER_LINEAR)
+        binary = edges_small > EDGE_THRESHOLD
+        if drawn is not None:
+            binary |= drawn[rows, cols]
+        if erased is not None:
+            binary &= ~erased[rows, cols]
+        edges_full[rows, cols] = np.where(binary, 255, edges_full[rows, cols]).astype(np.uint8)
