@@ -79,6 +79,12 @@ def test_snapshot_crisp_zoom_matches_expected(canvas, doc):
     canvas.set_mask_visible(False)
     got = grab(canvas).astype(float)
     assert np.abs(got - expected_view(doc, 3, 20, 11, QColor(0, 0, 0, 0))).max(axis=2).mean() < 0.5
+    canvas.set_mask_visible(True)
+    canvas.set_mask_color(QColor(0, 0, 255, 200))
+    doc.add_rectangle((40, 30, 50, 40))  # drawn after the colour change: the overlay still tracks the mask live
+    got = grab(canvas).astype(float)
+    want = expected_view(doc, 3, 20, 11, QColor(0, 0, 255, 200))
+    assert np.mean(np.abs(got - want).max(axis=2) > 3) < 0.002
 
 
 def test_snapshot_zoomed_out_is_smooth_and_close(qtbot, qapp):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import sys
 
 import numpy as np
 import pytest
@@ -252,3 +253,12 @@ def test_history_round_trip_restores_layers_index_and_clean(doc, tmp_path):
         small = Document()
         small.load_array(np.zeros((5, 5, 3), np.uint8))
         small.restore_history(loaded)
+
+
+def test_many_qt_calls_and_signal_emits_do_not_exhaust_none_or_true(doc):
+    # PySide6 6.12 on Python 3.11 drops a reference to None per void call and to True per emit; without the
+    # guard in app.document this aborts the interpreter ("none_dealloc") after a few thousand calls.
+    for _ in range(20_000):
+        doc.changed.emit(doc.rect())
+        doc.undo_stack.setUndoLimit(0)
+    assert sys.getrefcount(None) > 1000 and sys.getrefcount(True) > 1000
