@@ -39,6 +39,10 @@ class DataError(EngineError):
     """The photo folder is unusable (missing, empty, nothing readable); the message says which and why."""
 
 
+class _Unreadable(Exception):
+    """A photo failed to decode while sampling (other errors are real bugs and propagate)."""
+
+
 # --- finding and reading photos ----------------------------------------------------------------------------
 
 def find_images(root: str | Path) -> list[Path]:
@@ -154,11 +158,12 @@ def _check_sigma(edge_sigma: Sigma) -> Sigma:
 
 def _item(rgb: np.ndarray, edges: np.ndarray, mask: np.ndarray, gray: np.ndarray | None = None) -> dict:
     gray = to_gray(rgb) if gray is None else gray
+    scale = np.float32(1.0 / 255.0)
     return {
-        "image": torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1))).float().div_(255.0),
-        "gray": torch.from_numpy(np.ascontiguousarray(gray))[None].float().div_(255.0),
-        "edges": torch.from_numpy(np.ascontiguousarray(edges))[None].float(),
-        "mask": torch.from_numpy(np.ascontiguousarray(mask.astype(bool)))[None].float(),
+        "image": torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.float32) * scale),
+        "gray": torch.from_numpy(gray[None].astype(np.float32) * scale),
+        "edges": torch.from_numpy(np.ascontiguousarray(edges, dtype=np.float32)[None]),
+        "mask": torch.from_numpy(np.ascontiguousarray(mask, dtype=bool).astype(np.float32)[None]),
     }
 
 
@@ -225,7 +230,7 @@ class PhotoDataset(Dataset):
         self.warnings: list[str] = []
         self._broken: set[Path] = set()
         self.boundaries = _boundary_index(boundaries_dir)
-        self.boundary_mismatches = 0
+        self.bad_boundaries: set[Path] = set()  # maps that are unreadable or do not fit their photo
         where, candidates = _resolve_paths(paths)
         if not candidates:
             raise DataError(f"no photos ({', '.join(IMAGE_EXTENSIONS)}) found in {where}")
@@ -283,8 +288,8 @@ class PhotoDataset(Dataset):
                 continue
             try:
                 return self.sample(path, rng)
-            except Exception as exc:
-                self._skip(path, f"cannot be decoded ({_why(exc)})")
+            except _Unreadable as exc:
+                self._skip(path, f"cannot be decoded ({exc})")
         raise DataError(f"{MAX_ATTEMPTS} photos in a row could not be read (last: {self.paths[chosen]}); "
                         f"{self.skipped} skipped so far")
 
@@ -294,8 +299,13 @@ class PhotoDataset(Dataset):
         size = self.size
         target_short = float(rng.uniform(size, self.max_scale * size)) if self.augment else float(size)
         boundary_path = self.boundaries.get(path.stem)
+        if boundary_path in self.bad_boundaries:
+            boundary_path = None
         # Let JPEG decoding shrink big photos, unless a boundary map must line up with the full-size pixels.
-        rgb = read_photo(path, None if boundary_path else math.ceil(target_short))
+        try:
+            rgb = read_photo(path, None if boundary_path else math.ceil(target_short))
+        except Exception as exc:
+            raise _Unreadable(_why(exc)) from exc
         h, w = rgb.shape[:2]
         window = min(h, w, max(1, round(size * min(h, w) / target_short)))
         if self.augment:
@@ -322,19 +332,18 @@ class PhotoDataset(Dataset):
         try:
             boundaries = read_boundaries(path, self.boundary_threshold)
         except Exception as exc:
-            self._note_boundary(f"boundary map {path} unreadable ({_why(exc)}); using Canny edges")
+            self._bad_boundary(path, f"boundary map {path} unreadable ({_why(exc)}); using Canny edges")
             return None
         if boundaries.shape != shape:
-            self._note_boundary(f"boundary map {path} is {boundaries.shape[1]}x{boundaries.shape[0]}, the photo "
-                                f"{shape[1]}x{shape[0]}; using Canny edges")
+            self._bad_boundary(path, f"boundary map {path} is {boundaries.shape[1]}x{boundaries.shape[0]}, the "
+                                     f"photo {shape[1]}x{shape[0]}; using Canny edges for it")
             return None
         top, left, window = box
         return _resize_edges(boundaries[top:top + window, left:left + window], self.size)
 
-    def _note_boundary(self, message: str) -> None:
-        self.boundary_mismatches += 1
-        if self.boundary_mismatches <= 20:
-            self.warnings.append(message)
+    def _bad_boundary(self, path: Path, message: str) -> None:
+        self.bad_boundaries.add(path)
+        self.warnings.append(message)
 
 
 def _why(exc: BaseException) -> str:

@@ -228,9 +228,21 @@ def test_boundary_threshold_and_size_mismatch(tmp_path):
     Image.fromarray(np.zeros((10, 10), np.uint8)).save(bounds / "p.png")
     ds = PhotoDataset(photos, 32, _masks(), boundaries_dir=bounds, augment=False)
     ds[0]
-    assert ds.boundary_mismatches == 1 and any("using Canny edges" in w for w in ds.warnings)
+    ds[0]
+    assert ds.bad_boundaries == {bounds / "p.png"}
+    assert sum("using Canny edges" in w for w in ds.warnings) == 1
     with pytest.raises(DataError, match="boundary map folder not found"):
         PhotoDataset(photos, 32, _masks(), boundaries_dir=tmp_path / "nope")
+
+
+def test_mask_generator_errors_are_not_blamed_on_photos(odd_folder):
+    def broken_masks(h, w, rng):
+        raise RuntimeError("mask bug")
+
+    ds = PhotoDataset(odd_folder, SIZE, broken_masks)
+    with pytest.raises(RuntimeError, match="mask bug"):
+        ds[0]
+    assert ds.skipped == 2  # only the header failures found when building
 
 
 def test_bad_sigma():
