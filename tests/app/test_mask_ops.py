@@ -77,3 +77,20 @@ def test_invert_clear_bbox_diff():
     rgb = np.zeros((5, 5, 3), np.uint8)
     rgb[1, 2, 2] = 9
     assert mask_ops.bbox_of(rgb) == (2, 1, 3, 2)
+
+
+def test_bbox_and_diff_agree_with_numpy_on_random_boxes():
+    rng = np.random.default_rng(5)
+    for _ in range(30):
+        h, w = rng.integers(1, 40, 2)
+        a = rng.integers(0, 3, (h, w, 3), dtype=np.uint8)
+        b = a.copy()
+        y0, x0 = rng.integers(0, h), rng.integers(0, w)
+        y1, x1 = rng.integers(y0, h) + 1, rng.integers(x0, w) + 1
+        b[y0:y1, x0:x1, rng.integers(0, 3)] += 1
+        nz = (a != b).any(axis=2)
+        ys, xs = np.nonzero(nz)
+        assert mask_ops.diff_box(a, b) == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+        assert mask_ops.diff_box(nz, np.zeros_like(nz)) == mask_ops.bbox_of(nz)
+        assert mask_ops.bbox_of(nz[:, ::2]) is None or mask_ops.bbox_of(nz[:, ::2])[2] <= (w + 1) // 2
+    assert mask_ops.bbox_of(np.zeros((0, 5), bool)) is None
