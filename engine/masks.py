@@ -62,7 +62,8 @@ def rectangle_mask(h: int, w: int, rng: np.random.Generator,
 def free_form_mask(h: int, w: int, rng: np.random.Generator, strokes: tuple[int, int] = (1, 4),
                    vertices: tuple[int, int] = (4, 11), width_range: tuple[float, float] = (12.0, 40.0),
                    reference_side: int = FREE_FORM_REFERENCE_SIDE) -> np.ndarray:
-    """DeepFill v2 free-form strokes: ``strokes`` polylines of ``vertices`` vertices each (inclusive ranges).
+    """DeepFill v2 free-form strokes: ``strokes`` polylines, each a start point plus ``vertices`` more vertices
+    (DeepFill's ``num_vertex``; both ranges inclusive).
 
     Follows ``random_ff_mask`` of the DeepFill v2 code: each stroke starts at a random point and turns by
     angles alternating around 2*pi/5 (+- up to 2*pi/15); segment lengths are normal around a radius of
