@@ -15,11 +15,9 @@ Signals: ``changed(QRect)`` the document rect whose pixels changed (views repain
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import numpy as np
-import PySide6
 from PySide6.QtCore import QObject, QRect, QSize, Signal
 from PySide6.QtGui import QUndoStack
 
@@ -39,32 +37,6 @@ from engine.errors import MaskError
 HISTORY_VERSION = 1
 
 
-def pin_singleton_refcounts() -> bool:
-    """Work around PySide6 6.12 on Python < 3.12: it drops references it never took to ``None`` (every C++
-    method returning void) and to ``True`` (every ``Signal.emit``), harmless only where those are immortal
-    (3.12+). After a few thousand calls, i.e. seconds of painting, CPython aborts with "none_dealloc" or
-    "bool_dealloc". Giving these singletons a reference count that cannot run out makes them immortal as on
-    3.12. Applied at import; returns True when applied. The real fix is PySide6 < 6.12 (or Python >= 3.12).
-    """
-    if sys.version_info >= (3, 12) or sys.implementation.name != "cpython":
-        return False
-    if tuple(PySide6.__version_info__[:2]) < (6, 12):
-        return False
-    import ctypes
-
-    applied = False
-    for obj in (None, True, False):
-        cell = ctypes.c_ssize_t.from_address(id(obj))  # ob_refcnt: first field of a release-build PyObject
-        count = sys.getrefcount(obj)
-        if cell.value not in (count, count - 1):
-            continue  # unexpected object layout (debug build): leave it alone
-        if cell.value < 1 << 40:
-            cell.value += 1 << 40
-        applied = True
-    return applied
-
-
-pin_singleton_refcounts()
 _TILE = 128  # stroke backup granularity (px)
 
 

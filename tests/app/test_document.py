@@ -256,8 +256,8 @@ def test_history_round_trip_restores_layers_index_and_clean(doc, tmp_path):
 
 
 def test_many_qt_calls_and_signal_emits_do_not_exhaust_none_or_true(doc):
-    # PySide6 6.12 on Python 3.11 drops a reference to None per void call and to True per emit; without the
-    # guard in app.document this aborts the interpreter ("none_dealloc") after a few thousand calls.
+    # PySide6 6.12 on Python 3.11 drops a reference to None per void call and to True per emit and aborts the
+    # interpreter ("none_dealloc") after a few thousand calls; pyproject pins PySide6 below 6.12 for this.
     for _ in range(20_000):
         doc.changed.emit(doc.rect())
         doc.undo_stack.setUndoLimit(0)
