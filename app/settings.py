@@ -41,8 +41,8 @@ class Settings:
     default_model: str = "default"  # a name from Engine.models(), or "default"
     brush_size: int = 40
     brush_hardness: float = 1.0  # 0 (soft) .. 1 (hard)
-    mask_color: str = "#ff3030"  # shown semi-transparent over the photo
-    mask_opacity: float = 0.45
+    mask_color: str = "#ff285a"  # shown semi-transparent over the photo
+    mask_opacity: float = 0.47
     clear_mask_after_fill: bool = True
     cpu_threads: int = field(default_factory=default_cpu_threads)
     recent_files: list[str] = field(default_factory=list)

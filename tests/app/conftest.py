@@ -23,3 +23,48 @@ def no_threads_left(request: pytest.FixtureRequest):
     problems = [f"engine thread of {c!r}" for c in leaked_clients] + [f"thread {t.name}" for t in leaked]
     if problems:
         pytest.fail("test left threads running: " + ", ".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def make_window(qtbot):
+    """Build editor windows (real engine unless ``engine_factory`` is given); each is closed cleanly after."""
+    from app.main_window import MainWindow
+    from app.prompts import ScriptedPrompter
+    from app.settings import Settings
+
+    windows = []
+
+    def make(**kwargs):
+        kwargs.setdefault("settings", Settings.load())
+        kwargs.setdefault("prompter", ScriptedPrompter())
+        window = MainWindow(**kwargs)
+        window.show()
+        qtbot.waitExposed(window)
+        windows.append(window)
+        return window
+
+    yield make
+    for window in windows:
+        window.prompter.unsaved.clear()  # any leftover question: discard
+        window.close()
+        assert window.isHidden(), "the window refused to close"
+        assert not window.engine.is_running(), "the engine thread outlived its window"
+        window.deleteLater()
+
+
+@pytest.fixture
+def photo_file(tmp_path):
+    """A 96 x 64 JPEG with EXIF (camera make, orientation 1) and structure (gradient + a dark bar)."""
+    from tests.app.helpers import write_photo
+
+    return write_photo(tmp_path / "photo.jpg")
+
+
+@pytest.fixture
+def tiny_bundled_models(tmp_path, monkeypatch):
+    """A tiny random edge + image pair written with ``save_model`` into a temp bundled-model folder."""
+    from tests.app.helpers import write_tiny_pair
+
+    folder = write_tiny_pair(tmp_path / "bundled")
+    monkeypatch.setenv("INPAINT_STUDIO_BUNDLED_MODELS", str(folder))
+    return folder

@@ -1,0 +1,784 @@
+"""The editor window: menus, toolbar, canvas, status bar; wires the document, the worker and the files.
+
+The window owns one :class:`app.document.Document`, one :class:`app.canvas.Canvas`, one
+:class:`app.worker.EngineClient` (the long-lived engine thread), a :class:`app.file_ops.FileOps` and an
+:class:`app.session.AutoSaver`. Questions and errors go through ``self.prompter`` (see
+:mod:`app.prompts`), so tests can answer them.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Slot
+from PySide6.QtGui import QAction, QActionGroup, QColor, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QProgressBar,
+    QSizePolicy,
+    QSlider,
+    QToolBar,
+    QToolButton,
+    QWidget,
+)
+
+from app import session as session_module
+from app.canvas import Canvas
+from app.document import Document
+from app.file_ops import FileOps
+from app.icons import icon
+from app.prompts import Prompter, QtPrompter
+from app.settings import Settings
+from app.worker import EngineClient, EngineFactory, default_engine_factory
+from engine import imageio
+from engine.api import DEFAULT_MODEL, FillOptions, FillResult, ModelInfo
+from engine.errors import EngineError
+
+log = logging.getLogger(__name__)
+
+APP_TITLE = "Inpaint Studio"
+TOOLS = (  # name, label, shortcut, what it does
+    ("brush", "Brush", "B", "paint over what should go"),
+    ("eraser", "Eraser", "E", "remove paint from the mask"),
+    ("rectangle", "Rectangle", "R", "drag a box onto the mask (Shift: square)"),
+    ("edge_pen", "Edge pen", "P", "draw lines the fill should follow, inside the hole"),
+    ("edge_eraser", "Edge eraser", "Shift+P", "mark \"no edge here\" inside the hole"),
+    ("pan", "Pan", "H", "drag the view (or hold Space, or drag with the middle button)"),
+)
+MODEL_KIND_LABEL = {"neural": "edge-guided", "completion": "completion", "classical": "classical"}
+
+
+def _tip(text: str, shortcut: str | None) -> str:
+    return f"{text} ({shortcut})" if shortcut else text
+
+
+class MainWindow(QMainWindow):
+    """The Inpaint Studio editor window."""
+
+    def __init__(self, settings: Settings | None = None, engine_factory: EngineFactory | None = None,
+                 prompter: Prompter | None = None, synchronous: bool = False, autosave: bool = True,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings if settings is not None else Settings.load()
+        self.prompter: Prompter = prompter if prompter is not None else QtPrompter(self)
+        self.document = Document(self)
+        self.canvas = Canvas(self)
+        self.canvas.set_document(self.document)
+        self.setCentralWidget(self.canvas)
+        self.files = FileOps(self.document, self.prompter, self.settings, self)
+        self.actions: dict[str, QAction] = {}
+        self.models: list[ModelInfo] = []
+        self._doc_generation = 0
+        self._job_generation = -1
+        self._job_kind = ""
+        self._closing = False
+        self._shut_down = False
+        self._grow_step = 8
+
+        factory = engine_factory or default_engine_factory(self.settings.device, self.settings.cpu_threads)
+        self.engine = EngineClient(factory, synchronous=synchronous, parent=self)
+        self.autosaver = session_module.AutoSaver(self._snapshot, int(self.settings.autosave_seconds * 1000),
+                                                  parent=self)
+        self.autosaver.enabled = autosave
+
+        self.setWindowTitle(APP_TITLE)
+        self.setAcceptDrops(True)
+        self.resize(1280, 860)
+        self._build_actions()
+        self._build_menus()
+        self._build_toolbar()
+        self._build_status_bar()
+        self._connect()
+        self._apply_settings()
+        self._update_actions()
+        self._update_title()
+        QApplication.instance().installEventFilter(self)
+        self.on_models_changed(self.engine.models)
+        if self.engine.device_name:
+            self.on_device_changed(self.engine.device_name)
+
+    # ================================================================== construction
+    def _action(self, key: str, text: str, slot=None, shortcut=None, tip: str | None = None,
+                checkable: bool = False, icon_key: str | None = None, label: str | None = None) -> QAction:
+        action = QAction(text, self)
+        if icon_key or key in ("open", "save", "save_as", "fill", "cancel", "predict_edges"):
+            action.setIcon(icon(icon_key or key))
+        if shortcut is not None:
+            shortcuts = shortcut if isinstance(shortcut, list) else [shortcut]
+            action.setShortcuts([QKeySequence(s) for s in shortcuts])
+        if label is None:
+            label = shortcut[0] if isinstance(shortcut, list) else shortcut
+        if isinstance(label, QKeySequence.StandardKey):
+            label = QKeySequence(label).toString(QKeySequence.NativeText)
+        action.setToolTip(_tip(tip or text.replace("&", "").rstrip("…"), label))
+        action.setStatusTip(tip or "")
+        action.setCheckable(checkable)
+        if slot is not None:  # checkable actions pass their state; others call the slot with no argument
+            action.triggered.connect(slot if checkable else (lambda _checked=False, f=slot: f()))
+        self.addAction(action)  # shortcuts work even when the menu bar is hidden
+        self.actions[key] = action
+        return action
+
+    def _build_actions(self) -> None:
+        a = self._action
+        a("open", "&Open…", self.files.ask_open, QKeySequence.Open, "Open a photo")
+        a("save", "&Save", self.files.save, QKeySequence.Save, "Save the photo (keeps format, EXIF and colour profile)")
+        a("save_as", "Save &As…", self.files.save_as, QKeySequence.SaveAs, "Save under a new name")
+        a("import_mask", "&Import Mask…", self.files.import_mask, None, "Load a PNG mask (white = remove)")
+        a("export_mask", "&Export Mask…", self.files.export_mask, None, "Write the mask as a PNG (white = remove)")
+        a("preferences", "&Preferences…", self.show_preferences, QKeySequence.Preferences, icon_key="preferences")
+        a("quit", "&Quit", self.close, QKeySequence.Quit)
+
+        undo = self.document.undo_stack.createUndoAction(self, "&Undo")
+        undo.setShortcuts(QKeySequence.Undo)
+        undo.setIcon(icon("undo"))
+        undo.setToolTip(_tip("Undo", QKeySequence(QKeySequence.Undo).toString(QKeySequence.NativeText)))
+        redo = self.document.undo_stack.createRedoAction(self, "&Redo")
+        redo.setShortcuts(QKeySequence.Redo)
+        redo.setIcon(icon("redo"))
+        redo.setToolTip(_tip("Redo", QKeySequence(QKeySequence.Redo).toString(QKeySequence.NativeText)))
+        for key, action in (("undo", undo), ("redo", redo)):
+            self.addAction(action)
+            self.actions[key] = action
+        a("clear_sketch", "Clear Edge &Sketch", self.document.clear_sketch, None, "Remove drawn and erased edges")
+
+        a("grow_mask", "&Grow Mask…", self.grow_mask, "Ctrl+G", "Grow the mask by N pixels (halos, shadows)",
+          icon_key="mask_grow")
+        a("shrink_mask", "S&hrink Mask…", self.shrink_mask, "Ctrl+Shift+G", "Shrink the mask by N pixels",
+          icon_key="mask_shrink")
+        a("clear_mask", "&Clear Mask", self.document.clear_mask, "Ctrl+Shift+D", "Clear the whole mask",
+          icon_key="mask_clear")
+        a("invert_mask", "&Invert Mask", self.document.invert_mask_command, "Ctrl+I", "Invert the mask",
+          icon_key="mask_invert")
+
+        a("zoom_in", "Zoom &In", self.canvas.zoom_in, [QKeySequence.ZoomIn, "Ctrl+="], icon_key="zoom_in")
+        a("zoom_out", "Zoom &Out", self.canvas.zoom_out, QKeySequence.ZoomOut, icon_key="zoom_out")
+        a("fit", "&Fit to Window", self.canvas.fit, "Ctrl+0", icon_key="fit")
+        a("actual_size", "&Actual Pixels (100%)", self.canvas.actual_size, "Ctrl+1", icon_key="actual_size")
+        a("show_mask", "Show &Mask", self.canvas.set_mask_visible, "M", "Show or hide the mask", checkable=True)
+        a("show_edges", "Show &Edges", self.canvas.set_edges_visible, "Shift+E",
+          "Show or hide the edge layer (known, predicted and sketched edges)", checkable=True)
+
+        group = QActionGroup(self)
+        group.setExclusive(True)
+        for name, label, key, what in TOOLS:
+            action = a(f"tool_{name}", label, None, key, f"{label}: {what}", checkable=True, icon_key=name)
+            action.triggered.connect(lambda _=False, n=name: self.canvas.set_tool(n))
+            group.addAction(action)
+        a("brush_smaller", "Smaller Brush", lambda: self.canvas.step_brush_size(-1), "[")
+        a("brush_larger", "Larger Brush", lambda: self.canvas.step_brush_size(+1), "]")
+
+        a("fill", "&Fill", self.fill, ["Ctrl+Return", "Ctrl+Enter"], "Fill the masked area", label="Ctrl+Enter")
+        a("cancel", "&Cancel", self.cancel_job, "Esc", "Stop the running fill")
+        a("predict_edges", "&Predict Edges", self.predict_edges, "Ctrl+E",
+          "Show the edges the model proposes inside the hole; correct them with the edge pen before filling")
+        a("compare", "Compare (hold Tab)", None, None,
+          "Hold Tab (or this button) to see the photo before the last fill", icon_key="compare")
+
+        a("refresh_models", "&Refresh Model List", self.engine.refresh_models, None,
+          "Rescan the bundled and user model folders")
+        # Issue 6 hangs the fine-tune dialog here; the lead wires ``fine_tune`` to it.
+        fine_tune = a("fine_tune", "&Fine-tune…", None, None, "coming", icon_key="fine_tune")
+        fine_tune.setEnabled(False)
+        fine_tune.setToolTip("coming")
+        a("about", "&About Inpaint Studio", self.show_about, None, icon_key="about")
+        a("shortcuts", "&Keyboard Shortcuts", self.show_shortcuts, "F1")
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addAction(self.actions["open"])
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file_menu.addSeparator()
+        file_menu.addAction(self.actions["save"])
+        file_menu.addAction(self.actions["save_as"])
+        file_menu.addSeparator()
+        file_menu.addAction(self.actions["preferences"])
+        file_menu.addSeparator()
+        file_menu.addAction(self.actions["quit"])
+
+        edit = bar.addMenu("&Edit")
+        for key in ("undo", "redo", None, "clear_sketch", None, "fill", "predict_edges", "cancel"):
+            edit.addSeparator() if key is None else edit.addAction(self.actions[key])
+
+        mask = bar.addMenu("&Mask")
+        for key in ("grow_mask", "shrink_mask", "clear_mask", "invert_mask", None, "import_mask", "export_mask"):
+            mask.addSeparator() if key is None else mask.addAction(self.actions[key])
+
+        tools = bar.addMenu("&Tools")
+        for name, *_ in TOOLS:
+            tools.addAction(self.actions[f"tool_{name}"])
+        tools.addSeparator()
+        tools.addAction(self.actions["brush_smaller"])
+        tools.addAction(self.actions["brush_larger"])
+
+        view = bar.addMenu("&View")
+        for key in ("zoom_in", "zoom_out", "fit", "actual_size", None, "show_mask", "show_edges"):
+            view.addSeparator() if key is None else view.addAction(self.actions[key])
+
+        self.models_menu = bar.addMenu("M&odels")
+        self.model_actions = QActionGroup(self)
+        self.model_actions.setExclusive(True)
+        self.models_menu_anchor = self.models_menu.addSeparator()
+        self.models_menu.addAction(self.actions["refresh_models"])
+        self.models_menu.addAction(self.actions["fine_tune"])
+        self.models_menu.setToolTipsVisible(True)
+
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self.actions["shortcuts"])
+        help_menu.addAction(self.actions["about"])
+
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Tools", self)
+        bar.setObjectName("tools")
+        bar.setIconSize(QSize(22, 22))
+        bar.setMovable(False)
+        self.addToolBar(Qt.TopToolBarArea, bar)
+        self.toolbar = bar
+        for key in ("open", "save", None, "undo", "redo", None):
+            bar.addSeparator() if key is None else bar.addAction(self.actions[key])
+        for name, *_ in TOOLS:
+            bar.addAction(self.actions[f"tool_{name}"])
+        bar.addSeparator()
+
+        self.size_label = QLabel("Size")
+        self.size_slider = QSlider(Qt.Horizontal)
+        self.size_slider.setRange(1, 400)
+        self.size_slider.setFixedWidth(140)
+        self.size_slider.setToolTip("Brush size in photo pixels ([ smaller, ] larger)")
+        self.size_slider.setFocusPolicy(Qt.NoFocus)
+        self.size_value = QLabel()
+        self.size_value.setMinimumWidth(48)
+        bar.addWidget(self.size_label)
+        bar.addWidget(self.size_slider)
+        bar.addWidget(self.size_value)
+        bar.addSeparator()
+        for key in ("grow_mask", "shrink_mask", "clear_mask", "invert_mask"):
+            bar.addAction(self.actions[key])
+        bar.addSeparator()
+
+        self.compare_button = QToolButton()
+        self.compare_button.setDefaultAction(self.actions["compare"])
+        self.compare_button.setFocusPolicy(Qt.NoFocus)
+        self.compare_button.pressed.connect(lambda: self.canvas.set_compare(True))
+        self.compare_button.released.connect(lambda: self.canvas.set_compare(False))
+        bar.addWidget(self.compare_button)
+        bar.addAction(self.actions["predict_edges"])
+
+        spacer = QWidget()
+        spacer.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
+        bar.addWidget(spacer)
+        self.model_combo = QComboBox()
+        self.model_combo.setMinimumContentsLength(18)
+        self.model_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.model_combo.setToolTip("Fill model: bundled, your own trained models, or classical fills")
+        self.model_combo.setFocusPolicy(Qt.NoFocus)
+        bar.addWidget(QLabel(" Model "))
+        bar.addWidget(self.model_combo)
+        bar.addSeparator()
+        self.fill_button = QToolButton()
+        self.fill_button.setDefaultAction(self.actions["fill"])
+        self.fill_button.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+        self.fill_button.setObjectName("fillButton")
+        bar.addWidget(self.fill_button)
+        cancel_button = QToolButton()
+        cancel_button.setDefaultAction(self.actions["cancel"])
+        cancel_button.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+        bar.addWidget(cancel_button)
+        predict = bar.widgetForAction(self.actions["predict_edges"])
+        if isinstance(predict, QToolButton):
+            predict.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+
+    def _build_status_bar(self) -> None:
+        status = self.statusBar()
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setFixedWidth(220)
+        self.progress.setTextVisible(True)
+        self.progress.setVisible(False)
+        self.position_label = QLabel()
+        self.zoom_label = QLabel()
+        self.device_label = QLabel("Engine: starting…")
+        self.device_label.setToolTip("Where fills run (set in Preferences)")
+        status.addPermanentWidget(self.progress)
+        status.addPermanentWidget(self.position_label)
+        status.addPermanentWidget(self.zoom_label)
+        status.addPermanentWidget(self.device_label)
+
+    def _connect(self) -> None:
+        doc, canvas, engine = self.document, self.canvas, self.engine
+        doc.undo_stack.indexChanged.connect(self._on_history_changed)
+        doc.undo_stack.cleanChanged.connect(self._on_clean_changed)
+        doc.image_replaced.connect(self._on_image_replaced)
+        canvas.brush_size_changed.connect(self._on_brush_size)
+        canvas.tool_changed.connect(self._on_tool_changed)
+        canvas.zoom_changed.connect(self._on_zoom)
+        canvas.layer_visibility_changed.connect(self._on_layer_visibility)
+        canvas.cursor_position_changed.connect(self._on_cursor)
+        self.size_slider.valueChanged.connect(canvas.set_brush_size)
+        self.model_combo.currentIndexChanged.connect(self._on_model_selected)
+        self.files.opened.connect(self._on_opened)
+        self.files.saved.connect(self._on_saved)
+        self.autosaver.failed.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        engine.progress.connect(self.on_progress)
+        engine.finished.connect(self.on_fill_finished)
+        engine.edges_ready.connect(self.on_edges_ready)
+        engine.failed.connect(self.on_failed)
+        engine.cancelled.connect(self.on_cancelled)
+        engine.idle.connect(self._update_actions)
+        engine.models_changed.connect(self.on_models_changed)
+        engine.device_changed.connect(self.on_device_changed)
+
+    def _apply_settings(self) -> None:
+        s = self.settings
+        self.canvas.set_tool("brush")
+        self.actions["tool_brush"].setChecked(True)
+        self.canvas.set_brush_size(s.brush_size)
+        self._on_brush_size(self.canvas.brush_size)
+        color = QColor(s.mask_color)
+        color.setAlphaF(s.mask_opacity)
+        self.canvas.set_mask_color(color)
+        self.actions["show_mask"].setChecked(self.canvas.layer_visible("mask"))
+        self.actions["show_edges"].setChecked(self.canvas.layer_visible("edges"))
+
+    # ================================================================== state display
+    def _update_title(self) -> None:
+        path = self.files.save_target or self.files.original_path
+        name = path.name if path else ("untitled" if not self.document.is_empty() else "")
+        self.setWindowTitle(f"{name}[*] — {APP_TITLE}" if name else APP_TITLE)
+        self.setWindowModified(self.document.is_modified())
+
+    def _update_actions(self) -> None:
+        has_image = not self.document.is_empty()
+        busy = self.engine.is_busy()
+        for key in ("save", "save_as", "import_mask", "export_mask", "grow_mask", "shrink_mask", "clear_mask",
+                    "invert_mask", "clear_sketch", "zoom_in", "zoom_out", "fit", "actual_size", "compare"):
+            self.actions[key].setEnabled(has_image)
+        self.actions["fill"].setEnabled(has_image and not busy)
+        self.actions["predict_edges"].setEnabled(has_image and not busy and self._selected_uses_edges())
+        self.actions["cancel"].setEnabled(busy)
+        if not busy:
+            self.progress.setVisible(False)
+
+    @Slot(int)
+    def _on_history_changed(self, _index: int) -> None:
+        if self._shut_down:
+            return
+        self._update_title()
+        self.autosaver.schedule()
+
+    @Slot(bool)
+    def _on_clean_changed(self, _clean: bool) -> None:
+        if not self._shut_down:
+            self._update_title()
+
+    @Slot()
+    def _on_image_replaced(self) -> None:
+        if self._shut_down:
+            return
+        self._doc_generation += 1
+        if self.engine.is_busy():
+            self.engine.cancel()  # a result for the previous photo must not land on this one
+        self._update_actions()
+        self._update_title()
+
+    @Slot(int)
+    def _on_brush_size(self, size: int) -> None:
+        self.size_slider.blockSignals(True)
+        self.size_slider.setValue(min(size, self.size_slider.maximum()))
+        self.size_slider.blockSignals(False)
+        self.size_value.setText(f"{size} px")
+
+    @Slot(str)
+    def _on_tool_changed(self, name: str) -> None:
+        action = self.actions.get(f"tool_{name}")
+        if action is not None and not action.isChecked():
+            action.setChecked(True)
+        self._on_brush_size(self.canvas.brush_size)
+
+    @Slot(float)
+    def _on_zoom(self, zoom: float) -> None:
+        self.zoom_label.setText(f"{zoom * 100:.0f}%")
+
+    @Slot(str, bool)
+    def _on_layer_visibility(self, name: str, visible: bool) -> None:
+        action = self.actions.get("show_mask" if name == "mask" else "show_edges")
+        if action is not None and action.isChecked() != visible:
+            action.setChecked(visible)
+
+    @Slot(int, int)
+    def _on_cursor(self, x: int, y: int) -> None:
+        self.position_label.setText("" if x < 0 else f"{x}, {y}")
+
+    # ================================================================== models and device
+    @Slot(list)
+    def on_models_changed(self, models: list) -> None:
+        """Fill the model selector and the Models menu from ``Engine.models()``."""
+        self.models = list(models)
+        wanted = self.settings.default_model  # the last choice (kept up to date by the selector)
+        combo = self.model_combo
+        combo.blockSignals(True)
+        combo.clear()
+        combo.addItem("Automatic (best available)", DEFAULT_MODEL)
+        combo.setItemData(0, "The bundled edge-guided model when present, else Telea", Qt.ToolTipRole)
+        for info in self.models:
+            kind = MODEL_KIND_LABEL.get(info.kind, info.kind)
+            combo.addItem(f"{info.name}  ({kind}, {info.source})", info.name)
+            combo.setItemData(combo.count() - 1, info.description or info.name, Qt.ToolTipRole)
+        index = combo.findData(wanted)
+        combo.setCurrentIndex(max(0, index))
+        combo.blockSignals(False)
+        for action in self.model_actions.actions():
+            self.models_menu.removeAction(action)
+            self.model_actions.removeAction(action)
+        for i in range(combo.count()):
+            action = QAction(combo.itemText(i), self, checkable=True)
+            action.setData(combo.itemData(i))
+            action.setChecked(i == combo.currentIndex())
+            action.triggered.connect(lambda _=False, row=i: self.model_combo.setCurrentIndex(row))
+            self.model_actions.addAction(action)
+            self.models_menu.insertAction(self.models_menu_anchor, action)
+        self._update_actions()
+
+    def selected_model(self) -> str:
+        """Name of the model chosen in the selector (``default`` = automatic)."""
+        data = self.model_combo.currentData()
+        return str(data) if data else DEFAULT_MODEL
+
+    def select_model(self, name: str) -> bool:
+        """Choose ``name`` in the selector; False if it is not listed."""
+        index = self.model_combo.findData(name)
+        if index >= 0:
+            self.model_combo.setCurrentIndex(index)
+        return index >= 0
+
+    def _selected_uses_edges(self) -> bool:
+        name = self.selected_model()
+        if name == DEFAULT_MODEL:
+            return any(m.uses_edges for m in self.models)
+        return any(m.name == name and m.uses_edges for m in self.models)
+
+    @Slot(int)
+    def _on_model_selected(self, index: int) -> None:
+        for i, action in enumerate(self.model_actions.actions()):
+            action.setChecked(i == index)
+        self.settings.default_model = self.selected_model()
+        self._save_settings()
+        self._update_actions()
+
+    @Slot(str)
+    def on_device_changed(self, name: str) -> None:
+        self.device_label.setText(name)
+
+    # ================================================================== fill
+    def _check_ready(self) -> bool:
+        if self.document.is_empty():
+            self.statusBar().showMessage("Open a photo first (File > Open, or drop one on the window).", 5000)
+            return False
+        if not self.document.mask.any():
+            self.statusBar().showMessage("Paint over what should go first (Brush, B), then Fill (Ctrl+Enter).", 5000)
+            return False
+        return not self.engine.is_busy()
+
+    @Slot()
+    def fill(self) -> bool:
+        """Fill the masked area in the worker; the result lands through :meth:`on_fill_finished`."""
+        if not self._check_ready():
+            return False
+        return self._submit("fill")
+
+    @Slot()
+    def predict_edges(self) -> bool:
+        """Ask the edge generator for the edges it proposes in the hole (shown on the edge layer)."""
+        if not self._check_ready():
+            return False
+        return self._submit("edges")
+
+    def _submit(self, kind: str) -> bool:
+        request = self.document.fill_request(self.selected_model(), FillOptions())
+        self._job_generation = self._doc_generation
+        self._job_kind = kind
+        self.progress.setValue(0)
+        self.progress.setFormat("Filling…" if kind == "fill" else "Predicting edges…")
+        self.progress.setVisible(True)
+        self.statusBar().showMessage("Filling… (Esc cancels)" if kind == "fill" else "Predicting edges…")
+        if kind == "fill":
+            self.engine.fill(request)
+        else:
+            self.engine.predict_edges(request)
+        self._update_actions()
+        return True
+
+    def cancel_job(self) -> None:
+        """Stop the running fill (cooperative: it ends at the engine's next check)."""
+        if self.engine.is_busy():
+            self.engine.cancel()
+            self.statusBar().showMessage("Cancelling…")
+
+    @Slot(float, str)
+    def on_progress(self, fraction: float, stage: str) -> None:
+        self.progress.setValue(round(fraction * 1000))
+        self.progress.setFormat(f"{stage} %p%")
+
+    def _current(self) -> bool:
+        return self._job_generation == self._doc_generation and not self._closing
+
+    @Slot(object)
+    def on_fill_finished(self, result: FillResult) -> None:
+        """Put the fill in place as one undo step; clear the mask if the preference says so."""
+        self._update_actions()
+        if not self._current():
+            return
+        try:
+            command = self.document.apply_fill(result, clear_mask=self.settings.clear_mask_after_fill)
+        except EngineError as exc:
+            self.prompter.error("Fill failed", str(exc))
+            return
+        seconds = result.timings.get("total", 0.0)
+        note = " ".join(result.messages)
+        if command is None:
+            self.statusBar().showMessage(note or "The fill changed nothing.", 8000)
+        else:
+            self.statusBar().showMessage(f"Filled with {result.backend} on {result.device} in {seconds:.2f} s. "
+                                         f"Hold Tab to compare. {note}".strip(), 10000)
+        self.autosaver.save_now()
+
+    @Slot(object)
+    def on_edges_ready(self, result: FillResult) -> None:
+        self._update_actions()
+        if not self._current() or result.edges is None:
+            return
+        try:
+            self.document.set_predicted_edges(result.edges)
+        except EngineError as exc:
+            self.prompter.error("Predict edges failed", str(exc))
+            return
+        self.canvas.set_edges_visible(True)
+        self.statusBar().showMessage("Predicted edges shown in yellow; correct them with the edge pen (P) and "
+                                     "edge eraser (Shift+P), then Fill.", 10000)
+
+    @Slot(str)
+    def on_failed(self, message: str) -> None:
+        """Any engine error: a clear dialog; the editor keeps working."""
+        self._update_actions()
+        if self._closing:
+            return
+        self.statusBar().showMessage("The fill failed.", 5000)
+        self.prompter.error("Fill failed" if self._job_kind != "edges" else "Predict edges failed", message)
+
+    @Slot()
+    def on_cancelled(self) -> None:
+        self._update_actions()
+        if not self._closing:
+            self.statusBar().showMessage("Cancelled.", 4000)
+
+    # ================================================================== mask menu
+    def grow_mask(self, pixels: int | None = None) -> bool:
+        """Grow the mask by ``pixels`` (asked for when None) as one undo step."""
+        if pixels is None:
+            pixels, ok = QInputDialog.getInt(self, "Grow mask", "Grow the mask by (pixels):", self._grow_step, 1, 500)
+            if not ok:
+                return False
+            self._grow_step = pixels
+        return self.document.grow_mask(pixels)
+
+    def shrink_mask(self, pixels: int | None = None) -> bool:
+        """Shrink the mask by ``pixels`` (asked for when None) as one undo step."""
+        if pixels is None:
+            pixels, ok = QInputDialog.getInt(self, "Shrink mask", "Shrink the mask by (pixels):",
+                                             self._grow_step, 1, 500)
+            if not ok:
+                return False
+            self._grow_step = pixels
+        return self.document.shrink_mask(pixels)
+
+    # ================================================================== files
+    def open_path(self, path: str | Path) -> bool:
+        """Open a photo (asks about unsaved changes first)."""
+        return self.files.open(path)
+
+    def _on_opened(self, path: Path) -> None:
+        session_module.clear_session(self.autosaver.folder)
+        self.canvas.setFocus()
+        notes = getattr(self.document.source, "notes", ())
+        self.statusBar().showMessage(f"Opened {path.name} ({self.document.width} x {self.document.height}). "
+                                     + " ".join(notes), 8000)
+        self._update_actions()
+        self._update_title()
+
+    def _on_saved(self, path: Path) -> None:
+        self.statusBar().showMessage(f"Saved {path}", 6000)
+        self._update_title()
+        self.autosaver.save_now()
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = self.settings.existing_recent()
+        if not recent:
+            self.recent_menu.addAction("No recent files").setEnabled(False)
+            return
+        for i, name in enumerate(recent, 1):
+            action = self.recent_menu.addAction(f"&{i % 10} {Path(name).name}")
+            action.setToolTip(name)
+            action.triggered.connect(lambda _=False, p=name: self.open_path(p))
+
+    def dragEnterEvent(self, event) -> None:
+        if self._dropped_path(event.mimeData()) is not None:
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event) -> None:
+        self.dragEnterEvent(event)
+
+    def dropEvent(self, event) -> None:
+        path = self._dropped_path(event.mimeData())
+        if path is None:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        QTimer.singleShot(0, lambda: self.open_path(path))  # leave the drag-and-drop loop before dialogs
+
+    @staticmethod
+    def _dropped_path(mime) -> Path | None:
+        if not mime.hasUrls():
+            return None
+        for url in mime.urls():
+            if url.isLocalFile():
+                path = Path(url.toLocalFile())
+                if path.suffix.lower() in imageio.SUPPORTED_EXTENSIONS:
+                    return path
+        return None
+
+    # ================================================================== session
+    def _snapshot(self):
+        if self.document.is_empty() or self.document.undo_stack.count() == 0:
+            return None
+        return session_module.take_snapshot(self.document, self.files.save_target)
+
+    def offer_recovery(self) -> bool:
+        """At startup: if the last session did not end cleanly, offer to recover it. True if recovered."""
+        folder = self.autosaver.folder
+        if not session_module.has_session(folder) or session_module.other_editor_owns(folder):
+            return False
+        summary = session_module.session_summary(folder) or {}
+        photo = summary.get("photo_path") or "an unsaved photo"
+        when = summary.get("saved_at", "")
+        steps = summary.get("history_steps", 0)
+        question = (f"The editor did not close cleanly last time.\n\nRecover the session with {photo} "
+                    f"({steps} edit{'s' if steps != 1 else ''}, saved {when})?")
+        if not self.prompter.confirm("Recover session", question):
+            session_module.clear_session(folder)
+            return False
+        try:
+            recovered = session_module.recover(self.document, folder)
+        except session_module.SessionError as exc:
+            self.prompter.error("Cannot recover the session", str(exc))
+            session_module.clear_session(folder)
+            return False
+        self.files.save_target = recovered.save_target
+        self.files._original_confirmed = False
+        if recovered.messages:
+            self.prompter.warning("Session recovered", "\n".join(recovered.messages))
+        self.statusBar().showMessage("Session recovered.", 6000)
+        self._update_actions()
+        self._update_title()
+        return True
+
+    # ================================================================== dialogs
+    def show_preferences(self) -> None:
+        from app.preferences import PreferencesDialog
+
+        dialog = PreferencesDialog(self.settings, self)
+        if dialog.exec() != PreferencesDialog.Accepted:
+            return
+        old = (self.settings.device, self.settings.cpu_threads)
+        dialog.apply_to(self.settings)
+        self.apply_preferences(engine_changed=old != (self.settings.device, self.settings.cpu_threads))
+
+    def apply_preferences(self, engine_changed: bool = False) -> None:
+        """Use the current settings (after the dialog); rebuilds the engine if device or threads changed."""
+        color = QColor(self.settings.mask_color)
+        color.setAlphaF(self.settings.mask_opacity)
+        self.canvas.set_mask_color(color)
+        self._save_settings()
+        if engine_changed:
+            self.device_label.setText("Engine: restarting…")
+            self.engine.set_engine_factory(default_engine_factory(self.settings.device, self.settings.cpu_threads))
+
+    def show_about(self) -> None:
+        QMessageBox.about(self, f"About {APP_TITLE}",
+                          f"<b>{APP_TITLE}</b><p>Removes things from photos with edge-guided inpainting "
+                          "(EdgeConnect-style: an edge generator completes the lines in the hole, an image "
+                          "generator fills guided by them), plus classical Telea and Navier-Stokes fills.</p>"
+                          f"<p>Engine: {self.engine.device_name or 'starting'}</p>")
+
+    def show_shortcuts(self) -> None:
+        lines = [f"<tr><td><b>{key}</b></td><td>{label}: {what}</td></tr>" for _, label, key, what in TOOLS]
+        lines += [f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in (
+            ("[ / ]", "smaller / larger brush"), ("Ctrl+Enter", "fill"), ("Esc", "cancel the fill"),
+            ("Tab (hold)", "compare with the photo before the last fill"), ("Space (hold)", "pan"),
+            ("Ctrl+Z / Ctrl+Shift+Z", "undo / redo"), ("Ctrl+0 / Ctrl+1", "fit / 100%"),
+            ("Ctrl+E", "predict edges"), ("M / Shift+E", "show mask / edges"))]
+        QMessageBox.information(self, "Keyboard shortcuts", "<table>" + "".join(lines) + "</table>")
+
+    # ================================================================== events
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        """Hold Tab anywhere in the window to compare (the canvas handles it itself when focused)."""
+        kind = event.type()
+        if (kind in (QEvent.KeyPress, QEvent.KeyRelease) and isinstance(obj, QWidget) and obj is not self.canvas
+                and event.key() == Qt.Key_Tab and obj.window() is self and not self._closing):
+            if not event.isAutoRepeat():
+                self.canvas.set_compare(kind == QEvent.KeyPress)
+            return True
+        return super().eventFilter(obj, event)
+
+    def closeEvent(self, event) -> None:
+        if self._shut_down:
+            event.accept()
+            return
+        if not self.files.maybe_keep_changes():
+            event.ignore()
+            return
+        self.shutdown(clean=True)
+        event.accept()
+
+    def shutdown(self, clean: bool = True) -> None:
+        """Cancel and wait for the worker, stop autosaving (``clean`` removes the session), save preferences."""
+        if self._shut_down:
+            return
+        self._closing = True
+        self._shut_down = True
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self)
+        stack = self.document.undo_stack
+        stack.indexChanged.disconnect(self._on_history_changed)
+        stack.cleanChanged.disconnect(self._on_clean_changed)
+        self.document.image_replaced.disconnect(self._on_image_replaced)
+        self.engine.shutdown()
+        self.autosaver.stop(clear=clean)
+        self.settings.brush_size = self._sizes_for_settings()
+        self._save_settings()
+
+    def _sizes_for_settings(self) -> int:
+        return int(self.canvas.brush_size) if self.canvas.tool() in ("brush", "eraser") else self.settings.brush_size
+
+    def _save_settings(self) -> None:
+        try:
+            self.settings.save()
+        except OSError as exc:
+            log.warning("could not save preferences: %s", exc)
+
+    def recent_menu_for_tests(self) -> QMenu:
+        """The Open Recent submenu, filled."""
+        self._fill_recent_menu()
+        return self.recent_menu

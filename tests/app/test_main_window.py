@@ -1,0 +1,288 @@
+"""The editor window: fills through the worker, cancel, close during a fill, errors, shortcuts, drop."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+
+from tests.app.fakes import FakeEngine
+from tests.app.helpers import paint_box, write_broken_model
+
+BOX = (30, 20, 60, 44)
+
+
+def _open(window, qtbot, path) -> None:
+    assert window.open_path(path)
+    assert not window.document.is_empty()
+
+
+def _fill_and_wait(window, qtbot, timeout=20_000):
+    with qtbot.waitSignal(window.engine.finished, timeout=timeout) as done:
+        assert window.fill()
+    qtbot.waitUntil(lambda: not window.engine.is_busy(), timeout=timeout)
+    return done.args[0]
+
+
+def test_fill_with_telea_through_the_worker_changes_only_masked_pixels(make_window, qtbot, photo_file):
+    window = make_window()
+    _open(window, qtbot, photo_file)
+    qtbot.waitUntil(lambda: bool(window.models), timeout=10_000)
+    assert window.select_model("telea")
+    before = window.document.image.copy()
+    # A real brush stroke with the mouse, plus a box.
+    canvas = window.canvas
+    canvas.set_brush_size(6)
+    p0 = canvas.map_from_document(QPointF(10, 10)).toPoint()
+    p1 = canvas.map_from_document(QPointF(25, 12)).toPoint()
+    qtbot.mousePress(canvas, Qt.LeftButton, Qt.NoModifier, p0)
+    qtbot.mouseMove(canvas, p1)
+    qtbot.mouseRelease(canvas, Qt.LeftButton, Qt.NoModifier, p1)
+    assert window.document.mask[11, 15]
+    paint_box(window, BOX)
+    mask = window.document.mask.copy()
+    assert window.document.is_modified() and window.isWindowModified()
+
+    result = _fill_and_wait(window, qtbot)
+    assert result.backend == "telea"
+    after = window.document.image
+    assert np.array_equal(after[~mask], before[~mask])
+    assert not np.array_equal(after[mask], before[mask])
+    assert not window.document.mask.any()  # cleared after the fill (default preference)
+    assert window.actions["fill"].isEnabled() and not window.actions["cancel"].isEnabled()
+
+    # Undo / redo of the fill through the window's Edit actions.
+    window.actions["undo"].trigger()
+    assert np.array_equal(window.document.image, before)
+    assert np.array_equal(window.document.mask, mask)
+    window.actions["redo"].trigger()
+    assert np.array_equal(window.document.image, after)
+    assert not window.document.mask.any()
+
+
+def test_fill_keeps_the_mask_when_the_preference_says_so(make_window, qtbot, photo_file):
+    from app.settings import Settings
+
+    settings = Settings.load()
+    settings.clear_mask_after_fill = False
+    settings.default_model = "telea"
+    window = make_window(settings=settings)
+    _open(window, qtbot, photo_file)
+    qtbot.waitUntil(lambda: window.selected_model() == "telea", timeout=10_000)
+    paint_box(window, BOX)
+    _fill_and_wait(window, qtbot)
+    assert window.document.mask.sum() == (BOX[2] - BOX[0]) * (BOX[3] - BOX[1])
+
+
+def test_neural_pair_fill_and_predict_edges(make_window, qtbot, photo_file, tiny_bundled_models):
+    window = make_window()
+    _open(window, qtbot, photo_file)
+    qtbot.waitUntil(lambda: any(m.name == "edgeconnect-image" for m in window.models), timeout=10_000)
+    assert window.select_model("edgeconnect-image")
+    assert window.actions["predict_edges"].isEnabled()
+    paint_box(window, BOX)
+    mask = window.document.mask.copy()
+    before = window.document.image.copy()
+
+    with qtbot.waitSignal(window.engine.edges_ready, timeout=30_000):
+        assert window.predict_edges()
+    qtbot.waitUntil(lambda: not window.engine.is_busy(), timeout=5000)
+    assert window.document.predicted_edges is not None
+    assert window.canvas.layer_visible("edges")
+    assert np.array_equal(window.document.image, before)
+
+    result = _fill_and_wait(window, qtbot, timeout=30_000)
+    assert result.backend == "edgeconnect-image"
+    assert np.array_equal(window.document.image[~mask], before[~mask])
+    assert not np.array_equal(window.document.image[mask], before[mask])
+
+
+def test_cancel_stops_the_fill_and_leaves_the_photo(make_window, qtbot, photo_file):
+    engine = FakeEngine(gate=threading.Event())
+    window = make_window(engine_factory=lambda: engine)
+    _open(window, qtbot, photo_file)
+    paint_box(window, BOX)
+    before = window.document.image.copy()
+    with qtbot.waitSignal(window.engine.cancelled, timeout=5000):
+        assert window.fill()
+        assert engine.started.wait(5)
+        assert window.actions["cancel"].isEnabled() and not window.actions["fill"].isEnabled()
+        assert window.progress.isVisible()
+        window.actions["cancel"].trigger()
+    qtbot.waitUntil(lambda: window.actions["fill"].isEnabled(), timeout=5000)
+    assert np.array_equal(window.document.image, before)
+    assert window.document.mask.any()
+    assert not window.progress.isVisible()
+    # The worker still works after a cancel.
+    engine.gate.set()
+    _fill_and_wait(window, qtbot)
+    assert (window.document.image[BOX[1] + 1, BOX[0] + 1] == (10, 200, 30)).all()
+
+
+def test_window_stays_responsive_and_closing_during_a_fill_cancels_and_waits(make_window, qtbot, photo_file):
+    engine = FakeEngine(gate=threading.Event())
+    window = make_window(engine_factory=lambda: engine)
+    _open(window, qtbot, photo_file)
+    paint_box(window, BOX)
+    assert window.fill()
+    assert engine.started.wait(5)
+    # While the fill runs the GUI thread handles input: zoom and paint.
+    window.actions["zoom_in"].trigger()
+    paint_box(window, (2, 2, 8, 8))
+    assert window.document.mask[4, 4]
+    window.close()
+    assert window.isHidden()
+    assert not window.engine.is_running()
+    assert (window.document.image[BOX[1] + 1, BOX[0] + 1] != (10, 200, 30)).any()  # no late result
+
+
+def test_failing_model_shows_an_error_and_the_editor_keeps_working(make_window, qtbot, photo_file,
+                                                                    tiny_bundled_models):
+    write_broken_model(tiny_bundled_models)
+    window = make_window()
+    _open(window, qtbot, photo_file)
+    qtbot.waitUntil(lambda: window.select_model("broken-image"), timeout=10_000)
+    paint_box(window, BOX)
+    before = window.document.image.copy()
+    with qtbot.waitSignal(window.engine.failed, timeout=20_000):
+        window.fill()
+    qtbot.waitUntil(lambda: window.actions["fill"].isEnabled(), timeout=5000)
+    errors = [(title, text) for kind, title, text in window.prompter.asked if kind == "error"]
+    assert len(errors) == 1 and errors[0][0] == "Fill failed"
+    assert "broken-image" in errors[0][1]
+    assert np.array_equal(window.document.image, before) and window.document.mask.any()
+    assert window.select_model("telea")
+    _fill_and_wait(window, qtbot)
+    assert not np.array_equal(window.document.image, before)
+
+
+def test_opening_a_bad_file_shows_an_error_and_keeps_the_photo(make_window, qtbot, photo_file, tmp_path):
+    window = make_window(engine_factory=FakeEngine)
+    _open(window, qtbot, photo_file)
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\nthis is not a png")
+    assert not window.open_path(bad)
+    assert window.prompter.kinds() == ["error"]
+    assert "broken.png" in window.prompter.asked[0][2]
+    assert window.files.original_path == photo_file
+
+
+def test_fill_without_mask_or_photo_only_hints(make_window, qtbot, photo_file):
+    window = make_window(engine_factory=FakeEngine)
+    assert not window.fill()
+    assert "Open a photo" in window.statusBar().currentMessage()
+    _open(window, qtbot, photo_file)
+    assert not window.fill()
+    assert "Paint over" in window.statusBar().currentMessage()
+    assert window.prompter.asked == []
+
+
+def test_drag_and_drop_opens_the_photo(make_window, qtbot, photo_file):
+    window = make_window(engine_factory=FakeEngine)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(photo_file))])
+    pos = QPointF(window.canvas.mapTo(window, QPoint(50, 50)))
+    enter = QDragEnterEvent(pos.toPoint(), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    QApplication.sendEvent(window, enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(pos, Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    QApplication.sendEvent(window, drop)
+    qtbot.waitUntil(lambda: not window.document.is_empty(), timeout=5000)
+    assert window.files.original_path == photo_file
+    text = QMimeData()
+    text.setText("hello")
+    refused = QDragEnterEvent(pos.toPoint(), Qt.CopyAction, text, Qt.LeftButton, Qt.NoModifier)
+    QApplication.sendEvent(window, refused)
+    assert not refused.isAccepted()
+
+
+def test_tool_shortcuts_tooltips_and_icons(make_window, qtbot, photo_file):
+    window = make_window(engine_factory=FakeEngine)
+    _open(window, qtbot, photo_file)
+    window.activateWindow()
+    window.canvas.setFocus()
+    qtbot.waitUntil(window.canvas.hasFocus, timeout=2000)
+    for key, modifier, tool in ((Qt.Key_E, Qt.NoModifier, "eraser"), (Qt.Key_R, Qt.NoModifier, "rectangle"),
+                                (Qt.Key_P, Qt.NoModifier, "edge_pen"), (Qt.Key_P, Qt.ShiftModifier, "edge_eraser"),
+                                (Qt.Key_B, Qt.NoModifier, "brush")):
+        qtbot.keyClick(window.canvas, key, modifier)
+        assert window.canvas.tool() == tool
+        assert window.actions[f"tool_{tool}"].isChecked()
+    size = window.canvas.brush_size
+    qtbot.keyClick(window.canvas, Qt.Key_BracketRight)
+    assert window.canvas.brush_size > size and window.size_slider.value() == window.canvas.brush_size
+    window.size_slider.setValue(25)
+    assert window.canvas.brush_size == 25
+    tips = {key: window.actions[key].toolTip() for key in ("tool_brush", "tool_eraser", "tool_rectangle",
+                                                           "tool_edge_pen", "tool_edge_eraser", "fill")}
+    assert "(B)" in tips["tool_brush"] and "(E)" in tips["tool_eraser"] and "(R)" in tips["tool_rectangle"]
+    assert "(P)" in tips["tool_edge_pen"] and "(Shift+P)" in tips["tool_edge_eraser"]
+    assert "Ctrl+Enter" in tips["fill"]
+    for key in ("tool_brush", "tool_eraser", "fill", "cancel", "predict_edges", "undo", "open"):
+        assert not window.actions[key].icon().isNull(), key
+
+
+def test_hold_tab_compares_with_the_photo_before_the_fill(make_window, qtbot, photo_file):
+    window = make_window(engine_factory=FakeEngine)
+    _open(window, qtbot, photo_file)
+    paint_box(window, BOX)
+    _fill_and_wait(window, qtbot)
+    window.activateWindow()
+    window.canvas.setFocus()
+    qtbot.waitUntil(window.canvas.hasFocus, timeout=2000)
+    qtbot.keyPress(window.canvas, Qt.Key_Tab)
+    assert window.canvas.is_comparing()
+    qtbot.keyRelease(window.canvas, Qt.Key_Tab)
+    assert not window.canvas.is_comparing()
+    # Tab held while another widget of the window has the focus compares too (window event filter).
+    QApplication.sendEvent(window.model_combo, _key(Qt.Key_Tab, press=True))
+    assert window.canvas.is_comparing()
+    QApplication.sendEvent(window.model_combo, _key(Qt.Key_Tab, press=False))
+    assert not window.canvas.is_comparing()
+
+
+def _key(key, press: bool):
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QKeyEvent
+
+    return QKeyEvent(QEvent.KeyPress if press else QEvent.KeyRelease, key, Qt.NoModifier)
+
+
+def test_mask_menu_and_view_actions(make_window, qtbot, photo_file, tmp_path):
+    window = make_window(engine_factory=FakeEngine)
+    _open(window, qtbot, photo_file)
+    paint_box(window, BOX)
+    count = window.document.mask.sum()
+    assert window.grow_mask(3)
+    assert window.document.mask.sum() > count
+    assert window.shrink_mask(3)
+    window.actions["invert_mask"].trigger()
+    assert not window.document.mask[BOX[1] + 2, BOX[0] + 2]
+    window.actions["clear_mask"].trigger()
+    assert not window.document.mask.any()
+    window.actions["undo"].trigger()
+    assert window.document.mask.any()
+    window.actions["show_mask"].trigger()
+    assert not window.canvas.layer_visible("mask")
+    window.actions["actual_size"].trigger()
+    assert window.canvas.zoom() == 1.0
+    window.actions["fit"].trigger()
+    assert window.canvas.is_fit()
+
+
+def test_models_menu_lists_backends_and_keeps_a_fine_tune_placeholder(make_window, qtbot):
+    window = make_window()
+    qtbot.waitUntil(lambda: bool(window.models), timeout=10_000)
+    names = [window.model_combo.itemData(i) for i in range(window.model_combo.count())]
+    assert names[0] == "default" and "telea" in names and "navier-stokes" in names
+    fine_tune = window.actions["fine_tune"]
+    assert not fine_tune.isEnabled() and fine_tune.toolTip() == "coming"
+    assert fine_tune in window.models_menu.actions()
+    menu_models = [a.data() for a in window.model_actions.actions()]
+    assert menu_models == names
+    window.model_actions.actions()[names.index("telea")].trigger()
+    assert window.selected_model() == "telea"
+    assert window.device_label.text().startswith("CPU")
