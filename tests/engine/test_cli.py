@@ -1,0 +1,246 @@
+"""The ``inpaint`` command, run in-process through ``main([...])`` plus one real subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine import cli
+from engine.paths import REPO_ROOT
+
+
+def _photo(h: int = 40, w: int = 52, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([xx * 255 / w, yy * 255 / h, 128 + 60 * np.sin(xx / 3.0)], axis=-1)
+    return np.clip(base + rng.normal(0, 10, (h, w, 1)), 0, 255).astype(np.uint8)
+
+
+def _write(path: Path, array: np.ndarray) -> Path:
+    Image.fromarray(array).save(path)
+    return path
+
+
+def _mask(h: int = 40, w: int = 52, box=(10, 12, 25, 30)) -> np.ndarray:
+    m = np.zeros((h, w), np.uint8)
+    y0, x0, y1, x1 = box
+    m[y0:y1, x0:x1] = 255
+    return m
+
+
+def _read(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+@pytest.fixture()
+def files(tmp_path):
+    img = _write(tmp_path / "photo.png", _photo())
+    mask = _write(tmp_path / "hole.png", _mask())
+    return tmp_path, img, mask
+
+
+def _one_error_line(err: str) -> str:
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", [[], ["fill"], ["edges"], ["models"], ["bench"], ["eval"]])
+def test_help_of_every_command(command, capsys):
+    assert cli.main([*command, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: inpaint {command[0] if command else ''}".rstrip())
+    assert "--device" in out or not command
+
+
+def test_usage_errors_are_one_line(capsys):
+    assert cli.main(["fill", "--threads", "0"]) == 2
+    assert "at least 1" in _one_error_line(capsys.readouterr().err)
+    assert cli.main([]) == 2
+
+
+def test_single_fill_changes_only_the_hole(files, capsys):
+    tmp, img, mask = files
+    out = tmp / "out.png"
+    assert cli.main(["fill", str(img), "--mask", str(mask), "--model", "telea", "-o", str(out)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    before, after, hole = _read(img), _read(out), _mask() > 0
+    np.testing.assert_array_equal(after[~hole], before[~hole])
+    assert np.any(after[hole] != before[hole])
+
+
+def test_single_fill_with_the_default_model_and_a_sketch(files, tiny_models_dir, capsys):
+    tmp, img, mask = files
+    sketch = np.zeros((40, 52, 3), np.uint8)
+    sketch[18, 5:45] = 255  # a drawn line through the hole
+    sketch[12:24, 20] = (255, 0, 0)  # an erased stroke
+    _write(tmp / "sketch.png", sketch)
+    out = tmp / "out.jpg"  # format from the extension
+    rc = cli.main(["fill", str(img), "--mask", str(mask), "--edges", str(tmp / "sketch.png"), "-o", str(out),
+                   "--device", "cpu", "--threads", "1"])
+    assert rc == 0, capsys.readouterr().err
+    assert Image.open(out).format == "JPEG"
+    assert _read(out).shape == (40, 52, 3)
+
+
+def test_size_mismatch_is_a_clear_error(files, capsys):
+    tmp, img, _ = files
+    small = _write(tmp / "small.png", _mask(30, 30, (5, 5, 10, 10)))
+    out = tmp / "out.png"
+    assert cli.main(["fill", str(img), "--mask", str(small), "--model", "telea", "-o", str(out)]) == 1
+    line = _one_error_line(capsys.readouterr().err)
+    assert "30x30" in line and "52x40" in line and "same size" in line
+    assert not out.exists()
+
+
+def test_empty_mask_writes_the_image_unchanged_and_says_so(files, capsys):
+    tmp, img, _ = files
+    empty = _write(tmp / "empty.png", np.zeros((40, 52), np.uint8))
+    out = tmp / "out.png"
+    assert cli.main(["fill", str(img), "--mask", str(empty), "-o", str(out)]) == 0
+    assert "mask is empty" in capsys.readouterr().err
+    np.testing.assert_array_equal(_read(out), _read(img))
+
+
+def test_missing_and_corrupt_inputs_are_one_line_errors(files, capsys):
+    tmp, img, mask = files
+    (tmp / "bad.png").write_bytes(b"not an image at all")
+    for args in (["fill", str(tmp / "nope.png"), "--mask", str(mask), "-o", str(tmp / "o.png")],
+                 ["fill", str(tmp / "bad.png"), "--mask", str(mask), "-o", str(tmp / "o.png")],
+                 ["fill", str(img), "--mask", str(mask), "--model", "no-such-model", "-o", str(tmp / "o.png")],
+                 ["fill", str(img), "-o", str(tmp / "o.png")]):
+        assert cli.main(args) == 1, args
+        _one_error_line(capsys.readouterr().err)
+    assert not (tmp / "o.png").exists()
+
+
+def test_never_overwrites_an_input_or_an_existing_output(files, capsys):
+    tmp, img, mask = files
+    original = img.read_bytes()
+    assert cli.main(["fill", str(img), "--mask", str(mask), "--model", "telea", "-o", str(img)]) == 1
+    assert "input" in _one_error_line(capsys.readouterr().err)
+    assert cli.main(["fill", str(img), "--mask", str(mask), "--model", "telea", "-o", str(img), "--overwrite"]) == 1
+    capsys.readouterr()
+    assert img.read_bytes() == original
+    out = tmp / "out.png"
+    out.write_bytes(b"precious")
+    assert cli.main(["fill", str(img), "--mask", str(mask), "--model", "telea", "-o", str(out)]) == 1
+    assert "--overwrite" in _one_error_line(capsys.readouterr().err)
+    assert out.read_bytes() == b"precious"
+    assert cli.main(["fill", str(img), "--mask", str(mask), "--model", "telea", "-o", str(out), "--overwrite"]) == 0
+    assert out.read_bytes() != b"precious"
+
+
+def _batch_folders(tmp: Path) -> tuple[Path, Path, Path]:
+    photos, masks, out = tmp / "photos", tmp / "masks", tmp / "out"
+    photos.mkdir()
+    masks.mkdir()
+    for i in range(3):
+        _write(photos / f"p{i}.png", _photo(seed=i))
+    (photos / "p1.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")  # corrupt
+    _write(masks / "p0.png", _mask())
+    _write(masks / "p1.png", _mask())
+    _write(masks / "p2.png", _mask(20, 26, (5, 6, 12, 15)))  # half size: resized (nearest)
+    return photos, masks, out
+
+
+def test_batch_reports_a_corrupt_file_and_does_the_rest(tmp_path, capsys):
+    photos, masks, out = _batch_folders(tmp_path)
+    before = {p.name: p.read_bytes() for p in photos.iterdir()}
+    rc = cli.main(["fill", "--input", str(photos), "--masks", str(masks), "--output", str(out), "--model", "telea"])
+    captured = capsys.readouterr()
+    assert rc == 1
+    assert "p1.png: failed" in captured.err
+    assert "2 written" in captured.out and "1 failed" in captured.out
+    assert sorted(p.name for p in out.iterdir()) == ["p0.png", "p2.png"]
+    hole = np.repeat(np.repeat(_mask(20, 26, (5, 6, 12, 15)) > 0, 2, axis=0), 2, axis=1)
+    np.testing.assert_array_equal(_read(out / "p2.png")[~hole], _read(photos / "p2.png")[~hole])
+    assert {p.name: p.read_bytes() for p in photos.iterdir()} == before
+    # A second run leaves existing outputs alone unless told otherwise.
+    (out / "p0.png").write_bytes(b"keep me")
+    cli.main(["fill", "--input", str(photos), "--masks", str(masks), "--output", str(out), "--model", "telea"])
+    assert "already exists" in capsys.readouterr().err
+    assert (out / "p0.png").read_bytes() == b"keep me"
+
+
+def test_batch_refuses_to_write_into_the_input_folder(tmp_path, capsys):
+    photos, masks, _ = _batch_folders(tmp_path)
+    before = {p.name: p.read_bytes() for p in photos.iterdir()}
+    for target in (photos, masks):
+        rc = cli.main(["fill", "--input", str(photos), "--masks", str(masks), "--output", str(target), "--overwrite"])
+        assert rc == 1
+        assert "refusing" in _one_error_line(capsys.readouterr().err)
+    assert {p.name: p.read_bytes() for p in photos.iterdir()} == before
+
+
+def test_edges_command_writes_the_edge_map(files, tiny_models_dir, capsys):
+    tmp, img, mask = files
+    out = tmp / "edges.png"
+    assert cli.main(["edges", str(img), "--mask", str(mask), "-o", str(out), "--device", "cpu"]) == 0
+    assert "edge pixels" in capsys.readouterr().out
+    edges = _read(out)
+    assert edges.shape == (40, 52, 3) and set(np.unique(edges)) <= {0, 255}
+    visual = tmp / "visual.png"
+    assert cli.main(["edges", str(img), "--mask", str(mask), "-o", str(visual), "--visual"]) == 0
+    pic = _read(visual)
+    hole = _mask() > 0
+    assert (pic[~hole] == 255).all(axis=-1).any()  # known edges drawn white
+    assert cli.main(["edges", str(img), "--mask", str(mask), "-o", str(img)]) == 1  # never over an input
+    capsys.readouterr()
+    assert cli.main(["edges", str(img), "--mask", str(mask), "--model", "glcic", "-o", str(tmp / "g.png")]) == 0
+    assert "does not complete edges" in capsys.readouterr().err
+
+
+def test_models_lists_cards_and_broken_files(tiny_models_dir, isolated_home, capsys):
+    broken = isolated_home / "models"
+    broken.mkdir(exist_ok=True)
+    (broken / "wrecked.json").write_text("{not json")
+    assert cli.main(["models"]) == 0
+    out = capsys.readouterr().out
+    for name in ("edgeconnect-edge", "edgeconnect-image", "telea", "navier-stokes"):
+        assert name in out
+    assert "working resolution 64 px" in out
+    assert "'default' is edgeconnect-image" in out
+    assert "Broken model files" in out and "wrecked.json" in out
+    assert cli.main(["models", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    names = {m["name"]: m for m in doc["model_files"]}
+    assert names["edgeconnect-image"]["resolution"] == 64
+    assert "error" in names["wrecked"]
+
+
+def test_eval_command_writes_a_report(tmp_path, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(2):
+        _write(photos / f"{i}.png", _photo(36, 44, seed=i))
+    report = tmp_path / "report"
+    rc = cli.main(["eval", "--images", str(photos), "--backends", "telea,navier-stokes", "--nvidia",
+                   str(tmp_path / "none"), "--out", str(report)])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert "skipping" in captured.err
+    assert "| rectangle 25-45% | telea |" in captured.out
+    assert {p.name for p in report.iterdir()} == {"table.md", "results.json", "grid.png"}
+    assert cli.main(["eval", "--images", str(photos), "--backends", "telea,bogus", "--out", str(report)]) == 1
+    assert "bogus" in _one_error_line(capsys.readouterr().err)
+
+
+def test_the_module_runs_as_a_program(files):
+    tmp, img, mask = files
+    out = tmp / "sub.png"
+    run = subprocess.run([sys.executable, "-m", "engine.cli", "fill", str(img), "--mask", str(mask), "--model",
+                          "telea", "-o", str(out)], capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert out.exists()
+    run = subprocess.run([sys.executable, "-m", "engine.cli", "fill", str(tmp / "missing.png"), "--mask", str(mask),
+                          "-o", str(out)], capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
+    assert run.returncode == 1
+    _one_error_line(run.stderr)
