@@ -36,10 +36,11 @@ def suggest_save_as(source: Path | None, folder: Path | None = None) -> Path:
     if source is None:
         return (folder or Path.home()) / f"untitled{SUFFIX}.png"
     stem = source.stem if not source.stem.endswith(SUFFIX) else source.stem[: -len(SUFFIX)]
-    candidate = source.with_name(f"{stem}{SUFFIX}{source.suffix}")
+    suffix = source.suffix if source.suffix.lower() in imageio.SUPPORTED_EXTENSIONS else ".png"
+    candidate = source.with_name(f"{stem}{SUFFIX}{suffix}")
     counter = 2
     while candidate.exists():
-        candidate = source.with_name(f"{stem}{SUFFIX}-{counter}{source.suffix}")
+        candidate = source.with_name(f"{stem}{SUFFIX}-{counter}{suffix}")
         counter += 1
     return candidate
 
