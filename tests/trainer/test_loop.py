@@ -1,0 +1,171 @@
+"""The training loop end to end on tiny data: every stage, export, engine fill, resume, abort, data errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from engine.api import FillRequest
+from engine.model_files import load_model, read_card
+from tests.trainer.conftest import tiny_config, write_photos
+from trainer.checkpoints import flatten_state, latest_checkpoint, load_checkpoint
+from trainer.config import ConfigError
+from trainer.data import DataError
+from trainer.export import export_run
+from trainer.loop import train
+from trainer.records import read_records
+
+
+def _fill_request() -> FillRequest:
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (44, 52, 3), dtype=np.uint8)
+    mask = np.zeros((44, 52), bool)
+    mask[12:26, 14:34] = True
+    return FillRequest(image, mask)
+
+
+def test_edge_then_image_on_predicted_exported_and_filled_by_the_engine(
+        photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    records: list[dict] = []
+    edge = train(tiny_config(photos, tmp_path / "edge", "optim.steps=4", "schedule.validate_every=2"),
+                 progress_fn=records.append)
+    assert edge.status == "completed" and edge.step == 4
+    kinds = [r["kind"] for r in records]
+    assert kinds[0] == "start" and kinds[-1] == "end" and kinds.count("train") == 2 and kinds.count("val") == 2
+    train_rec = next(r for r in records if r["kind"] == "train")
+    assert {"edge/g_adv", "edge/g_fm", "edge/d"} <= set(train_rec["losses"]) and train_rec["images_per_s"] > 0
+    assert "eta_s" in train_rec and train_rec["total_steps"] == 4
+    assert set(edge.validation["all"]) >= {"edge_precision", "edge_recall"}
+    assert any(r["kind"] == "sample" and Path(r["path"]).is_file() for r in records)
+    assert (tmp_path / "edge" / "config.toml").is_file()
+    assert read_records(tmp_path / "edge", "val")[-1]["step"] == 4
+
+    exported = export_run(tmp_path / "edge", tmp_path / "models", name="tiny")
+    edge_card = read_card(exported.models[0])
+    assert (edge_card.name, edge_card.stage, edge_card.resolution, edge_card.steps) == ("tiny-edge", "edge", 32, 4)
+    assert "edge_recall" in edge_card.validation["table"]["all"] and "CPU" in edge_card.hardware
+
+    iop = train(tiny_config(photos, tmp_path / "iop", "optim.steps=2", "stage.name=image-on-predicted",
+                            f"init.edge='{exported.models[0].with_suffix('.json')}'"))
+    assert iop.status == "completed" and "hole_psnr" in iop.validation["all"]
+    pair = export_run(tmp_path / "iop", tmp_path / "pair", name="tiny")
+    image_card = read_card(tmp_path / "pair" / "tiny-image.json")
+    assert image_card.companion == "tiny-edge" and image_card.stage == "image"
+    assert "non-commercial" in image_card.license
+    for path in pair.models:
+        module, _ = load_model(path)
+        assert isinstance(module, torch.nn.Module)
+
+    monkeypatch.setenv("INPAINT_STUDIO_BUNDLED_MODELS", str(tmp_path / "pair"))
+    from engine.pipeline import Engine
+
+    request = _fill_request()
+    request.model = "tiny-image"
+    result = Engine(device="cpu").fill(request)
+    assert result.image.shape == request.image.shape
+    assert np.array_equal(result.image[~request.mask], request.image[~request.mask])
+    assert not np.array_equal(result.image[request.mask], request.image[request.mask])
+
+
+@pytest.mark.parametrize("stage", ["image", "joint", "glcic"])
+def test_stage_runs_and_exports(photos: Path, tmp_path: Path, stage: str) -> None:
+    extra = ["stage.glcic_completion_steps=1", "stage.glcic_discriminator_steps=1"] if stage == "glcic" else []
+    summary = train(tiny_config(photos, tmp_path / "run", "optim.steps=3", f"stage.name={stage}",
+                                "schedule.log_every=1", *extra))
+    assert summary.status == "completed"
+    losses = [r["losses"] for r in read_records(tmp_path / "run", "train")]
+    assert len(losses) == 3 and all(np.isfinite(v) for row in losses for v in row.values())
+    if stage == "glcic":  # the three phases: reconstruction only, discriminator only, both
+        assert [r["phase"] for r in read_records(tmp_path / "run", "train")] == [1, 2, 3]
+        assert set(losses[0]) == {"glcic/g_mse"} and "glcic/d" in losses[1] and "glcic/g_adv" in losses[2]
+    result = export_run(tmp_path / "run", tmp_path / "out", name="m")
+    names = sorted(p.stem for p in result.models)
+    assert names == {"image": ["m-image"], "joint": ["m-edge", "m-image"], "glcic": ["m"]}[stage]
+    for path in result.models:
+        module, card = load_model(path)
+        x = torch.rand(1, 3, 36, 44)
+        mask = torch.zeros(1, 1, 36, 44)
+        mask[..., 8:20, 10:30] = 1
+        with torch.no_grad():
+            out = module(x, mask) if card.stage == "completion" else module(
+                x if card.stage == "image" else x[:, :1], torch.zeros_like(mask), mask)
+        assert out.shape[-2:] == (36, 44) and torch.isfinite(out).all()
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return flatten_state(load_checkpoint(path)["model"])[0]
+
+
+def test_resume_continues_exactly_and_abort_saves_a_checkpoint(photos: Path, tmp_path: Path) -> None:
+    common = ("optim.steps=6", "stage.name=joint", "schedule.validate_every=2", "schedule.checkpoint_every=2")
+    straight = train(tiny_config(photos, tmp_path / "a", *common))
+
+    calls = {"n": 0}
+
+    def abort_after_three() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 3
+
+    aborted = train(tiny_config(photos, tmp_path / "b", *common), abort_fn=abort_after_three)
+    assert aborted.status == "aborted" and aborted.step == 3
+    assert aborted.checkpoint is not None and aborted.checkpoint.name == "ckpt-00000003.safetensors"
+    assert read_records(tmp_path / "b", "end")[-1]["status"] == "aborted"
+    with pytest.raises(ConfigError, match="--resume"):
+        train(tiny_config(photos, tmp_path / "b", *common))
+
+    resumed = train(tiny_config(photos, tmp_path / "b", *common, "run.resume=true"))
+    assert resumed.status == "completed" and resumed.step == 6
+    a, b = _weights(straight.checkpoint), _weights(resumed.checkpoint)
+    assert a.keys() == b.keys() and len(a) > 20
+    mismatched = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not mismatched, mismatched[:5]
+    steps = [r["step"] for r in read_records(tmp_path / "b", "train")]
+    assert steps == sorted(steps) and steps[-1] == 6
+
+
+def test_resume_without_checkpoint_is_an_error(photos: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no checkpoint"):
+        train(tiny_config(photos, tmp_path / "r", "optim.steps=2", "run.resume=true"))
+
+
+def test_empty_folder_and_only_corrupt_images_are_clear(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DataError, match="no photos"):
+        train(tiny_config(empty, tmp_path / "r1", "optim.steps=2"))
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "a.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (broken / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    with pytest.raises(DataError, match="could be read"):
+        train(tiny_config(broken, tmp_path / "r2", "optim.steps=2"))
+
+
+def test_a_corrupt_image_among_good_ones_is_skipped_and_reported(tmp_path: Path) -> None:
+    folder = write_photos(tmp_path / "mixed", count=3)
+    (folder / "zz_broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 garbage")
+    summary = train(tiny_config(folder, tmp_path / "run", "optim.steps=2"))
+    assert summary.status == "completed" and summary.skipped_images == 1
+    assert any("skipped" in m for m in summary.messages)
+    start = read_records(tmp_path / "run", "start")[0]
+    assert any("skipped" in m for m in start["messages"])
+
+
+def test_internal_fine_tuning_on_one_photo(tmp_path: Path) -> None:
+    photo = write_photos(tmp_path / "one", count=1, h=56, w=64) / "photo0.png"
+    mask = np.zeros((56, 64), np.uint8)
+    mask[20:36, 24:44] = 255
+    cv2.imwrite(str(tmp_path / "mask.png"), mask)
+    summary = train(tiny_config(tmp_path, tmp_path / "run", "optim.steps=2", "stage.name=image",
+                                f"internal.photo='{photo}'", f"internal.mask='{tmp_path / 'mask.png'}'",
+                                "data.val_images=2"))
+    assert summary.status == "completed"
+    assert list(summary.validation) == ["all", "synthetic holes in the known area"]
+    card = json.loads(export_run(tmp_path / "run", tmp_path / "m").models[0].with_suffix(".json").read_text())
+    assert "internal fine-tuning" in card["data"]
+    assert latest_checkpoint(tmp_path / "run" / "checkpoints") is not None

@@ -1,0 +1,133 @@
+"""From the config to batches: the training dataset and loader, and the fixed validation items.
+
+Uses trainer-parts' datasets (``trainer.data``); this module only chooses which, and feeds them
+``(epoch, index)`` pairs from the resumable sampler so each item's random draws are reproducible in any
+worker and after a resume.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from engine.evaluation import default_nvidia_dir
+from trainer.config import TrainConfig
+from trainer.data import DataError, InternalPhotoDataset, PhotoDataset, ValidationSet, find_images, read_photo
+from trainer.distributed import DistContext
+from trainer.masks import MaskGenerator, read_mask_file
+
+INTERNAL_VAL_SEED = 1_000_003
+INTERNAL_LENGTH = 4096
+
+
+class EpochIndexed(Dataset):
+    """Wraps a dataset with ``set_epoch``: item ``(epoch, index)`` sets the epoch, then fetches ``index``."""
+
+    def __init__(self, dataset: Any) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]) -> dict[str, torch.Tensor]:
+        epoch, index = key
+        if getattr(self.dataset, "epoch", None) != epoch:
+            self.dataset.set_epoch(epoch)
+        return self.dataset[index]
+
+
+def edge_sigma(config: TrainConfig) -> float | tuple[float, float]:
+    rng = config.data.edge_sigma_range
+    return (rng[0], rng[1]) if rng else config.data.edge_sigma
+
+
+def split_photos(config: TrainConfig) -> tuple[list[Path], list[Path], list[str]]:
+    """(training photos, validation photos, messages). Without ``data.val_dir`` a tenth of the training
+    photos (at most ``data.val_images``) is held out; with fewer than 10 photos they are shared, and said so."""
+    photos = find_images(config.data.train_dir)
+    if not photos:
+        raise DataError(f"no photos found in {config.data.train_dir}")
+    if config.data.val_dir:
+        return photos, find_images(config.data.val_dir), []
+    held = min(config.data.val_images, len(photos) // 10)
+    if held == 0:
+        return photos, photos, [f"only {len(photos)} photos: validating on training photos (set data.val_dir "
+                                "for an honest validation)"]
+    return photos[:-held], photos[-held:], [f"validation: {held} photos held out of {config.data.train_dir}"]
+
+
+def read_internal(config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The photo and the user's mask (white = hole) of internal fine-tuning, the mask resized to the photo."""
+    try:
+        rgb = read_photo(config.internal.photo)
+    except Exception as exc:
+        raise DataError(f"internal.photo: cannot read {config.internal.photo} ({exc})") from None
+    mask = read_mask_file(config.internal.mask)
+    if mask is None:
+        raise DataError(f"internal.mask: cannot read {config.internal.mask} as a mask image")
+    if mask.shape != rgb.shape[:2]:
+        import cv2
+
+        mask = cv2.resize(mask.astype(np.uint8), (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_NEAREST) > 0
+    return rgb, mask
+
+
+def training_dataset(config: TrainConfig, train_photos: list[Path] | None) -> Dataset:
+    """The dataset the loop samples from (photos of a folder, or crops of the one photo being edited)."""
+    masks = MaskGenerator(config.data.masks)
+    if config.internal.photo:
+        rgb, user = read_internal(config)
+        return InternalPhotoDataset(rgb, user, config.data.size, masks, edge_sigma(config), seed=config.optim.seed,
+                                    length=INTERNAL_LENGTH)
+    return PhotoDataset(train_photos, config.data.size, masks, edge_sigma(config),
+                        boundaries_dir=config.data.boundaries_dir or None, seed=config.optim.seed,
+                        augment=config.data.augment)
+
+
+def validation_items(config: TrainConfig, val_photos: list[Path] | None) -> tuple[list[dict[str, Any]], list[str]]:
+    """The fixed validation items (each with a ``bucket``) and notes about them."""
+    count = config.data.val_images
+    if count == 0:
+        return [], ["validation off (data.val_images = 0)"]
+    if config.internal.photo:
+        rgb, user = read_internal(config)
+        data = InternalPhotoDataset(rgb, user, config.data.size, MaskGenerator(config.data.masks),
+                                    config.data.edge_sigma, seed=INTERNAL_VAL_SEED, length=count)
+        items = []
+        for i in range(count):
+            item = dict(data[i])
+            item["bucket"] = "synthetic holes in the known area"
+            items.append(item)
+        return items, []
+    irregular: str | None = config.data.val_irregular_dir
+    if irregular == "auto":
+        nvidia = default_nvidia_dir()
+        irregular = config.data.masks.irregular_dir or (str(nvidia) if nvidia.is_dir() else None)
+    sigma = config.data.edge_sigma
+    val = ValidationSet(val_photos, config.data.size, count=count, edge_sigma=sigma,
+                        boundaries_dir=config.data.boundaries_dir or None, irregular_dir=irregular or None)
+    return [val[i] for i in range(len(val))], list(val.messages)
+
+
+def worker_count(config: TrainConfig, device: torch.device) -> int:
+    """Data-loading processes: as configured, or automatically none on small CPU machines."""
+    if config.optim.workers >= 0:
+        return config.optim.workers
+    cores = os.cpu_count() or 1
+    if device.type == "cpu" and cores <= 4:
+        return 0  # the training step needs every core; loading a 256 px crop is cheap in comparison
+    return min(8, max(1, cores // 4))
+
+
+def make_loader(dataset: Dataset, config: TrainConfig, ctx: DistContext, start_samples: int) -> DataLoader:
+    """An endless loader of this rank's share, starting after ``start_samples`` already-drawn samples."""
+    sampler = ctx.sampler(dataset, seed=config.optim.seed, start=start_samples)
+    workers = worker_count(config, ctx.device)
+    return DataLoader(EpochIndexed(dataset), batch_size=config.optim.batch_size, sampler=sampler,
+                      num_workers=workers, pin_memory=ctx.device.type == "cuda", drop_last=False,
+                      persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None)

@@ -1,0 +1,294 @@
+"""The training loop: one function, ``train(config, progress_fn, abort_fn)``, for the CLI, the editor's
+fine-tuning dialog and torchrun alike.
+
+Per step: a batch, the stage's optimizer steps, then (rank 0) a ``train`` record every ``log_every`` steps,
+validation + sample grid every ``validate_every``, a checkpoint every ``checkpoint_every`` and at the end.
+``abort_fn()`` is polled every step; when it returns true a checkpoint is saved and the function returns
+normally with ``status="aborted"``. ``progress_fn(record)`` receives every record written to
+``metrics.jsonl`` (plus ``total_steps``); a GUI passing it gets no terminal progress bar.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import random
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from engine.atomic import write_text_atomic
+from trainer import checkpoints
+from trainer.config import ConfigError, TrainConfig, to_toml, validate
+from trainer.distributed import DistContext, setup
+from trainer.initial import apply_init_arguments, init_weights
+from trainer.inputs import make_loader, split_photos, training_dataset, validation_items
+from trainer.records import MetricsLog, hardware_description
+from trainer.stages import Stage, build_stage
+from trainer.validation import validate_stage, write_grid
+
+ProgressCallback = Callable[[dict[str, Any]], None]
+AbortCallback = Callable[[], bool]
+CONFIG_FILE = "config.toml"
+CHECKPOINT_DIR = "checkpoints"
+SAMPLE_DIR = "samples"
+HASH_DIR_ENV = "INPAINT_TRAIN_HASH_DIR"
+
+
+@dataclass
+class RunSummary:
+    """How a run ended."""
+
+    run_dir: Path
+    status: str  # "completed" or "aborted"
+    step: int
+    total_steps: int
+    checkpoint: Path | None
+    validation: dict[str, Any] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+    images_per_s: float = 0.0
+    skipped_images: int = 0
+    messages: list[str] = field(default_factory=list)
+    is_main: bool = True  # rank 0 (the one process that reports) under torchrun
+
+
+def rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"python": random.getstate(), "numpy": np.random.get_state(),
+                             "torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    np.random.set_state(tuple(state["numpy"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (1 << 32))
+    torch.manual_seed(seed)
+
+
+class _Trainer:
+    def __init__(self, config: TrainConfig, ctx: DistContext, progress_fn: ProgressCallback | None,
+                 abort_fn: AbortCallback | None) -> None:
+        self.ctx = ctx
+        self.progress_fn = progress_fn
+        self.abort_fn = abort_fn
+        self.messages: list[str] = []
+        self.run_dir = Path(config.run.out)
+        self.ckpt_dir = self.run_dir / CHECKPOINT_DIR
+        self.log = MetricsLog(self.run_dir, enabled=ctx.is_main)
+        self.start_step = 0
+        self.resume_state: dict[str, Any] | None = None
+        latest = checkpoints.latest_checkpoint(self.ckpt_dir)
+        if config.run.resume:
+            if latest is None:
+                raise ConfigError(f"--resume: no checkpoint in {self.ckpt_dir}")
+            self.resume_state = checkpoints.load_checkpoint(latest)
+            self.start_step = int(self.resume_state["step"])
+            self.messages.append(f"resuming from {latest.name} (step {self.start_step})")
+        elif latest is not None:
+            raise ConfigError(f"{self.run_dir} already holds checkpoints of a run: pass --resume to continue it, "
+                              "or choose a new --out folder")
+        config, self.init_cards, notes = apply_init_arguments(config)
+        self.messages += notes
+        self.config = config
+        seed_everything(config.optim.seed + ctx.rank)
+        self.stage = self._build_stage()
+        self.total = config.optim.steps
+        if self.start_step > self.total:
+            raise ConfigError(f"optim.steps ({self.total}) is below the checkpoint's step ({self.start_step})")
+
+    # --- setup --------------------------------------------------------------------------------------------------
+    def _build_stage(self) -> Stage:
+        cfg = self.config
+        perceptual = None
+        if cfg.stage.name != "edge" and cfg.stage.name != "glcic" and (cfg.losses.perceptual or cfg.losses.style):
+            from trainer.losses import load_perceptual_or_none
+
+            perceptual, note = load_perceptual_or_none(cfg.losses.vgg_weights or None)
+            self.messages.append(note)
+        stage = build_stage(cfg, self.ctx, perceptual)
+        if self.resume_state is None:
+            for part in stage.parts:
+                if getattr(cfg.init, part):
+                    stage.load_initial(part, init_weights(cfg, part))
+                    self.messages.append(f"{part} generator starts from {getattr(cfg.init, part)}")
+        if stage.frozen_edge is not None and self.resume_state is None:
+            stage.frozen_edge.load_state_dict(init_weights(cfg, "edge"))
+        return stage
+
+    def _state(self, step: int) -> dict[str, Any]:
+        return {"step": step, "stage": self.config.stage.name, "config": to_toml(self.config),
+                "world_size": self.ctx.world_size, "model": self.stage.state_dict(), "rng": self.rng_states}
+
+    def _save(self, step: int) -> Path | None:
+        self.rng_states = self.ctx.gather(rng_state())
+        path = None
+        if self.ctx.is_main:
+            path = checkpoints.save_checkpoint(self.ckpt_dir, step, self._state(step), self.config.schedule.keep_last)
+            self._emit({"kind": "checkpoint", "step": step, "path": str(path)})
+        self.ctx.barrier()
+        return path
+
+    def _emit(self, record: dict[str, Any]) -> None:
+        record = {**record, "time": time.time()}
+        self.log.write(record)
+        if self.progress_fn is not None and self.ctx.is_main:
+            self.progress_fn({**record, "total_steps": self.total})
+
+    # --- the run ------------------------------------------------------------------------------------------------
+    def run(self) -> RunSummary:
+        cfg, ctx = self.config, self.ctx
+        train_photos, val_photos = None, None
+        if not cfg.internal.photo:
+            train_photos, val_photos, notes = split_photos(cfg)
+            self.messages += notes
+        dataset = training_dataset(cfg, train_photos)
+        val_items: list[dict[str, Any]] = []
+        if ctx.is_main:
+            val_items, notes = validation_items(cfg, val_photos)
+            self.messages += notes
+        if self.resume_state is not None:
+            self.stage.load_state_dict(self.resume_state["model"])
+            ranks = self.resume_state.get("rng", [])
+            if self.resume_state.get("world_size") == ctx.world_size and len(ranks) > ctx.rank:
+                set_rng_state(ranks[ctx.rank])
+            else:
+                seed_everything(cfg.optim.seed + ctx.rank + self.start_step)
+            self.log.truncate_after(self.start_step)
+        if ctx.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(self.run_dir / CONFIG_FILE, to_toml(cfg))
+        skipped = getattr(dataset, "skipped", 0)
+        if skipped:
+            self.messages.append(f"{skipped} unreadable or too small photo(s) skipped")
+        self._emit({"kind": "start", "step": self.start_step, "total_steps": self.total, "stage": cfg.stage.name,
+                    "hardware": hardware_description(ctx.device, ctx.world_size), "device": str(ctx.device),
+                    "world_size": ctx.world_size, "batch_size": cfg.optim.batch_size, "command": cfg.run.command,
+                    "train_images": len(dataset), "val_items": len(val_items), "messages": self.messages})
+        loader = make_loader(dataset, cfg, ctx, self.start_step * cfg.optim.batch_size)
+        return self._loop(loader, val_items, dataset)
+
+    def _loop(self, loader: Any, val_items: list[dict[str, Any]], dataset: Any) -> RunSummary:
+        cfg, ctx, stage = self.config, self.ctx, self.stage
+        sched = cfg.schedule
+        step = self.start_step
+        bar = None
+        if ctx.is_main and self.progress_fn is None:
+            from tqdm import tqdm
+
+            bar = tqdm(total=self.total, initial=step, unit="step", dynamic_ncols=True, file=sys.stderr,
+                       desc=f"{cfg.stage.name}")
+        sums: dict[str, float] = defaultdict(float)
+        counts: dict[str, int] = defaultdict(int)
+        session_start = tick_start = time.perf_counter()
+        tick_step = step
+        status = "completed"
+        last_ckpt: Path | None = None
+        last_val: dict[str, Any] = {}
+        data = iter(loader)
+        images_per_step = cfg.optim.batch_size * ctx.world_size
+        stage.train()
+        try:
+            while step < self.total:
+                if ctx.any(bool(self.abort_fn and self.abort_fn())):
+                    status = "aborted"
+                    break
+                batch = {k: v.to(ctx.device, non_blocking=True) for k, v in next(data).items()
+                         if isinstance(v, torch.Tensor)}
+                logs = stage.train_step(batch, step)
+                step += 1
+                for k, v in logs.items():
+                    sums[k] += v
+                    counts[k] += 1
+                if bar is not None:
+                    bar.update(1)
+                if step % sched.log_every == 0 or step == self.total:
+                    losses = ctx.mean({k: v / counts[k] for k, v in sorted(sums.items())})
+                    now = time.perf_counter()
+                    steps_per_s = (step - tick_step) / max(now - tick_start, 1e-9)
+                    overall = (step - self.start_step) / max(now - session_start, 1e-9)
+                    record = {"kind": "train", "step": step, "elapsed_s": now - session_start, "losses": losses,
+                              "lr": cfg.optim.lr, "steps_per_s": steps_per_s,
+                              "images_per_s": steps_per_s * images_per_step,
+                              "eta_s": (self.total - step) / max(overall, 1e-9)}
+                    if cfg.stage.name == "glcic":
+                        record["phase"] = stage.phase(step - 1)
+                    self._emit(record)
+                    if bar is not None:
+                        bar.set_postfix({k.split("/")[-1]: f"{v:.3g}" for k, v in list(losses.items())[:4]})
+                    sums.clear()
+                    counts.clear()
+                    tick_start, tick_step = now, step
+                if (step % sched.validate_every == 0 or step == self.total) and ctx.is_main and val_items:
+                    last_val = self._validate(step, val_items)
+                if step % sched.checkpoint_every == 0 or step == self.total:
+                    last_ckpt = self._save(step)
+            if status == "aborted":
+                last_ckpt = self._save(step)
+        finally:
+            if bar is not None:
+                bar.close()
+        elapsed = time.perf_counter() - session_start
+        done = step - self.start_step
+        summary = RunSummary(self.run_dir, status, step, self.total, last_ckpt, last_val, elapsed,
+                             done * images_per_step / elapsed if elapsed > 0 else 0.0,
+                             getattr(dataset, "skipped", 0), self.messages, ctx.is_main)
+        _dump_weight_hash(stage, ctx.rank)
+        self._emit({"kind": "end", "step": step, "status": status, "elapsed_s": elapsed,
+                    "images_per_s": summary.images_per_s, "checkpoint": str(last_ckpt) if last_ckpt else None})
+        return summary
+
+    def _validate(self, step: int, items: list[dict[str, Any]]) -> dict[str, Any]:
+        cfg = self.config
+        stage = self.stage
+        grid_count = cfg.schedule.sample_count if cfg.schedule.sample_grids else 0
+        with stage.eval_mode():
+            table, grid = validate_stage(stage, items, batch_size=max(1, min(cfg.optim.batch_size, 8)),
+                                         grid_count=grid_count)
+        self._emit({"kind": "val", "step": step, "table": table})
+        if grid is not None:
+            path = self.run_dir / SAMPLE_DIR / f"step-{step:08d}.png"
+            write_grid(path, grid)
+            self._emit({"kind": "sample", "step": step, "path": str(path)})
+        return table
+
+
+def _dump_weight_hash(stage: Stage, rank: int) -> None:
+    """Test hook: with ``INPAINT_TRAIN_HASH_DIR`` set, each rank writes a hash of all its weights there."""
+    folder = os.environ.get(HASH_DIR_ENV)
+    if not folder:
+        return
+    digest = hashlib.sha256()
+    for name, tensor in sorted(checkpoints.flatten_state(stage.state_dict())[0].items()):
+        digest.update(name.encode())
+        digest.update(tensor.contiguous().numpy().tobytes())
+    write_text_atomic(Path(folder) / f"rank-{rank}.sha256", digest.hexdigest() + "\n")
+
+
+def train(config: TrainConfig, progress_fn: ProgressCallback | None = None,
+          abort_fn: AbortCallback | None = None) -> RunSummary:
+    """Train as ``config`` says (validated here); returns how it ended. Errors a user can cause raise
+    ``EngineError`` subclasses (``ConfigError``, ``DataError``, ``CheckpointError``) with clear text."""
+    config = validate(dataclasses.replace(config))
+    ctx = setup(config.run.device)
+    try:
+        return _Trainer(config, ctx, progress_fn, abort_fn).run()
+    finally:
+        ctx.close()
