@@ -108,8 +108,9 @@ class _Trainer:
         config, self.init_cards, notes = apply_init_arguments(config)
         self.messages += notes
         self.config = config
-        seed_everything(config.optim.seed + ctx.rank)
+        seed_everything(config.optim.seed)  # the same initial weights on every rank
         self.stage = self._build_stage()
+        seed_everything(config.optim.seed + ctx.rank)
         self.total = config.optim.steps
         if self.start_step > self.total:
             raise ConfigError(f"optim.steps ({self.total}) is below the checkpoint's step ({self.start_step})")

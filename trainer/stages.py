@@ -141,7 +141,8 @@ class Stage:
         generator = build_network(network.architecture, network.arguments).to(self.device)
         betas = tuple(cfg.optim.betas)
         g_opt = torch.optim.Adam(generator.parameters(), lr=cfg.optim.lr, betas=betas)
-        ema = copy.deepcopy(generator).eval() if cfg.optim.ema_decay > 0 else None
+        wrapped = self.ctx.wrap(generator)  # DDP: rank 0's initial weights and buffers on every rank
+        ema = copy.deepcopy(generator).eval() if cfg.optim.ema_decay > 0 else None  # after the sync
         if ema is not None:
             set_requires_grad(ema, False)
         disc = self._discriminator(name)
@@ -150,7 +151,7 @@ class Stage:
             disc = disc.to(self.device)
             d_opt = torch.optim.Adam(disc.parameters(), lr=cfg.optim.lr * cfg.optim.d_lr_ratio, betas=betas)
             disc = self.ctx.wrap(disc)
-        return GanPart(name, network, self.ctx.wrap(generator), g_opt, disc, d_opt, ema)
+        return GanPart(name, network, wrapped, g_opt, disc, d_opt, ema)
 
     def load_initial(self, part: str, state: dict[str, torch.Tensor]) -> None:
         """Start ``part``'s generator (and EMA) from a model file's tensors."""

@@ -1,0 +1,88 @@
+"""inpaint-train: quick form, --set/--config, resume, export with ONNX, one-line errors with non-zero exit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from tests.trainer.conftest import TINY
+from trainer.cli import EXIT_ERROR, main
+from trainer.config import load_config
+from trainer.records import read_records
+
+SETS = [arg for item in TINY for arg in ("--set", item)]
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("inpaint-train: error: ")
+    return err[0]
+
+
+def test_quick_form_resume_and_export_with_onnx(photos: Path, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    args = ["--data", str(photos), "--out", str(run), "--steps", "2", "--batch-size", "2", "--size", "32",
+            "--stage", "image", *SETS]
+    assert main(args) == 0
+    saved = load_config(run / "config.toml")
+    assert (saved.optim.steps, saved.data.size, saved.stage.name, saved.data.train_dir) == (2, 32, "image",
+                                                                                          str(photos))
+    assert saved.run.command.startswith("inpaint-train --data")
+    assert main(["--out", str(run), "--resume", "--steps", "4"]) == 0
+    assert [r["step"] for r in read_records(run, "train")] == [2, 4]
+    assert load_config(run / "config.toml").model.image.arguments["base_channels"] == 8
+    capsys.readouterr()
+
+    models = tmp_path / "models"
+    assert main(["export", str(run), "--out", str(models), "--onnx", "--name", "cli",
+                 "--companion", "some-edge"]) == 0
+    out = capsys.readouterr()
+    assert "max abs difference" in out.err
+    graph = onnx.load(str(models / "cli-image.onnx"))
+    onnx.checker.check_model(graph)
+    dims = [d.dim_param for d in graph.graph.input[0].type.tensor_type.shape.dim]
+    assert dims[2:] == ["height", "width"]
+    assert (models / "cli-image.safetensors").is_file() and (models / "cli-image.json").is_file()
+
+
+def test_onnx_matches_torch_for_edge_and_glcic(photos: Path, tmp_path: Path) -> None:
+    from tests.trainer.conftest import tiny_config
+    from trainer.export import ONNX_TOLERANCE, export_run
+    from trainer.loop import train
+
+    for stage in ("edge", "glcic"):
+        extra = ["stage.glcic_completion_steps=0", "stage.glcic_discriminator_steps=0"] if stage == "glcic" else []
+        train(tiny_config(photos, tmp_path / stage, "optim.steps=1", f"stage.name={stage}", *extra))
+        result = export_run(tmp_path / stage, tmp_path / "m", onnx=True, name=stage)
+        assert len(result.onnx) == 1
+        diff = next(iter(result.onnx_max_diff.values()))
+        assert np.isfinite(diff) and diff < ONNX_TOLERANCE
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--set", "optim.bach_size=2"], "did you mean 'optim.batch_size'?"),
+    (["--set", "optim.lr=abc"], "optim.lr: expected a number, got 'abc'"),
+    (["--set", "nonsense"], "expected key=value"),
+    (["--stage", "edges"], "did you mean 'edge'?"),
+    (["--config", "/nonexistent/x.toml"], "config file not found"),
+])
+def test_bad_settings_give_one_line(photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                    argv: list[str], expected: str) -> None:
+    code = main(["--data", str(photos), "--out", str(tmp_path / "r"), *argv])
+    assert code == EXIT_ERROR
+    assert expected in _one_line_error(capsys)
+
+
+def test_data_problems_give_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["--data", str(empty), "--out", str(tmp_path / "r"), *SETS]) == EXIT_ERROR
+    assert "no photos" in _one_line_error(capsys)
+    assert main(["--data", str(tmp_path / "missing"), "--out", str(tmp_path / "r")]) == EXIT_ERROR
+    assert "folder not found" in _one_line_error(capsys)
+    assert main(["export", str(tmp_path), "--out", str(tmp_path / "m")]) == EXIT_ERROR
+    assert "not a training run folder" in _one_line_error(capsys)
