@@ -172,7 +172,7 @@ def _fill_batch(args: argparse.Namespace) -> int:
     engine = _engine(args)
     failed: list[str] = []
     written = skipped = 0
-    bar = tqdm(images, desc="fill", unit="image", file=sys.stderr, dynamic_ncols=True)
+    bar = tqdm(images, desc="fill", unit="image", file=sys.stderr, dynamic_ncols=True, disable=None)
 
     def note(text: str) -> None:
         bar.write(text, file=sys.stderr)
@@ -417,6 +417,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     for message in masks.messages:
         _say(message)
+    if "default" in backends:
+        _say(f"'default' is {engine.resolve_model('default')} here")
 
     def fill_fn(image: np.ndarray, mask: np.ndarray, backend: str) -> np.ndarray:
         return engine.fill(FillRequest(image=image, mask=mask, model=backend,
@@ -428,7 +430,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     names = [str(p.relative_to(images_dir)) for p in paths]
     from tqdm import tqdm
 
-    bar = tqdm(total=len(paths), desc="eval", unit="image", file=sys.stderr, dynamic_ncols=True)
+    bar = tqdm(total=len(paths), desc="eval", unit="image", file=sys.stderr, dynamic_ncols=True, disable=None)
 
     def progress(done: int, total: int) -> None:
         bar.update(done - bar.n)
@@ -436,6 +438,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     report = ev.evaluate(list(zip(names, [loader(p) for p in paths])), backends, fill_fn, masks=masks,
                          progress=progress)
     bar.close()
+    if "default" in backends:
+        report.messages.append(f"'default' was {engine.resolve_model('default')} in this run.")
     written = ev.write_report(report, out_dir)
     print(ev.table_markdown(report), end="")
     print(f"\nwrote {written['table']}, {written['results']}, {written['grid']}")

@@ -244,3 +244,20 @@ def test_the_module_runs_as_a_program(files):
                           "-o", str(out)], capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
     assert run.returncode == 1
     _one_error_line(run.stderr)
+
+
+def test_fill_keeps_exif_and_icc(tmp_path):
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x010F] = "TestCam"  # Make
+    src = tmp_path / "cam.jpg"
+    Image.fromarray(_photo()).save(src, quality=95, exif=exif, icc_profile=icc)
+    mask = _write(tmp_path / "hole.png", _mask())
+    out = tmp_path / "out.jpg"
+    assert cli.main(["fill", str(src), "--mask", str(mask), "--model", "telea", "-o", str(out)]) == 0
+    with Image.open(out) as im:
+        assert im.format == "JPEG"
+        assert im.getexif().get(0x010F) == "TestCam"
+        assert im.info.get("icc_profile") == icc
