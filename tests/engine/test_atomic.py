@@ -1,0 +1,38 @@
+"""Atomic writes: all or nothing, and the permissions a normal write would give."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from engine.atomic import atomic_path, write_bytes_atomic
+
+
+def test_failed_write_leaves_old_file_and_no_temp(tmp_path):
+    target = tmp_path / "photo.png"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("encoder failed")
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["photo.png"]
+
+
+def test_new_file_gets_umask_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        write_bytes_atomic(tmp_path / "new.bin", b"x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "new.bin").stat().st_mode) == 0o644
+
+
+def test_replaced_file_keeps_its_permissions(tmp_path):
+    target = tmp_path / "kept.bin"
+    target.write_bytes(b"a")
+    target.chmod(0o640)
+    write_bytes_atomic(target, b"b")
+    assert target.read_bytes() == b"b"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
