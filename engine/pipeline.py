@@ -19,7 +19,7 @@ import torch
 
 from engine.api import DEFAULT_MODEL, CancelFn, FillRequest, FillResult, ModelInfo, ProgressFn
 from engine.backends import EDGE_THRESHOLD, Backend, WorkInput, create_backend, list_backends
-from engine.composite import composite
+from engine.composite import BOX_MARGIN, composite_into
 from engine.devices import cpu_thread_cap, device_name, resolve_device, run_with_fallback, torch_threads
 from engine.errors import EngineError, FillCancelled, MaskError
 from engine.model_store import ModelStore
@@ -220,18 +220,24 @@ class Engine:
 
         step(0.75, "upsample")
         t = time.perf_counter()
+        # From here on only the hole's box (plus the seam blend's margin) is touched, not the whole crop.
+        x0, y0 = region.box[0], region.box[1]
+        hx0, hy0, hx1, hy1 = region.hole_box
+        inner = (max(0, hx0 - x0 - BOX_MARGIN), max(0, hy0 - y0 - BOX_MARGIN),
+                 min(crop_mask.shape[1], hx1 - x0 + BOX_MARGIN), min(crop_mask.shape[0], hy1 - y0 + BOX_MARGIN))
         if working.scaled:
             low = low.astype(np.float32) * np.float32(1 / 255) if low.dtype == np.uint8 else low
             known_low = working.image.astype(np.float32) * np.float32(1 / 255)
             low = np.where(working.mask[..., None], low, known_low)
-            full = restore_full_resolution(crop_image, crop_mask, low)
+            full = restore_full_resolution(crop_image, crop_mask, low, inner)
         else:
-            full = low
+            full = low[inner[1]:inner[3], inner[0]:inner[2]]
         timings["upsample"] += time.perf_counter() - t
 
         step(0.9, "composite")
         t = time.perf_counter()
-        out[rows, cols] = composite(crop_image, full, crop_mask, poisson=poisson)
+        iy, ix = slice(inner[1], inner[3]), slice(inner[0], inner[2])
+        composite_into(out[rows, cols][iy, ix], crop_image[iy, ix], full, crop_mask[iy, ix], poisson=poisson)
         timings["composite"] += time.perf_counter() - t
         return device
 
@@ -241,11 +247,12 @@ class Engine:
         """Write a region's edge map (255 = edge) at full resolution; the user's sketch is applied at full size."""
         rows, cols = region.slices()
         h, w = crop_mask.shape
-        if edges_small.shape != (h, w):
-            edges_small = cv2.resize(edges_small, (w, h), interpolation=cv2.INTER_LINEAR)
-        binary = edges_small > EDGE_THRESHOLD
+        small = np.where(edges_small > EDGE_THRESHOLD, 255, 0).astype(np.uint8)
+        if small.shape != (h, w):
+            small = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+        binary = small >= 128
         if drawn is not None:
             binary |= drawn[rows, cols]
         if erased is not None:
             binary &= ~erased[rows, cols]
-        edges_full[rows, cols] = np.where(binary, 255, edges_full[rows, cols]).astype(np.uint8)
+        np.bitwise_or(edges_full[rows, cols], binary.view(np.uint8) * np.uint8(255), out=edges_full[rows, cols])

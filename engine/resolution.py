@@ -7,13 +7,23 @@ below the working resolution run as they are (padded, never upscaled).
 
 Detail lost by downscaling is restored inside the hole with contextual residual aggregation (CRA,
 HiFill: Yi et al., CVPR 2020). The high-frequency residual of the known area is
-``full-res known - upsampled(low-res filled)``; attention between hole cells and known cells is computed at
-low resolution on the generator's output (cosine similarity of 3x3 neighbourhoods on a coarse grid of at
-most ``GRID`` x ``GRID`` cells, softmax over the ``TOP_K`` best matches); each hole cell then receives the
-attention-weighted sum of the known cells' full-resolution residual patches, added to the upsampled fill.
-Patches overlap by half and are blended with a separable tent window, so no cell seams appear.
-Memory is bounded by a few copies of the crop (the patch matrix holds about 4 x crop pixels), whatever
-the hole size, and the attention by ``GRID**2 x TOP_K``.
+``full-res known - upsampled(low-res filled)``. Attention between hole cells and known cells is computed at
+low resolution on the generator's output, on a coarse grid of at most ``GRID`` x ``GRID`` cells: each
+cell is described by the colours of its 3x3 cell neighbourhood, and each hole cell takes its ``TOP_K``
+nearest known cells with softmax weights. (HiFill scores cosine similarity of learned features; on raw
+colours, cosine similarity ignores brightness and contrast and matched railings to sky in our trials,
+while the L2 distance did not.) Each hole cell then receives the weighted sum of those cells'
+full-resolution residual patches, added to the upsampled fill. Each mix is rescaled to the weighted mean
+energy of its sources: residuals of different phase cancel when averaged, and the detail would otherwise
+fade exactly where matches are ambiguous. Patches are 2P x 2P, centred on their P x P cell, and blended
+with a separable tent window, so no cell seams appear.
+
+Cost and memory: the only full-crop arrays are a uint8 upsampling and an int16 residual (about 9 bytes per
+crop pixel); windows are gathered from a strided view in bounded chunks, attention is at most
+``GRID**2`` x 1024 scores at a time, and the output covers only the box asked for (the hole's).
+With a perfect low-resolution fill on 16 photos of 1024 px (a quarter-size hole, working resolution 256),
+the texture measure (Laplacian energy in the hole / the truth's) went from 0.15 with plain upsampling to
+about 0.79 with CRA.
 """
 
 from __future__ import annotations
@@ -26,10 +36,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.regions import mask_bbox
+
 MIN_NETWORK_SIDE = 32  # padded network inputs are at least this large (the generators' reflection pads need it)
 GRID = 64  # attention grid: at most GRID x GRID cells over the crop
-TOP_K = 8  # known cells each hole cell draws its residual from
-SOFTMAX_SCALE = 10.0  # HiFill's scale on cosine similarities
+TOP_K = 4  # known cells each hole cell draws its residual from
+MIN_MATCH_DISTANCE = 1e-4  # squared feature distance below which matches count as equally good
 
 
 def working_size(height: int, width: int, resolution: int) -> tuple[int, int]:
@@ -52,8 +64,11 @@ def shrink_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Bool mask at ``size``: True where *any* pixel of the source area is True (conservative)."""
     if mask.shape[:2] == tuple(size):
         return mask.astype(bool, copy=False)
-    # uint16 keeps a single True pixel visible in the area average for shrink factors up to about 360.
-    wide = mask.astype(np.uint16) * np.uint16(65535)
+    factor = max(mask.shape[0] / size[0], mask.shape[1] / size[1])
+    if factor <= 15:  # one True pixel in an area of up to 15 x 15 still averages to >= 1 on the uint8 scale
+        wide = np.ascontiguousarray(mask).view(np.uint8) * np.uint8(255)
+    else:  # uint16 keeps it visible for shrink factors up to about 360
+        wide = mask.astype(np.uint16) * np.uint16(65535)
     return cv2.resize(wide, (size[1], size[0]), interpolation=cv2.INTER_AREA) > 0
 
 
@@ -87,15 +102,30 @@ class WorkingCrop:
 
 
 def to_working(image: np.ndarray, mask: np.ndarray, resolution: int) -> WorkingCrop:
-    """Zero the hole, then shrink the crop so its long side fits ``resolution`` (``INTER_AREA``)."""
-    known = image.copy()
-    known[mask] = 0
+    """Shrink the crop so its long side fits ``resolution`` (``INTER_AREA``) and zero its hole.
+
+    When shrinking, the photo is averaged as it is and every low-resolution pixel that any hole pixel
+    contributed to is then zeroed (the shrunk mask is conservative), so hole content cannot leak; at full
+    size the hole is zeroed in a copy.
+    """
     size = working_size(image.shape[0], image.shape[1], resolution)
     small_mask = shrink_mask(mask, size)
-    small = shrink_image(known, size)
-    if small is not known:
-        small[small_mask] = 0
+    small = image.copy() if size == image.shape[:2] else shrink_image(image, size)
+    small[small_mask] = 0
     return WorkingCrop(small, small_mask, (image.shape[0], image.shape[1]))
+
+
+def upsample_box(low: np.ndarray, full_size: tuple[int, int], box: tuple[int, int, int, int]) -> np.ndarray:
+    """Bilinear upsampling of ``low`` to ``full_size`` = (H, W), evaluated only on ``box`` = (x0, y0, x1, y1).
+
+    Same pixel-centre convention as ``cv2.resize(..., INTER_LINEAR)``; costs the box, not the whole crop.
+    """
+    height, width = full_size
+    x0, y0, x1, y1 = box
+    sx, sy = low.shape[1] / width, low.shape[0] / height
+    matrix = np.array([[sx, 0.0, (x0 + 0.5) * sx - 0.5], [0.0, sy, (y0 + 0.5) * sy - 0.5]], np.float64)
+    return cv2.warpAffine(low, matrix, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
 
 
 def _tent(length: int) -> torch.Tensor:
@@ -106,21 +136,40 @@ def _tent(length: int) -> torch.Tensor:
 
 
 def _cell_features(low_filled: np.ndarray, grid_h: int, grid_w: int) -> torch.Tensor:
-    """Unit-norm 3x3-neighbourhood colour features of every grid cell: (grid_h * grid_w, 27)."""
+    """3x3-neighbourhood colour features of every grid cell, from the low-resolution fill: (cells, 27)."""
     small = cv2.resize(np.ascontiguousarray(low_filled), (grid_w, grid_h), interpolation=cv2.INTER_AREA)
     grid = torch.from_numpy(small.reshape(grid_h, grid_w, 3)).permute(2, 0, 1)[None].float()
-    grid = grid - grid.mean(dim=(2, 3), keepdim=True)
-    feats = F.unfold(F.pad(grid, (1, 1, 1, 1), mode="replicate"), 3)[0].T  # (cells, 27)
-    return F.normalize(feats, dim=1, eps=1e-6)
+    return F.unfold(F.pad(grid, (1, 1, 1, 1), mode="replicate"), 3)[0].T
+
+
+def _attention(feats: torch.Tensor, targets: np.ndarray, sources: np.ndarray,
+               k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each target cell, its ``k`` nearest source cells in feature space and their softmax weights.
+
+    Weights are ``softmax(-d^2 / d_1^2)`` (``d_1`` the best match's distance): the best match dominates
+    unless others are about as close. Memory is bounded by scoring 1024 targets at a time.
+    """
+    src_feats = feats[torch.from_numpy(sources)]
+    src_sq = src_feats.square().sum(dim=1)
+    weights_list, index_list = [], []
+    for start in range(0, targets.size, 1024):
+        target_feats = feats[torch.from_numpy(targets[start:start + 1024])]
+        dist = target_feats.square().sum(dim=1, keepdim=True) - 2 * target_feats @ src_feats.T + src_sq[None]
+        neg, idx = (-dist).topk(k, dim=1)
+        d2 = (-neg).clamp_min(0.0)
+        weights_list.append(torch.softmax(-d2 / d2[:, :1].clamp_min(MIN_MATCH_DISTANCE), dim=1))
+        index_list.append(idx)
+    return torch.cat(weights_list), torch.cat(index_list)
 
 
 def add_aggregated_residual(full_image: np.ndarray, full_mask: np.ndarray, low_filled: np.ndarray,
-                            upsampled: np.ndarray, grid: int = GRID, top_k: int = TOP_K) -> None:
-    """Add the CRA residual to ``upsampled`` (float32 H x W x 3, [0, 1] scale) around the hole, in place.
+                            out: np.ndarray, box: tuple[int, int, int, int], grid: int = GRID,
+                            top_k: int = TOP_K) -> None:
+    """Add the CRA residual to ``out`` (float32, [0, 1] scale, the upsampled fill on ``box``), in place.
 
     ``full_image`` uint8 H x W x 3 (hole content is never read), ``full_mask`` bool H x W (True = hole),
     ``low_filled`` the network's fill at low resolution (float32 h x w x 3 in [0, 1], known pixels kept),
-    ``upsampled`` that fill resized to H x W. Only cells touched by the hole change.
+    ``box`` = (x0, y0, x1, y1) the part of the crop that ``out`` holds. Only cells touched by the hole change.
     """
     height, width = full_mask.shape
     cell = max(2, math.ceil(max(height, width) / grid))
@@ -130,40 +179,40 @@ def add_aggregated_residual(full_image: np.ndarray, full_mask: np.ndarray, low_f
     # Cells touched by the hole are targets; cells entirely known and inside the crop are sources.
     hole_pad = np.zeros((grid_h * cell, grid_w * cell), np.uint16)
     hole_pad[:height, :width] = full_mask
-    cell_hole = cv2.resize(hole_pad * np.uint16(65535), (grid_w, grid_h), interpolation=cv2.INTER_AREA) > 0
-    hole_pad[height:, :] = 1
-    hole_pad[:, width:] = 1
-    cell_known = ~(cv2.resize(hole_pad * np.uint16(65535), (grid_w, grid_h), interpolation=cv2.INTER_AREA) > 0)
+    hole_pad *= np.uint16(65535)
+    cell_hole = cv2.resize(hole_pad, (grid_w, grid_h), interpolation=cv2.INTER_AREA) > 0
+    hole_pad[height:, :] = 65535
+    hole_pad[:, width:] = 65535
+    cell_known = ~(cv2.resize(hole_pad, (grid_w, grid_h), interpolation=cv2.INTER_AREA) > 0)
+    del hole_pad
     targets = np.flatnonzero(cell_hole.ravel())
     sources = np.flatnonzero(cell_known.ravel())
     if targets.size == 0 or sources.size == 0:
         return
-    # Attention at low resolution: cosine similarity of 3x3 cell neighbourhoods, softmax over the top k.
+    # Attention at low resolution, on the generator's output: nearest 3x3 cell neighbourhoods.
     feats = _cell_features(low_filled, grid_h, grid_w)
     k = min(top_k, sources.size)
-    src_feats = feats[torch.from_numpy(sources)]
-    weights_list, index_list = [], []
-    for start in range(0, targets.size, 1024):  # bounded memory: 1024 x sources scores at a time
-        scores = feats[torch.from_numpy(targets[start:start + 1024])] @ src_feats.T
-        top, idx = scores.topk(k, dim=1)
-        weights_list.append(torch.softmax(SOFTMAX_SCALE * top, dim=1))
-        index_list.append(idx)
-    weights, index = torch.cat(weights_list), torch.cat(index_list)
-    # Full-resolution residual of the known area, padded by half a cell so that 2P windows centre on cells.
-    residual = np.zeros((grid_h * cell + cell, grid_w * cell + cell, 3), np.float32)
+    weights, index = _attention(feats, targets, sources, k)
+    # Full-resolution residual of the known area (int16, 1/255 units), padded by half a cell on each side
+    # so 2P windows centre on their cells; hole pixels are left at zero and contribute nothing.
+    low_u8 = (np.clip(low_filled, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    upsampled_u8 = cv2.resize(low_u8, (width, height), interpolation=cv2.INTER_LINEAR)
+    residual = np.empty((grid_h * cell + cell, grid_w * cell + cell, 3), np.int16)
+    residual[:half] = 0
+    residual[half + height:] = 0
+    residual[:, :half] = 0
+    residual[:, half + width:] = 0
     inner = residual[half:half + height, half:half + width]
-    for y in range(0, height, 256):  # row bands keep temporaries small
-        band = slice(y, min(y + 256, height))
-        inner[band] = full_image[band]
-        inner[band] *= np.float32(1 / 255)
-        inner[band] -= upsampled[band]
-        inner[band][full_mask[band]] = 0.0  # hole pixels contribute nothing
+    cv2.subtract(full_image, upsampled_u8, dst=inner, dtype=cv2.CV_16S)
+    del upsampled_u8
+    hx0, hy0, hx1, hy1 = mask_bbox(full_mask)  # zero the hole (only its box is scanned)
+    np.copyto(inner[hy0:hy1, hx0:hx1], 0, where=full_mask[hy0:hy1, hx0:hx1, None])
     row_stride, item = residual.strides[0], residual.itemsize
     windows = np.lib.stride_tricks.as_strided(  # a view, no copy; numpy gathers from it far faster than torch
         residual, (grid_h, grid_w, 2 * cell, 2 * cell, 3),
         (cell * row_stride, cell * 3 * item, row_stride, 3 * item, item), writeable=False)
     tent = _tent(2 * cell)
-    tent2d = (tent[:, None] * tent[None, :])[:, :, None]
+    tent2d = (tent[:, None] * tent[None, :])[:, :, None] / 255.0  # residual is in 1/255 units
     # Mix each target's k source windows, then overlap-add: the window of cell (r, c) covers the
     # half-shifted blocks (r..r+1, c..c+1).
     rows, cols = targets // grid_w, targets % grid_w
@@ -173,36 +222,45 @@ def add_aggregated_residual(full_image: np.ndarray, full_mask: np.ndarray, low_f
     rows_t, cols_t = torch.from_numpy(rows - r0), torch.from_numpy(cols - c0)
     src = sources[index.numpy()]
     src_rows, src_cols = src // grid_w, src % grid_w
-    chunk = max(1, 8_000_000 // (k * 12 * cell * cell))  # bounded: about 32 MB of gathered windows at a time
+    chunk = max(1, 4_000_000 // (k * 12 * cell * cell))  # bounded: a few tens of MB of windows at a time
     for start in range(0, targets.size, chunk):
         sl = slice(start, min(start + chunk, targets.size))
-        gathered = torch.from_numpy(windows[src_rows[sl], src_cols[sl]])  # (t, k, 2P, 2P, 3)
-        mixed = torch.bmm(weights[sl, None, :], gathered.flatten(2)).reshape(-1, 2 * cell, 2 * cell, 3) * tent2d
+        gathered = torch.from_numpy(windows[src_rows[sl], src_cols[sl]]).flatten(2).float()  # (t, k, 2P*2P*3)
+        mixed = torch.bmm(weights[sl, None, :], gathered)[:, 0]  # (t, 2P*2P*3)
+        # Averaging residuals of different phase cancels them out and the detail would fade exactly where
+        # matches are ambiguous: give the mix the weighted mean energy of its sources (at most sqrt(k) gain).
+        source_energy = (weights[sl] * gathered.square().sum(dim=2)).sum(dim=1)
+        gain = (source_energy / mixed.square().sum(dim=1).clamp_min(1e-6)).sqrt().clamp(1.0, math.sqrt(k))
+        mixed = (mixed * gain[:, None]).reshape(-1, 2 * cell, 2 * cell, 3) * tent2d
         for dy in (0, 1):
             for dx in (0, 1):
                 block_rows, block_cols = rows_t[sl] + dy, cols_t[sl] + dx
                 acc[block_rows, block_cols] += mixed[:, dy * cell:(dy + 1) * cell, dx * cell:(dx + 1) * cell]
     acc = acc.permute(0, 2, 1, 3, 4).reshape(blocks_h * cell, blocks_w * cell, 3)
-    # Block (i, j) starts at crop pixel ((r0 + i) * P - P/2, (c0 + j) * P - P/2).
+    # Block (i, j) starts at crop pixel ((r0 + i) * P - P/2, (c0 + j) * P - P/2); add where it meets ``box``.
     y0, x0 = r0 * cell - half, c0 * cell - half
-    ys, xs = max(0, y0), max(0, x0)
-    ye, xe = min(height, y0 + blocks_h * cell), min(width, x0 + blocks_w * cell)
-    upsampled[ys:ye, xs:xe] += acc[ys - y0:ye - y0, xs - x0:xe - x0].numpy()
+    bx0, by0, bx1, by1 = box
+    ys, xs = max(by0, y0), max(bx0, x0)
+    ye, xe = min(by1, y0 + blocks_h * cell), min(bx1, x0 + blocks_w * cell)
+    if ye > ys and xe > xs:
+        out[ys - by0:ye - by0, xs - bx0:xe - bx0] += acc[ys - y0:ye - y0, xs - x0:xe - x0].numpy()
 
 
 def restore_full_resolution(full_image: np.ndarray, full_mask: np.ndarray, low_filled: np.ndarray,
-                            use_cra: bool = True) -> np.ndarray:
-    """Full-resolution fill (float32 H x W x 3 in [0, 1]) from a low-resolution fill, for the hole.
+                            box: tuple[int, int, int, int] | None = None, use_cra: bool = True) -> np.ndarray:
+    """Full-resolution fill on ``box`` of the crop (float32 bh x bw x 3 in [0, 1]) from a low-resolution fill.
 
-    ``low_filled`` is the network output with the known low-resolution pixels put back. Without CRA this
-    is plain bilinear upsampling; with it, the known area's high-frequency residual is aggregated in.
+    ``low_filled`` is the network output with the known low-resolution pixels put back; ``box`` defaults to
+    the whole crop. Without CRA this is plain bilinear upsampling; with it, the known area's high-frequency
+    residual is aggregated into the hole.
     """
     height, width = full_mask.shape
+    box = box or (0, 0, width, height)
     low = np.ascontiguousarray(low_filled, dtype=np.float32)
     if low.shape[:2] == (height, width):
-        return low
-    upsampled = cv2.resize(low, (width, height), interpolation=cv2.INTER_LINEAR)
+        return low[box[1]:box[3], box[0]:box[2]]
+    out = upsample_box(low, (height, width), box)
     if use_cra:
-        add_aggregated_residual(full_image, full_mask, low, upsampled)
-        np.clip(upsampled, 0.0, 1.0, out=upsampled)
-    return upsampled
+        add_aggregated_residual(full_image, full_mask, low, out, box)
+        np.clip(out, 0.0, 1.0, out=out)
+    return out

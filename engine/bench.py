@@ -1,0 +1,269 @@
+"""Speed benchmark of the fill pipeline (issue 2), with OpenCV Telea run on the same cases in the same run.
+
+Cases:
+* ``crop512``: a 512 x 512 photo with a centred 256 x 256 hole (25%), median of ``--runs`` fills; the
+  network stages (edges + image) are reported beside the end-to-end time.
+* ``hole300``: a 6000 x 4000 photo with a 300 x 300 hole, end to end in-process, against the same hole in a
+  1000 x 1000 photo (the ratio shows whether cost follows the mask or the photo).
+* ``hole2000``: a 6000 x 4000 photo with a 2000 x 1500 hole: time and peak memory. Each fill runs in a
+  fresh subprocess; its peak resident set size (``ru_maxrss``) covers everything that process held
+  (Python, torch, the 72 MB photo, its copy, the models), and the resident size just before the fill is
+  reported beside it, so the fill's own share is visible.
+
+Until trained models exist, the neural pair is randomly initialised with the default architecture
+(``--base-channels 32 --residual-blocks 4 --resolution 256``), written and loaded through the real model
+files; ``--models bundled`` (or a folder) benchmarks real models instead. Speed does not depend on the
+weights. Photos come from ``shared/data/val`` when present (upscaled, with fine noise added so the large
+ones have texture), else they are synthetic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from engine import paths
+from engine.api import FillRequest, FillResult
+
+CASES = ("crop512", "hole300", "hole2000")
+STAGE_KEYS = ("crop", "edges", "image", "upsample", "composite")
+
+
+# ----- inputs -----
+def _source_photo() -> np.ndarray | None:
+    val = paths.shared_data_dir() / "val"
+    if not val.is_dir():
+        return None
+    files = sorted(p for p in val.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png")
+                   and "boundaries" not in str(p))
+    for path in files:
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if bgr is not None:
+            return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return None
+
+
+def make_photo(width: int, height: int, seed: int = 0) -> tuple[np.ndarray, str]:
+    """An RGB uint8 photo of the given size and where it came from (a val photo upscaled, or synthetic)."""
+    rng = np.random.default_rng(seed)
+    source = _source_photo()
+    if source is not None:
+        photo = cv2.resize(source, (width, height), interpolation=cv2.INTER_CUBIC)
+        origin = "shared/data/val photo, resized"
+    else:
+        small = (rng.random((max(2, height // 64), max(2, width // 64), 3)) * 255).astype(np.uint8)
+        photo = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
+        origin = "synthetic"
+    noise = rng.integers(-8, 9, (min(height, 512), width, 3), dtype=np.int16)
+    for y in range(0, height, 512):  # fine texture, in bands to keep memory low
+        band = photo[y:y + 512]
+        band[:] = np.clip(band.astype(np.int16) + noise[:band.shape[0]], 0, 255).astype(np.uint8)
+    return photo, origin
+
+
+def centred_hole(width: int, height: int, hole_w: int, hole_h: int) -> np.ndarray:
+    mask = np.zeros((height, width), bool)
+    x0, y0 = (width - hole_w) // 2, (height - hole_h) // 2
+    mask[y0:y0 + hole_h, x0:x0 + hole_w] = True
+    return mask
+
+
+# ----- engine -----
+def write_random_models(folder: Path, base_channels: int, residual_blocks: int, resolution: int) -> Path:
+    """Randomly initialised default-architecture pair saved as real model files (named like the bundled pair)."""
+    import torch
+
+    from engine.model_files import ModelCard, save_model
+    from engine.networks import EdgeGenerator, ImageGenerator
+
+    torch.manual_seed(0)
+    args = {"base_channels": base_channels, "residual_blocks": residual_blocks}
+    info = {"resolution": resolution, "data": "random init (benchmark)"}
+    save_model(EdgeGenerator(**args), ModelCard("edgeconnect-edge", "edgeconnect-edge", args, "edge", **info), folder)
+    save_model(ImageGenerator(**args), ModelCard("edgeconnect-image", "edgeconnect-image", args, "image",
+                                                 companion="edgeconnect-edge", **info), folder)
+    return folder
+
+
+def make_engine(args: argparse.Namespace):
+    from engine.model_store import ModelStore
+    from engine.pipeline import Engine
+
+    if args.models == "random":
+        folder = Path(tempfile.mkdtemp(prefix="inpaint-bench-"))
+        write_random_models(folder, args.base_channels, args.residual_blocks, args.resolution)
+        store = ModelStore(bundled_dir=folder, user_dir=Path(tempfile.mkdtemp(prefix="inpaint-bench-user-")))
+    elif args.models == "bundled":
+        store = ModelStore()
+    else:
+        store = ModelStore(bundled_dir=args.models, user_dir=Path(tempfile.mkdtemp(prefix="inpaint-bench-user-")))
+    return Engine(device=args.device, cpu_threads=args.threads, store=store)
+
+
+def _timed(engine, request: FillRequest, runs: int) -> tuple[float, dict[str, float], FillResult]:
+    """Median wall time over ``runs`` fills (after one warm-up) and the median of each stage."""
+    result = engine.fill(request)  # warm-up: loads models, first-call allocations
+    walls: list[float] = []
+    stages: dict[str, list[float]] = {k: [] for k in STAGE_KEYS}
+    for _ in range(runs):
+        t = time.perf_counter()
+        result = engine.fill(request)
+        walls.append(time.perf_counter() - t)
+        for key in STAGE_KEYS:
+            stages[key].append(result.timings.get(key, 0.0))
+    return statistics.median(walls), {k: statistics.median(v) for k, v in stages.items()}, result
+
+
+def _row(case: str, method: str, wall: float, stages: dict[str, float], note: str = "") -> dict:
+    return {"case": case, "method": method, "wall_s": wall, **{k: stages.get(k, 0.0) for k in STAGE_KEYS},
+            "note": note}
+
+
+def run_case_crop512(engine, model: str, runs: int) -> list[dict]:
+    photo, _ = make_photo(512, 512)
+    mask = centred_hole(512, 512, 256, 256)
+    rows = []
+    for name in (model, "telea"):
+        wall, stages, result = _timed(engine, FillRequest(photo, mask, model=name), runs)
+        note = f"edges+image {1000 * (stages['edges'] + stages['image']):.0f} ms" if name != "telea" else ""
+        rows.append(_row("512x512, 25% hole", result.backend, wall, stages, note))
+    return rows
+
+
+def run_case_hole300(engine, model: str, runs: int) -> list[dict]:
+    rows = []
+    for width, height in ((1000, 1000), (6000, 4000)):
+        photo, _ = make_photo(width, height)
+        mask = centred_hole(width, height, 300, 300)
+        for name in (model, "telea"):
+            wall, stages, result = _timed(engine, FillRequest(photo, mask, model=name), runs)
+            box = result.regions[0]
+            rows.append(_row(f"{width}x{height}, 300x300 hole", result.backend, wall, stages,
+                             f"crop {box[2] - box[0]}x{box[3] - box[1]}"))
+        del photo, mask
+    for name in {r["method"] for r in rows}:
+        small, big = (r for r in rows if r["method"] == name)
+        big["note"] += f"; {big['wall_s'] / small['wall_s']:.2f}x the 1000x1000 time"
+    return rows
+
+
+def _child_hole2000(args: argparse.Namespace, model: str) -> dict:
+    """Runs inside the subprocess: one warm-up on a small photo, then the measured 24 MP fill."""
+    engine = make_engine(args)
+    warm, _ = make_photo(600, 400)
+    engine.fill(FillRequest(warm, centred_hole(600, 400, 200, 150), model=model))
+    photo, _ = make_photo(6000, 4000)
+    mask = centred_hole(6000, 4000, 2000, 1500)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t = time.perf_counter()
+    result = engine.fill(FillRequest(photo, mask, model=model))
+    wall = time.perf_counter() - t
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"wall_s": wall, "timings": result.timings, "backend": result.backend, "peak_kb": peak,
+            "before_kb": before, "regions": result.regions}
+
+
+def run_case_hole2000(args: argparse.Namespace, model: str) -> list[dict]:
+    rows = []
+    for name in (model, "telea"):
+        command = [sys.executable, "-m", "engine.bench", *args.passthrough, "--child", name]
+        done = subprocess.run(command, capture_output=True, text=True, check=False,
+                              env={**os.environ, "PYTHONPATH": str(paths.REPO_ROOT)})
+        if done.returncode != 0:
+            raise RuntimeError(f"benchmark subprocess failed:\n{done.stderr[-2000:]}")
+        data = json.loads(done.stdout.strip().splitlines()[-1])
+        note = (f"peak RSS {data['peak_kb'] / 1024:.0f} MB (process), {data['before_kb'] / 1024:.0f} MB before the "
+                f"fill; crop {data['regions'][0][2] - data['regions'][0][0]}x"
+                f"{data['regions'][0][3] - data['regions'][0][1]}")
+        rows.append(_row("6000x4000, 2000x1500 hole", data["backend"], data["wall_s"], data["timings"], note))
+    return rows
+
+
+# ----- output -----
+def format_table(rows: list[dict], markdown: bool = False) -> str:
+    header = ["case", "method", "total ms", *[f"{k} ms" for k in STAGE_KEYS], "notes"]
+    lines = []
+    for r in rows:
+        lines.append([r["case"], r["method"], f"{1000 * r['wall_s']:.0f}",
+                      *[f"{1000 * r[k]:.0f}" for k in STAGE_KEYS], r["note"]])
+    if markdown:
+        out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        out += ["| " + " | ".join(line) + " |" for line in lines]
+        return "\n".join(out)
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *lines)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join([fmt.format(*header), *(fmt.format(*line) for line in lines)])
+
+
+def describe(engine, args: argparse.Namespace) -> str:
+    import torch
+
+    models = ("randomly initialised edgeconnect pair, "
+              f"base_channels={args.base_channels}, residual_blocks={args.residual_blocks}, "
+              f"working resolution {args.resolution}") if args.models == "random" else f"models from {args.models}"
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
+            f"OpenCV {cv2.__version__}; device {engine.device_name}; {models}; median of {args.runs} runs "
+            "after one warm-up (hole2000: one run in a fresh process)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="inpaint bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated subset of {', '.join(CASES)}")
+    parser.add_argument("--runs", type=int, default=5, help="timed runs per case (median reported; default 5)")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    parser.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N or mps (default cpu)")
+    parser.add_argument("--models", default="random",
+                        help="'random' (default-architecture random init), 'bundled', or a model folder")
+    parser.add_argument("--model", default="edgeconnect-image", help="neural model name to time")
+    parser.add_argument("--base-channels", type=int, default=32)
+    parser.add_argument("--residual-blocks", type=int, default=4)
+    parser.add_argument("--resolution", type=int, default=256, help="working resolution of the random models")
+    parser.add_argument("--markdown", type=Path, help="also write the table as markdown to this file")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.passthrough = ["--threads", str(args.threads), "--device", args.device, "--models", str(args.models),
+                        "--base-channels", str(args.base_channels), "--residual-blocks", str(args.residual_blocks),
+                        "--resolution", str(args.resolution)]
+    if args.child:
+        print(json.dumps(_child_hole2000(args, args.child)))
+        return 0
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    unknown = [c for c in cases if c not in CASES]
+    if unknown:
+        parser.error(f"unknown case(s) {', '.join(unknown)}; choose from {', '.join(CASES)}")
+    engine = make_engine(args)
+    rows: list[dict] = []
+    if "crop512" in cases:
+        rows += run_case_crop512(engine, args.model, args.runs)
+    if "hole300" in cases:
+        rows += run_case_hole300(engine, args.model, args.runs)
+    if "hole2000" in cases:
+        rows += run_case_hole2000(args, args.model)
+    print(describe(engine, args))
+    print(format_table(rows))
+    if args.markdown:
+        from engine.atomic import write_text_atomic
+
+        write_text_atomic(args.markdown, describe(engine, args) + "\n\n" + format_table(rows, markdown=True) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

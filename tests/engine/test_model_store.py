@@ -1,0 +1,94 @@
+"""Model store: listing (user wins, broken cards reported), LRU cache, refresh."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+
+from engine import paths
+from engine.api import FillRequest
+from engine.model_files import ModelCard, load_model, save_model
+from engine.model_store import ModelStore
+from engine.networks import CompletionNetwork
+from engine.pipeline import Engine
+
+
+def test_lists_pairs_and_completion_models(tiny_models_dir):
+    infos = {m.name: m for m in ModelStore().fill_models()}
+    assert set(infos) == {"edgeconnect-image", "glcic"}  # the edge model is a companion, not a backend
+    assert infos["edgeconnect-image"].kind == "neural" and infos["edgeconnect-image"].uses_edges
+    assert infos["glcic"].kind == "completion" and infos["glcic"].source == "bundled"
+    names = [m.name for m in Engine().models()]
+    assert names[-2:] == ["telea", "navier-stokes"]
+
+
+def test_cache_does_not_reload_when_switching(tiny_models_dir):
+    engine = Engine(cpu_threads=1)
+    image = np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    mask = np.zeros((40, 40), bool)
+    mask[10:20, 10:20] = True
+    for model in ["edgeconnect-image", "glcic", "telea", "edgeconnect-image", "glcic", "edgeconnect-image"]:
+        engine.fill(FillRequest(image, mask, model=model))
+    assert engine.store.loads == 3  # edge + image + glcic, once each
+    engine.refresh_models()
+    engine.fill(FillRequest(image, mask, model="glcic"))
+    assert engine.store.loads == 3  # unchanged files stay cached across a refresh
+
+
+def test_lru_evicts_beyond_its_size(tiny_models_dir):
+    store = ModelStore(cache_size=1)
+    store.load("glcic")
+    store.load("edgeconnect-edge")
+    store.load("glcic")
+    assert store.loads == 3
+
+
+def test_user_model_wins_over_bundled(tiny_models_dir):
+    torch.manual_seed(123)
+    user_net = CompletionNetwork(base_channels=8).eval()
+    save_model(user_net, ModelCard("glcic", "glcic", {"base_channels": 8}, "completion", 64,
+                                   description="my fine-tune"), paths.user_models_dir())
+    store = ModelStore()
+    info = next(m for m in store.fill_models() if m.name == "glcic")
+    assert info.source == "user" and info.description == "my fine-tune"
+    loaded, _ = store.load("glcic")
+    assert torch.equal(loaded.state_dict()["net.0.weight"], user_net.state_dict()["net.0.weight"])
+
+
+def test_broken_cards_are_listed_as_unavailable_not_fatal(tiny_models_dir):
+    (tiny_models_dir / "garbage.json").write_text("{not json")
+    (tiny_models_dir / "noweights.json").write_text(
+        ModelCard("noweights", "glcic", {"base_channels": 8}, "completion", 64).to_json())
+    orphan = json.loads((tiny_models_dir / "edgeconnect-image.json").read_text())
+    orphan.update(name="orphan", companion="missing-edge")
+    (tiny_models_dir / "orphan.json").write_text(json.dumps(orphan))
+    (tiny_models_dir / "orphan.safetensors").write_bytes((tiny_models_dir / "edgeconnect-image.safetensors")
+                                                         .read_bytes())
+    engine = Engine()
+    infos = {m.name: m for m in engine.models()}
+    assert infos["glcic"].kind == "completion"  # the good ones are still there
+    assert infos["garbage"].kind == "unavailable" and "garbage.json" in infos["garbage"].description
+    assert infos["noweights"].kind == "unavailable" and "weights file not found" in infos["noweights"].description
+    assert infos["orphan"].kind == "unavailable" and "missing-edge" in infos["orphan"].description
+    assert len(engine.store.problems()) == 2
+
+
+def test_refresh_finds_new_models(tiny_models_dir):
+    store = ModelStore()
+    assert store.get("extra") is None
+    save_model(CompletionNetwork(8), ModelCard("extra", "glcic", {"base_channels": 8}, "completion", 64),
+               paths.user_models_dir())
+    store.refresh()
+    assert store.get("extra") is not None and store.get("extra").source == "user"
+
+
+def test_loaded_edge_model_matches_the_file(tiny_models_dir):
+    # The store bakes spectral normalisation into plain weights; outputs must not change.
+    cached, _ = ModelStore().load("edgeconnect-edge")
+    raw, _ = load_model(tiny_models_dir / "edgeconnect-edge.json")
+    x = torch.rand(1, 1, 32, 32)
+    m = (torch.rand(1, 1, 32, 32) > 0.5).float()
+    with torch.no_grad():
+        assert torch.allclose(cached(x, x, m), raw(x, x, m), atol=1e-5)
