@@ -43,6 +43,7 @@ class Backend(Protocol):
     kind: str  # "neural", "completion" or "classical"
     uses_edges: bool
     resolution: int | None  # working resolution (long side); None = full resolution, no shrinking
+    context_margin: int | None  # px of context its crops need; None = automatic (see engine.regions)
 
     def complete_edges(self, work: WorkInput, device: torch.device) -> np.ndarray:
         """Edge map h x w float32 in [0, 1]: known edges, completed edges in the hole, sketch applied."""
@@ -92,6 +93,7 @@ class EdgeConnectBackend:
 
     kind = "neural"
     uses_edges = True
+    context_margin: int | None = None
 
     def __init__(self, store: ModelStore, image_model: str, sigma: float = DEFAULT_SIGMA) -> None:
         self.store = store
@@ -138,6 +140,7 @@ class CompletionBackend:
 
     kind = "completion"
     uses_edges = False
+    context_margin: int | None = None
 
     def __init__(self, store: ModelStore, model: str) -> None:
         self.store = store
@@ -169,6 +172,9 @@ class _OpenCVBackend:
     # Neighbourhood radius: 4 px (IOPaint's default). Larger radii average more pixels per step and
     # blur fine texture further while costing time quadratically; smaller ones streak on thick holes.
     radius = 4
+    # These methods only read pixels within ``radius`` of the fill front, so a small crop margin suffices
+    # (and keeps huge holes from dragging in a huge crop).
+    context_margin: int | None = 16
 
     def complete_edges(self, work: WorkInput, device: torch.device) -> np.ndarray:
         return sketch_only_edges(work)

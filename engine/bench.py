@@ -191,6 +191,13 @@ def run_case_hole2000(args: argparse.Namespace, model: str) -> list[dict]:
     return rows
 
 
+def wait_until_idle(limit: float, threshold: float = 0.5) -> None:
+    """Sleep until the 1-minute load average is below ``threshold`` or ``limit`` seconds have passed."""
+    deadline = time.monotonic() + limit
+    while os.getloadavg()[0] >= threshold and time.monotonic() < deadline:
+        time.sleep(5)
+
+
 # ----- output -----
 def format_table(rows: list[dict], markdown: bool = False) -> str:
     header = ["case", "method", "total ms", *[f"{k} ms" for k in STAGE_KEYS], "notes"]
@@ -213,9 +220,10 @@ def describe(engine, args: argparse.Namespace) -> str:
     models = ("randomly initialised edgeconnect pair, "
               f"base_channels={args.base_channels}, residual_blocks={args.residual_blocks}, "
               f"working resolution {args.resolution}") if args.models == "random" else f"models from {args.models}"
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
             f"OpenCV {cv2.__version__}; device {engine.device_name}; {models}; median of {args.runs} runs "
-            "after one warm-up (hole2000: one run in a fresh process)")
+            f"after one warm-up (hole2000: one run in a fresh process); load average at the end {load}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -231,6 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--residual-blocks", type=int, default=4)
     parser.add_argument("--resolution", type=int, default=256, help="working resolution of the random models")
     parser.add_argument("--markdown", type=Path, help="also write the table as markdown to this file")
+    parser.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
+                        help="first wait up to SECONDS for the 1-minute load average to drop below 0.5")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     return parser
 
@@ -248,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [c for c in cases if c not in CASES]
     if unknown:
         parser.error(f"unknown case(s) {', '.join(unknown)}; choose from {', '.join(CASES)}")
+    if args.wait_idle:
+        wait_until_idle(args.wait_idle)
     engine = make_engine(args)
     rows: list[dict] = []
     if "crop512" in cases:

@@ -45,7 +45,7 @@ def validate_image(image: object) -> np.ndarray:
     if image.shape[0] < 1 or image.shape[1] < 1:
         raise EngineError(f"The image is empty (shape {image.shape}).")
     if image.dtype == np.uint8:
-        return image
+        return np.ascontiguousarray(image)  # no copy unless it is a strided view
     if image.dtype == np.uint16:
         return ((image.astype(np.uint32) + 128) // 257).astype(np.uint8)
     if np.issubdtype(image.dtype, np.floating):
@@ -69,7 +69,7 @@ def validate_mask(mask: object, image: np.ndarray, what: str = "mask") -> np.nda
         raise MaskError(f"The {what} is {_size(mask)} pixels but the image is {_size(image)}; "
                         "they must be the same size.")
     if mask.dtype == np.bool_:
-        return mask
+        return np.ascontiguousarray(mask)
     if np.issubdtype(mask.dtype, np.floating):
         return mask >= 0.5
     if np.issubdtype(mask.dtype, np.integer):
@@ -155,7 +155,8 @@ class Engine:
 
         step(0.0, "start")
         t = time.perf_counter()
-        regions = find_regions(mask, options.context_margin)
+        margin = options.context_margin if options.context_margin is not None else backend.context_margin
+        regions = find_regions(mask, margin)
         timings["crop"] += time.perf_counter() - t
         if not regions:
             step(1.0, "done")

@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 MIN_MARGIN = 48
+MIN_OVERRIDE = 4  # an explicit margin is never smaller: a crop must hold known pixels around its hole
 MARGIN_RATIO = 0.5
 GROUP_DILATION = 2  # px: strokes closer than about twice this are one component
 MAX_COMPONENT_PIXELS = 2_000_000  # connected components above this run on a downsampled mask
@@ -59,7 +60,7 @@ class Region:
 def context_margin(hole_box: Box, override: int | None = None) -> int:
     """Pixels of known context around a hole box (see the module docstring for the choice)."""
     if override is not None:
-        return max(0, int(override))
+        return max(MIN_OVERRIDE, int(override))
     long_side = max(hole_box[2] - hole_box[0], hole_box[3] - hole_box[1])
     return max(MIN_MARGIN, math.ceil(MARGIN_RATIO * long_side))
 

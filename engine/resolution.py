@@ -1,9 +1,9 @@
 """Working resolution: shrink a crop for the network, pad it to the stride, and restore full-resolution detail.
 
-A crop whose long side exceeds the model's working resolution is downscaled with ``INTER_AREA``. The hole
-is zeroed before downscaling and a low-resolution pixel counts as hole if *any* full-resolution pixel
-under it is hole, so no pixel under the mask leaks into a "known" low-resolution pixel. Crops at or
-below the working resolution run as they are (padded, never upscaled).
+A crop whose long side exceeds the model's working resolution is downscaled with ``INTER_AREA``. A
+low-resolution pixel counts as hole if *any* full-resolution pixel under it is hole, and every hole pixel is
+zeroed after shrinking, so no pixel under the mask leaks into the network's input. Crops at or below the
+working resolution run as they are (zeroed, padded to the stride, never upscaled).
 
 Detail lost by downscaling is restored inside the hole with contextual residual aggregation (CRA,
 HiFill: Yi et al., CVPR 2020). The high-frequency residual of the known area is

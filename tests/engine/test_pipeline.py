@@ -153,3 +153,24 @@ def test_context_margin_option(engine):
     mask[90:110, 90:110] = True
     result = engine.fill(FillRequest(image, mask, model="telea", options=FillOptions(context_margin=5)))
     assert result.regions == [(85, 85, 115, 115)]
+
+
+def test_small_hole_in_a_huge_photo_processes_only_a_small_crop(engine):
+    image = np.zeros((4000, 6000, 3), np.uint8)
+    image[:, :, 1] = 90
+    mask = np.zeros((4000, 6000), bool)
+    mask[1000:1040, 5000:5030] = True
+    result = engine.fill(FillRequest(image, mask))
+    assert result.regions == [(5000 - 48, 1000 - 48, 5030 + 48, 1040 + 48)]
+    assert result.edges is not None and not result.edges[:900].any()  # edges only inside the processed crop
+    restored = result.image
+    restored[1000:1040, 5000:5030] = image[1000:1040, 5000:5030]
+    assert np.array_equal(restored, image)
+
+
+def test_strided_views_are_accepted(engine):
+    image = _photo(60, 80)[:, ::-1]
+    mask = np.zeros((80, 60), bool).T
+    mask[20:30, 20:30] = True
+    result = engine.fill(FillRequest(image, mask, model="telea"))
+    assert np.array_equal(result.image[~mask], image[~mask])
