@@ -34,11 +34,12 @@ from app.canvas import Canvas
 from app.document import Document
 from app.file_ops import FileOps
 from app.icons import icon
+from app.mirror import ImageMirror
 from app.prompts import Prompter, QtPrompter
 from app.settings import Settings
 from app.worker import EngineClient, EngineFactory, default_engine_factory
 from engine import imageio
-from engine.api import DEFAULT_MODEL, FillOptions, FillResult, ModelInfo
+from engine.api import DEFAULT_MODEL, FillOptions, FillRequest, FillResult, ModelInfo
 from engine.errors import EngineError
 
 log = logging.getLogger(__name__)
@@ -81,11 +82,14 @@ class MainWindow(QMainWindow):
         self._closing = False
         self._shut_down = False
         self._grow_step = 8
+        # Warm copies of the photo for the worker and the autosave thread (only changed rects are copied).
+        self._request_mirror = ImageMirror(self.document)
+        self._autosave_mirror = ImageMirror(self.document)
 
         factory = engine_factory or default_engine_factory(self.settings.device, self.settings.cpu_threads)
         self.engine = EngineClient(factory, synchronous=synchronous, parent=self)
         self.autosaver = session_module.AutoSaver(self._snapshot, int(self.settings.autosave_seconds * 1000),
-                                                  parent=self)
+                                                  parent=self, busy=self.engine.is_busy)
         self.autosaver.enabled = autosave
 
         self.setWindowTitle(APP_TITLE)
@@ -318,6 +322,8 @@ class MainWindow(QMainWindow):
         doc.undo_stack.indexChanged.connect(self._on_history_changed)
         doc.undo_stack.cleanChanged.connect(self._on_clean_changed)
         doc.image_replaced.connect(self._on_image_replaced)
+        doc.layer_changed.connect(self._request_mirror.mark)
+        doc.layer_changed.connect(self._autosave_mirror.mark)
         canvas.brush_size_changed.connect(self._on_brush_size)
         canvas.tool_changed.connect(self._on_tool_changed)
         canvas.zoom_changed.connect(self._on_zoom)
@@ -387,6 +393,10 @@ class MainWindow(QMainWindow):
         self._doc_generation += 1
         if self.engine.is_busy():
             self.engine.cancel()  # a result for the previous photo must not land on this one
+        else:
+            self._request_mirror.reset()  # allocate and copy now, while opening, not during the first fill
+        self.autosaver.flush()
+        self._autosave_mirror.reset()
         self._update_actions()
         self._update_title()
 
@@ -502,8 +512,19 @@ class MainWindow(QMainWindow):
             return False
         return self._submit("edges")
 
+    def _build_request(self) -> FillRequest:
+        """Like ``Document.fill_request`` (copies of the layers), but the photo comes from a mirror kept
+        between fills in which only the changed rects are refreshed: copying the whole 24 MP photo in the
+        GUI thread would freeze it for tens of ms per fill. Safe because jobs run one at a time and the
+        mirror is only refreshed when no job is pending."""
+        doc = self.document
+        return FillRequest(image=self._request_mirror.sync(), mask=doc.mask.copy(),
+                           sketch_drawn=doc.sketch_drawn.copy() if doc.sketch_drawn.any() else None,
+                           sketch_erased=doc.sketch_erased.copy() if doc.sketch_erased.any() else None,
+                           model=self.selected_model(), options=FillOptions())
+
     def _submit(self, kind: str) -> bool:
-        request = self.document.fill_request(self.selected_model(), FillOptions())
+        request = self._build_request()
         self._job_generation = self._doc_generation
         self._job_kind = kind
         self.progress.setValue(0)
@@ -511,9 +532,9 @@ class MainWindow(QMainWindow):
         self.progress.setVisible(True)
         self.statusBar().showMessage("Filling… (Esc cancels)" if kind == "fill" else "Predicting edges…")
         if kind == "fill":
-            self.engine.fill(request)
+            self.engine.fill(request, copy=False)
         else:
-            self.engine.predict_edges(request)
+            self.engine.predict_edges(request, copy=False)
         self._update_actions()
         return True
 
@@ -549,7 +570,7 @@ class MainWindow(QMainWindow):
         else:
             self.statusBar().showMessage(f"Filled with {result.backend} on {result.device} in {seconds:.2f} s. "
                                          f"Hold Tab to compare. {note}".strip(), 10000)
-        self.autosaver.save_now()
+        self.autosaver.save_soon()
 
     @Slot(object)
     def on_edges_ready(self, result: FillResult) -> None:
@@ -660,9 +681,10 @@ class MainWindow(QMainWindow):
 
     # ================================================================== session
     def _snapshot(self):
-        if self.document.is_empty() or self.document.undo_stack.count() == 0:
+        doc = self.document
+        if doc.is_empty() or doc.undo_stack.count() == 0:
             return None
-        return session_module.take_snapshot(self.document, self.files.save_target)
+        return session_module.take_snapshot(doc, self.files.save_target, mirror=self._autosave_mirror)
 
     def offer_recovery(self) -> bool:
         """At startup: if the last session did not end cleanly, offer to recover it. True if recovered."""
@@ -764,6 +786,8 @@ class MainWindow(QMainWindow):
         stack.indexChanged.disconnect(self._on_history_changed)
         stack.cleanChanged.disconnect(self._on_clean_changed)
         self.document.image_replaced.disconnect(self._on_image_replaced)
+        self.document.layer_changed.disconnect(self._request_mirror.mark)
+        self.document.layer_changed.disconnect(self._autosave_mirror.mark)
         self.engine.shutdown()
         self.autosaver.stop(clear=clean)
         self.settings.brush_size = self._sizes_for_settings()

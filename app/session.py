@@ -21,7 +21,7 @@ import shutil
 import threading
 import time
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,49 +52,62 @@ def session_dir() -> Path:
 
 @dataclass
 class Snapshot:
-    """Copies of everything needed to rebuild the editing session."""
+    """What the writer thread needs, owned by it (copies or packed bits; history arrays are immutable)."""
 
     photo_path: str | None
-    image: np.ndarray  # current photo (written only when it differs from ``original``)
-    original: np.ndarray | None  # the photo as loaded, to decide whether ``image`` must be written
-    mask: np.ndarray
-    sketch_drawn: np.ndarray
-    sketch_erased: np.ndarray
+    size: tuple[int, int]  # (height, width)
+    image: np.ndarray | None  # the current photo, only when it differs from the file (a fill is applied)
+    packed_layers: dict[str, np.ndarray]  # mask and sketch, np.packbits
     history: dict[str, Any]
     save_target: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
-def take_snapshot(document, save_target: str | os.PathLike[str] | None = None) -> Snapshot | None:
-    """Copy the document's session state (GUI thread); None when no photo is open."""
+def image_edited(document) -> bool:
+    """True when the photo differs from the file it came from: only fills change pixels, so a fill is applied."""
+    source = document.source
+    if source is None or getattr(source, "path", None) is None:
+        return True
+    return document.last_fill() is not None
+
+
+def take_snapshot(document, save_target: str | os.PathLike[str] | None = None, mirror=None) -> Snapshot | None:
+    """Copy the document's session state (GUI thread, kept cheap); None when no photo is open.
+
+    The photo is copied only when edited; with ``mirror`` (an :class:`app.mirror.ImageMirror` used only for
+    autosaves) just the rects changed since the last snapshot are copied, and the caller must not take
+    another snapshot before this one is written. Mask and sketch are bit-packed here (8x less to copy).
+    """
     if document.is_empty():
         return None
     source = document.source
     path = getattr(source, "path", None)
-    original = getattr(source, "rgb", None)
+    image = None
+    if image_edited(document):
+        image = mirror.sync() if mirror is not None else document.image.copy()
     return Snapshot(
         photo_path=str(Path(path).resolve()) if path else None,
-        image=document.image.copy(),
-        original=original,  # never mutated by the document (it copies on load)
-        mask=document.mask.copy(),
-        sketch_drawn=document.sketch_drawn.copy(),
-        sketch_erased=document.sketch_erased.copy(),
+        size=(document.height, document.width),
+        image=image,
+        packed_layers={name: _pack(getattr(document, name)) for name in _LAYERS},
         history=document.history_state(),  # command arrays are immutable once made
         save_target=str(save_target) if save_target else None,
     )
+
+
+def _pack(layer: np.ndarray) -> np.ndarray:
+    """Bit-packed bool layer; an empty layer (the usual sketch) is stored as zero bytes."""
+    return np.packbits(layer, axis=None) if layer.any() else np.zeros(0, np.uint8)
 
 
 def write_session(snapshot: Snapshot, folder: Path | None = None) -> Path:
     """Write ``snapshot`` atomically; returns the npz path."""
     folder = folder or session_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    edited = snapshot.original is None or snapshot.original.shape != snapshot.image.shape or not np.array_equal(
-        snapshot.image, snapshot.original)
-    height, width = snapshot.image.shape[:2]
+    height, width = snapshot.size
     manifest = {
         "version": SESSION_VERSION,
         "photo_path": snapshot.photo_path,
-        "image_stored": bool(edited),
+        "image_stored": snapshot.image is not None,
         "width": int(width),
         "height": int(height),
         "save_target": snapshot.save_target,
@@ -103,10 +116,10 @@ def write_session(snapshot: Snapshot, folder: Path | None = None) -> Path:
         "history_steps": int(snapshot.history.get("count", 0)),
     }
     arrays: dict[str, np.ndarray] = {"manifest": np.array(json.dumps(manifest))}
-    if edited:
-        arrays["image"] = np.ascontiguousarray(snapshot.image)
+    if snapshot.image is not None:
+        arrays["image"] = snapshot.image
     for name in _LAYERS:
-        arrays[f"layer.{name}"] = np.packbits(getattr(snapshot, name), axis=None)
+        arrays[f"layer.{name}"] = snapshot.packed_layers[name]
     for key, value in snapshot.history.items():
         arrays[f"history.{key}"] = np.asarray(value)
 
@@ -146,7 +159,10 @@ def read_session(folder: Path | None = None) -> SavedSession:
             layers = {}
             for name in _LAYERS:
                 packed = data[f"layer.{name}"]
-                layers[name] = np.unpackbits(packed, count=height * width).view(bool).reshape(height, width)
+                if packed.size == 0:
+                    layers[name] = np.zeros((height, width), bool)
+                else:
+                    layers[name] = np.unpackbits(packed, count=height * width).view(bool).reshape(height, width)
             image = data["image"] if manifest.get("image_stored") else None
             history = {key[len("history."):]: data[key] for key in data.files if key.startswith("history.")}
     except SessionError:
@@ -256,14 +272,15 @@ class AutoSaver(QObject):
     _write_done = Signal(str, str)  # path, error (emitted from the writer thread; queued to the GUI thread)
 
     def __init__(self, snapshot_fn, delay_ms: int = 3000, folder: Path | None = None,
-                 parent: QObject | None = None) -> None:
+                 parent: QObject | None = None, busy=None) -> None:
         super().__init__(parent)
         self._snapshot_fn = snapshot_fn
+        self._busy = busy or (lambda: False)  # while True, a debounced save waits (a fill is running)
         self.folder = folder or session_dir()
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(max(0, int(delay_ms)))
-        self._timer.timeout.connect(self.save_now)
+        self._timer.timeout.connect(self._debounced)
         self._thread: threading.Thread | None = None
         self._again = False
         self._stopped = False
@@ -275,6 +292,13 @@ class AutoSaver(QObject):
         """An edit happened: save after the debounce delay (restarted by further edits)."""
         if self.enabled and not self._stopped:
             self._timer.start()
+
+    @Slot()
+    def _debounced(self) -> None:
+        if self._busy():
+            self._timer.start()  # do not compete with a running fill; its end saves anyway
+        else:
+            self.save_now()
 
     @Slot()
     def save_now(self) -> bool:
@@ -291,6 +315,12 @@ class AutoSaver(QObject):
         self._thread = threading.Thread(target=self._write, args=(snapshot,), name="inpaint-autosave")
         self._thread.start()
         return True
+
+    def save_soon(self, delay_ms: int = 250) -> None:
+        """Save shortly (after a fill: lets the window repaint first instead of adding to the same pause)."""
+        if self.enabled and not self._stopped:
+            self._timer.stop()
+            QTimer.singleShot(max(0, int(delay_ms)), self, self._debounced)
 
     def save_sync(self) -> Path | None:
         """Snapshot and write in the calling thread (tests, benchmarks)."""
