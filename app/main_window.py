@@ -593,7 +593,8 @@ class MainWindow(QMainWindow):
         if self._closing:
             return
         self.statusBar().showMessage("The fill failed.", 5000)
-        self.prompter.error("Fill failed" if self._job_kind != "edges" else "Predict edges failed", message)
+        title = {"fill": "Fill failed", "edges": "Predict edges failed"}.get(self._job_kind, "Fill engine")
+        self.prompter.error(title, message)
 
     @Slot()
     def on_cancelled(self) -> None:
@@ -631,7 +632,8 @@ class MainWindow(QMainWindow):
         self.canvas.setFocus()
         notes = getattr(self.document.source, "notes", ())
         self.statusBar().showMessage(f"Opened {path.name} ({self.document.width} x {self.document.height}). "
-                                     + " ".join(notes), 8000)
+                                     + (" ".join(notes) or "Paint over what should go, then Fill (Ctrl+Enter)."),
+                                     8000)
         self._update_actions()
         self._update_title()
 

@@ -286,3 +286,32 @@ def test_models_menu_lists_backends_and_keeps_a_fine_tune_placeholder(make_windo
     window.model_actions.actions()[names.index("telea")].trigger()
     assert window.selected_model() == "telea"
     assert window.device_label.text().startswith("CPU")
+
+
+def test_preferences_are_applied_and_kept(make_window, qtbot, photo_file):
+    from app.settings import Settings
+
+    settings = Settings.load()
+    settings.brush_size = 55
+    settings.mask_color = "#00ff00"
+    window = make_window(engine_factory=FakeEngine, settings=settings)
+    assert window.canvas.brush_size == 55 and window.size_slider.value() == 55
+    assert window.canvas.mask_color().green() == 255 and window.canvas.mask_color().alpha() < 255
+    window.canvas.set_brush_size(70)
+    window.close()
+    assert Settings.load().brush_size == 70
+
+
+def test_changing_the_device_restarts_the_engine(make_window, qtbot):
+    window = make_window()
+    qtbot.waitUntil(lambda: bool(window.models), timeout=10_000)
+    window.settings.device = "cpu"
+    window.settings.cpu_threads = 1
+    with qtbot.waitSignal(window.engine.device_changed, timeout=10_000) as changed:
+        window.apply_preferences(engine_changed=True)
+    assert changed.args == ["CPU (1 thread)"] and window.device_label.text() == "CPU (1 thread)"
+    window.settings.device = "cuda:7"  # not on this machine: a clear message, the editor keeps running
+    with qtbot.waitSignal(window.engine.failed, timeout=10_000):
+        window.apply_preferences(engine_changed=True)
+    errors = [(t, m) for k, t, m in window.prompter.asked if k == "error"]
+    assert errors and errors[0][0] == "Fill engine" and "cuda:7" in errors[0][1]

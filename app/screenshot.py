@@ -1,0 +1,131 @@
+"""Drive the real editor and grab a screenshot (for the docs). Run it under a real or virtual display:
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" python -m app.screenshot PHOTO --out docs/images/editor.png \
+        --stroke 372,214,372,262 --stroke 392,268,452,292 --brush 26
+
+The window opens ``PHOTO`` (with the dark theme ``inpaint-gui`` uses), paints the given brush strokes with
+real mouse events (photo coordinates ``x0,y0,x1,y1``), optionally predicts edges and/or fills, and saves
+``QScreen.grabWindow`` of the window (``QWidget.grab`` when the platform cannot grab the screen).
+The session and settings go to a temporary folder, never the user's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QEvent, QEventLoop, QPointF, Qt, QTimer
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QApplication
+
+
+def _send(widget, kind: QEvent.Type, pos: QPointF, button, buttons) -> None:
+    event = QMouseEvent(kind, pos, widget.mapToGlobal(pos), button, buttons, Qt.NoModifier)
+    QApplication.sendEvent(widget, event)
+
+
+def paint_stroke(canvas, points: list[tuple[float, float]], steps: int = 24) -> None:
+    """A brush stroke through photo points, as real mouse press / moves / release on the canvas."""
+    left = Qt.LeftButton
+    widget_points = [canvas.map_from_document(QPointF(x, y)) for x, y in points]
+    _send(canvas, QEvent.MouseButtonPress, widget_points[0], left, left)
+    for a, b in itertools.pairwise(widget_points):
+        for i in range(1, steps + 1):
+            t = i / steps
+            _send(canvas, QEvent.MouseMove, a * (1 - t) + b * t, Qt.NoButton, left)
+    _send(canvas, QEvent.MouseButtonRelease, widget_points[-1], left, Qt.NoButton)
+
+
+def settle(app: QApplication, seconds: float) -> None:
+    """Let the event loop run (layout, paint, worker signals) for ``seconds``."""
+    loop = QEventLoop()
+    QTimer.singleShot(int(seconds * 1000), loop.quit)
+    loop.exec()
+
+
+def wait_for(app: QApplication, condition, timeout: float = 120.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        settle(app, 0.05)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Screenshot of the editor in use.")
+    parser.add_argument("photo")
+    parser.add_argument("--out", default="docs/images/editor.png")
+    parser.add_argument("--size", default="1440x900", help="window size WxH")
+    parser.add_argument("--stroke", action="append", default=[], help="x0,y0,x1,y1[,x2,y2...] in photo pixels")
+    parser.add_argument("--brush", type=int, default=24)
+    parser.add_argument("--model", default=None, help="model to select (default: automatic)")
+    parser.add_argument("--predict-edges", action="store_true")
+    parser.add_argument("--fill", action="store_true")
+    parser.add_argument("--tool", default="brush", help="tool active in the picture")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+
+    os.environ.setdefault("INPAINT_STUDIO_HOME", tempfile.mkdtemp(prefix="inpaint-shot-"))
+    from app.main import apply_theme, configure_torch_threads
+    from app.settings import Settings
+
+    settings = Settings.load()
+    configure_torch_threads(settings.cpu_threads)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Inpaint Studio")
+    apply_theme(app)
+
+    from app.main_window import MainWindow
+    from app.prompts import ScriptedPrompter
+
+    prompter = ScriptedPrompter()
+    window = MainWindow(settings=settings, prompter=prompter, autosave=False)
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    window.resize(width, height)
+    window.move(40, 30)
+    window.show()
+    wait_for(app, lambda: bool(window.models))
+    if not window.open_path(args.photo):
+        print("could not open:", prompter.asked, file=sys.stderr)
+        return 1
+    if args.model and not window.select_model(args.model):
+        print(f"model {args.model!r} is not listed", file=sys.stderr)
+    settle(app, 0.3)
+    window.canvas.set_brush_size(args.brush)
+    for text in args.stroke:
+        values = [float(v) for v in text.split(",")]
+        paint_stroke(window.canvas, list(zip(values[0::2], values[1::2])))
+    if args.predict_edges:
+        window.predict_edges()
+        wait_for(app, lambda: not window.engine.is_busy())
+    if args.fill:
+        window.fill()
+        wait_for(app, lambda: not window.engine.is_busy())
+    window.canvas.set_tool(args.tool)
+    # Park the pointer over the mask so the brush outline shows, as it would while painting.
+    if args.stroke:
+        last = [float(v) for v in args.stroke[-1].split(",")]
+        hover = window.canvas.map_from_document(QPointF(last[-2] + 30, last[-1] - 40))
+        _send(window.canvas, QEvent.MouseMove, hover, Qt.NoButton, Qt.NoButton)
+    settle(app, 0.5)
+    screen = window.screen()
+    pixmap = screen.grabWindow(window.winId()) if screen is not None else None
+    if pixmap is None or pixmap.isNull():
+        pixmap = window.grab()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pixmap.save(str(out))
+    print(f"saved {out} ({pixmap.width()} x {pixmap.height()}); model list: {[m.name for m in window.models]}; "
+          f"messages: {prompter.asked}; status: {window.statusBar().currentMessage()!r}")
+    window.document.undo_stack.setClean()
+    window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
