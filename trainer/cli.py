@@ -176,6 +176,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MemoryError:
         print(f"{PROG}: error: out of memory; lower --batch-size or --size", file=sys.stderr)
         return EXIT_ERROR
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"{PROG}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_ERROR
     except RuntimeError as exc:
         if "out of memory" not in str(exc).lower():
             raise

@@ -406,9 +406,12 @@ def validate(config: TrainConfig, need_data: bool = True) -> TrainConfig:
             raise ConfigError(f"stage.glcic_local_size: must be a multiple of 4 between 8 and data.size, got {local}")
     if config.stage.name == "image-on-predicted" and not config.init.edge:
         raise ConfigError("init.edge: the image-on-predicted stage needs a trained edge model (--init EDGE_MODEL)")
+    if config.stage.name != "glcic" and config.data.size < 24:
+        raise ConfigError(f"data.size: the PatchGAN discriminators need crops of at least 24 px, "
+                          f"got {config.data.size}")
     for name in ("edge", "image", "glcic"):
         path = getattr(config.init, name)
-        if path and not Path(path).with_suffix(".json").is_file():
+        if path and not config.run.resume and not Path(path).with_suffix(".json").is_file():
             raise ConfigError(f"init.{name}: model card not found: {Path(path).with_suffix('.json')}")
     if config.losses.vgg_weights and not Path(config.losses.vgg_weights).is_file():
         raise ConfigError(f"losses.vgg_weights: file not found: {config.losses.vgg_weights}")

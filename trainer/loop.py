@@ -16,6 +16,7 @@ import os
 import random
 import sys
 import time
+import tomllib
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ import torch
 
 from engine.atomic import write_text_atomic
 from trainer import checkpoints
-from trainer.config import ConfigError, TrainConfig, to_toml, validate
+from trainer.config import ConfigError, TrainConfig, config_from_dict, to_toml, validate
 from trainer.distributed import DistContext, setup
 from trainer.initial import apply_init_arguments, init_weights
 from trainer.inputs import make_loader, split_photos, training_dataset, validation_items
@@ -105,8 +106,11 @@ class _Trainer:
         elif latest is not None:
             raise ConfigError(f"{self.run_dir} already holds checkpoints of a run: pass --resume to continue it, "
                               "or choose a new --out folder")
-        config, self.init_cards, notes = apply_init_arguments(config)
-        self.messages += notes
+        if self.resume_state is None:
+            config, _, notes = apply_init_arguments(config)
+            self.messages += notes
+        else:
+            config = self._model_of_checkpoint(config)
         self.config = config
         seed_everything(config.optim.seed)  # the same initial weights on every rank
         self.stage = self._build_stage()
@@ -114,6 +118,15 @@ class _Trainer:
         self.total = config.optim.steps
         if self.start_step > self.total:
             raise ConfigError(f"optim.steps ({self.total}) is below the checkpoint's step ({self.start_step})")
+
+    def _model_of_checkpoint(self, config: TrainConfig) -> TrainConfig:
+        """On resume the networks are the checkpoint's (its saved config), whatever the given config says."""
+        saved = config_from_dict(tomllib.loads(self.resume_state["config"]))
+        if saved.stage.name != config.stage.name:
+            raise ConfigError(f"--resume: the run trains stage {saved.stage.name!r}, not {config.stage.name!r}")
+        if saved.model != config.model:
+            self.messages.append("resume: network settings taken from the checkpoint")
+        return dataclasses.replace(config, model=saved.model)
 
     # --- setup --------------------------------------------------------------------------------------------------
     def _build_stage(self) -> Stage:
@@ -131,7 +144,7 @@ class _Trainer:
                     stage.load_initial(part, init_weights(cfg, part))
                     self.messages.append(f"{part} generator starts from {getattr(cfg.init, part)}")
         if stage.frozen_edge is not None and self.resume_state is None:
-            stage.frozen_edge.load_state_dict(init_weights(cfg, "edge"))
+            stage.frozen_edge.load_state_dict(init_weights(cfg, "edge"))  # on resume: from the checkpoint
         return stage
 
     def _state(self, step: int) -> dict[str, Any]:

@@ -128,6 +128,15 @@ def test_resume_continues_exactly_and_abort_saves_a_checkpoint(photos: Path, tmp
     assert steps == sorted(steps) and steps[-1] == 6
 
 
+def test_resume_takes_the_networks_from_the_checkpoint(photos: Path, tmp_path: Path) -> None:
+    train(tiny_config(photos, tmp_path / "r", "optim.steps=1"))
+    resumed = train(tiny_config(photos, tmp_path / "r", "optim.steps=2", "run.resume=true",
+                                "model.edge.arguments.base_channels=16"))
+    assert resumed.step == 2 and "resume: network settings taken from the checkpoint" in resumed.messages
+    with pytest.raises(ConfigError, match="the run trains stage 'edge'"):
+        train(tiny_config(photos, tmp_path / "r", "optim.steps=3", "run.resume=true", "stage.name=image"))
+
+
 def test_resume_without_checkpoint_is_an_error(photos: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no checkpoint"):
         train(tiny_config(photos, tmp_path / "r", "optim.steps=2", "run.resume=true"))
