@@ -1,7 +1,7 @@
 """Drive the real editor and grab a screenshot (for the docs). Run it under a real or virtual display:
 
     xvfb-run -a -s "-screen 0 1600x1000x24" python -m app.screenshot PHOTO --out docs/images/editor.png \
-        --stroke 372,214,372,262 --stroke 392,268,452,292 --brush 26
+        --stroke 375,206,377,270 --stroke 368,268,440,292 --brush 30 --hover 330,250
 
 The window opens ``PHOTO`` (with the dark theme ``inpaint-gui`` uses), paints the given brush strokes with
 real mouse events (photo coordinates ``x0,y0,x1,y1``), optionally predicts edges and/or fills, and saves
@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--predict-edges", action="store_true")
     parser.add_argument("--fill", action="store_true")
     parser.add_argument("--tool", default="brush", help="tool active in the picture")
+    parser.add_argument("--hover", default=None, help="x,y photo point where the pointer rests (brush outline)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
 
     os.environ.setdefault("INPAINT_STUDIO_HOME", tempfile.mkdtemp(prefix="inpaint-shot-"))
@@ -107,11 +108,10 @@ def main(argv: list[str] | None = None) -> int:
         window.fill()
         wait_for(app, lambda: not window.engine.is_busy())
     window.canvas.set_tool(args.tool)
-    # Park the pointer over the mask so the brush outline shows, as it would while painting.
-    if args.stroke:
-        last = [float(v) for v in args.stroke[-1].split(",")]
-        hover = window.canvas.map_from_document(QPointF(last[-2] + 30, last[-1] - 40))
-        _send(window.canvas, QEvent.MouseMove, hover, Qt.NoButton, Qt.NoButton)
+    if args.hover:  # park the pointer so the brush outline shows, as it would while painting
+        x, y = (float(v) for v in args.hover.split(","))
+        _send(window.canvas, QEvent.MouseMove, window.canvas.map_from_document(QPointF(x, y)), Qt.NoButton,
+              Qt.NoButton)
     settle(app, 0.5)
     screen = window.screen()
     pixmap = screen.grabWindow(window.winId()) if screen is not None else None
