@@ -10,12 +10,12 @@ everything inline in the caller's thread (tests, scripts).
 
 from __future__ import annotations
 
+import atexit
 import copy
 import dataclasses
 import logging
 import threading
 import traceback
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -32,12 +32,38 @@ EngineFactory = Callable[[], Any]
 FILL = "fill"
 PREDICT_EDGES = "predict_edges"
 
-_CLIENTS: weakref.WeakSet[EngineClient] = weakref.WeakSet()
+# Every started engine thread with its worker and cancel flag, until shut down. Holding them here means
+# a client dropped without shutdown() (a bug) leaves a running thread that tests can detect and stop,
+# instead of Qt aborting the process with "QThread: Destroyed while thread is still running".
+_LIVE: dict[int, tuple[QThread, EngineWorker, CancelFlag]] = {}
 
 
-def running_clients() -> list[EngineClient]:
-    """Engine clients whose worker thread is still running (tests check that none is left behind)."""
-    return [c for c in list(_CLIENTS) if c.is_running()]
+def running_engine_threads() -> list[QThread]:
+    """Engine threads still running (tests check that none is left behind)."""
+    return [thread for thread, _, _ in list(_LIVE.values()) if _is_running(thread)]
+
+
+def stop_all_engine_threads(timeout_ms: int = 30_000) -> int:
+    """Cancel, quit and wait for every engine thread still registered; returns how many were running."""
+    count = 0
+    for key, (thread, _worker, flag) in list(_LIVE.items()):
+        if _is_running(thread):
+            count += 1
+            flag.cancel_up_to(2**62)
+            thread.quit()
+            thread.wait(timeout_ms)
+        _LIVE.pop(key, None)
+    return count
+
+
+def _is_running(thread: QThread) -> bool:
+    try:
+        return thread.isRunning()
+    except RuntimeError:  # the C++ object is already gone
+        return False
+
+
+atexit.register(stop_all_engine_threads)
 
 
 def copy_request(request: FillRequest) -> FillRequest:
@@ -247,7 +273,7 @@ class EngineClient(QObject):
             self._refresh.connect(self.worker.refresh_models)
             self._refactor.connect(self.worker.set_engine_factory)
             self.thread.start()
-            _CLIENTS.add(self)
+            _LIVE[id(self.thread)] = (self.thread, self.worker, self._flag)
 
     # -------------------------------------------------------------- requests
     def fill(self, request: FillRequest, copy: bool = True) -> int:
@@ -305,16 +331,15 @@ class EngineClient(QObject):
             return True
         self.thread.quit()
         stopped = self.thread.wait(timeout_ms)
-        if not stopped:
+        if stopped:
+            _LIVE.pop(id(self.thread), None)
+        else:
             log.error("the engine thread did not stop within %d ms", timeout_ms)
         return bool(stopped)
 
     def is_running(self) -> bool:
         """True while the worker thread runs."""
-        try:
-            return self.thread is not None and self.thread.isRunning()
-        except RuntimeError:  # the C++ object is already gone
-            return False
+        return self.thread is not None and _is_running(self.thread)
 
     # -------------------------------------------------------------- bookkeeping (GUI thread)
     @Slot(list)

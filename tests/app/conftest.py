@@ -14,13 +14,12 @@ def no_threads_left(request: pytest.FixtureRequest):
     """Fail any test that leaves an engine thread or a Python thread running (and stop it, so Qt won't abort)."""
     before = set(threading.enumerate())
     yield
-    leaked_clients = worker_module.running_clients()
-    for client in leaked_clients:
-        client.shutdown(10_000)
+    engine_threads = [t.objectName() or "engine thread" for t in worker_module.running_engine_threads()]
+    worker_module.stop_all_engine_threads(10_000)
     leaked = [t for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon]
     for thread in leaked:
         thread.join(10)
-    problems = [f"engine thread of {c!r}" for c in leaked_clients] + [f"thread {t.name}" for t in leaked]
+    problems = [f"QThread {name}" for name in engine_threads] + [f"thread {t.name}" for t in leaked]
     if problems:
         pytest.fail("test left threads running: " + ", ".join(problems), pytrace=False)
 

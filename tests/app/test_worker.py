@@ -151,3 +151,17 @@ def test_shutdown_during_a_fill_cancels_and_waits(qtbot):
     assert engine.started.wait(5)
     assert client.shutdown(10_000)
     assert not client.is_running()
+
+
+def test_a_client_dropped_without_shutdown_is_detected_not_fatal(qtbot):
+    import gc
+
+    from app.worker import running_engine_threads, stop_all_engine_threads
+
+    clients = [EngineClient(FakeEngine)]
+    qtbot.waitUntil(lambda: bool(clients[0].models), timeout=5000)
+    clients.clear()
+    gc.collect()  # without the registry this would abort: "QThread: Destroyed while thread is still running"
+    assert len(running_engine_threads()) == 1
+    assert stop_all_engine_threads() == 1
+    assert running_engine_threads() == []
