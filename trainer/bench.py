@@ -4,7 +4,8 @@
 
 Runs the real ``train()`` loop (data loading, both optimizer steps, EMA) on generated photos, one warm-up
 step then ``--steps`` timed steps (median step time). Beside each row, the generator's inference speed at the
-same size (one forward pass per image, no gradients) as the baseline a training step is compared with.
+same size (one forward pass per image, no gradients) as the baseline a training step is compared with, and the
+process CPU time per step (all threads; less sensitive than wall time to other programs sharing the machine).
 The DDP row compares one process using every core with ``torchrun --nproc_per_node 2`` (one thread each)
 on the same per-process batch.
 """
@@ -12,6 +13,7 @@ on the same per-process batch.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import subprocess
@@ -91,8 +93,15 @@ def bench_training(configs: list[str], stages: list[str], steps: int, device: st
             out = work / f"{name}-{stage}-{device}"
             records: list[dict[str, Any]] = []
             config = _bench_config(name, stage, photos, out, steps, device)
-            summary = train(config, progress_fn=records.append)
+
+            def record(r: dict[str, Any], records: list[dict[str, Any]] = records) -> None:
+                records.append({**r, "cpu_s": time.process_time()})
+
+            summary = train(config, progress_fn=record)
             rate = _median_rate(records)
+            ticks = [r for r in records if r.get("kind") == "train"]
+            deltas = [b["cpu_s"] - a["cpu_s"] for a, b in itertools.pairwise(ticks)]
+            cpu = statistics.median(deltas) if deltas else float("nan")
             part = "edge" if stage == "edge" else "image"
             dev = torch.device(records[0]["device"])
             rows.append({"config": name, "stage": stage, "device": records[0]["hardware"],
@@ -101,14 +110,17 @@ def bench_training(configs: list[str], stages: list[str], steps: int, device: st
                              getattr(config.model, part).architecture,
                              getattr(config.model, part).arguments).parameters()) / 1e6,
                          "steps_per_s": rate, "images_per_s": rate * config.optim.batch_size,
+                         "cpu_s_per_step": cpu,
                          "inference_images_per_s": _inference_images_per_s(config, part, dev),
                          "status": summary.status})
             print(_row_text(rows[-1]), file=sys.stderr)
     return rows
 
 
-def bench_ddp(steps: int, work: Path, batch: int = 2) -> dict[str, Any]:
-    """Images/s of the small config's edge stage: 1 process (all threads) vs 2 Gloo processes (1 thread each)."""
+def bench_ddp(steps: int, work: Path, batch: int = 2, threads: int = 0) -> dict[str, Any]:
+    """Images/s of the small config's edge stage: 1 process vs 2 Gloo processes.
+
+    ``threads`` torch threads per process; 0 = all cores for the single process, half each for two."""
     photos = _photos(work / "photos")
     results = {}
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
@@ -121,7 +133,8 @@ def bench_ddp(steps: int, work: Path, batch: int = 2) -> dict[str, Any]:
         launcher = [sys.executable, "-m", "trainer"] if procs == 1 else [
             sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(procs), "-m",
             "trainer"]
-        run_env = {**env, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // procs))}
+        per_process = threads if threads > 0 else max(1, (os.cpu_count() or 1) // procs)
+        run_env = {**env, "OMP_NUM_THREADS": str(per_process)}
         proc = subprocess.run([*launcher, *base, "--out", str(out)], env=run_env, cwd=REPO_ROOT,
                               capture_output=True, text=True)
         if proc.returncode != 0:
@@ -130,23 +143,27 @@ def bench_ddp(steps: int, work: Path, batch: int = 2) -> dict[str, Any]:
         results[label] = {"steps_per_s": rate, "images_per_s": rate * batch * procs}
         print(f"{label}: {results[label]['images_per_s']:.2f} images/s", file=sys.stderr)
     one, two = (results[k]["images_per_s"] for k in results)
-    return {"batch_per_process": batch, "results": results, "speedup": two / one if one else float("nan")}
+    return {"batch_per_process": batch, "results": results, "speedup": two / one if one else float("nan"),
+            "threads": threads}
 
 
 def _row_text(row: dict[str, Any]) -> str:
     return (f"| {row['config']} | {row['stage']} | {row['params_m']:.1f} M | {row['size']} | {row['batch']} | "
             f"{row['device']} | {row['steps_per_s']:.3f} | {row['images_per_s']:.2f} | "
-            f"{row['inference_images_per_s']:.1f} |")
+            f"{row['cpu_s_per_step']:.2f} | {row['inference_images_per_s']:.1f} |")
 
 
 def markdown(rows: list[dict[str, Any]], ddp: dict[str, Any] | None, load: str) -> str:
     lines = [f"Measured {time.strftime('%Y-%m-%d')} with `inpaint-train bench` on {cpu_name()} "
              f"({os.cpu_count()} cores), torch {torch.__version__}; load average at the start: {load}.", "",
-             "| config | stage | generator | crop px | batch | device | steps/s | images/s | inference images/s |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| config | stage | generator | crop px | batch | device | steps/s | images/s | CPU s/step "
+             "| inference images/s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     lines += [_row_text(r) for r in rows]
     if ddp:
-        lines += ["", f"DDP on the CPU, small config, edge stage, batch {ddp['batch_per_process']} per process:", "",
+        per = f"{ddp['threads']} torch thread(s) per process" if ddp["threads"] else "the cores split between processes"
+        lines += ["", f"DDP on the CPU, small config, edge stage, batch {ddp['batch_per_process']} per process, "
+                  f"{per}:", "",
                   "| launch | steps/s | images/s |", "|---|---|---|"]
         for label, r in ddp["results"].items():
             lines.append(f"| {label} | {r['steps_per_s']:.3f} | {r['images_per_s']:.2f} |")
@@ -175,8 +192,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stages", default="edge,image")
     p.add_argument("--steps", type=int, default=3, help="timed steps per row (after one warm-up step)")
     p.add_argument("--no-ddp", action="store_true")
+    p.add_argument("--threads", type=int, default=0, help="torch threads per process (0 = torch's default)")
     p.add_argument("--write", help="Markdown file to write the tables into (between bench markers)")
     args = p.parse_args(argv)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     with tempfile.TemporaryDirectory(prefix="inpaint-bench-") as tmp:
         work = Path(tmp)
@@ -184,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
         for device in devices:
             rows += bench_training(args.configs.split(","), args.stages.split(","), args.steps, device, work)
-        ddp = None if args.no_ddp else bench_ddp(max(args.steps, 4), work)
+        ddp = None if args.no_ddp else bench_ddp(max(args.steps, 4), work, threads=args.threads)
     text = markdown(rows, ddp, load)
     print(text)
     if args.write:

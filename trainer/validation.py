@@ -60,6 +60,9 @@ def validate_stage(stage: Any, items: Sequence[dict[str, Any]], batch_size: int 
     (edge probability above 0.5 against the target edges). ``all`` averages over every item.
     """
     per_bucket: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    # Grid rows spread over the set (consecutive items are often one photo with different masks).
+    grid_rows = set(np.linspace(0, len(items) - 1, min(grid_count, len(items))).round().astype(int).tolist()
+                    if grid_count > 0 and items else [])
     rows: list[np.ndarray] = []
     for start in range(0, len(items), batch_size):
         chunk = items[start:start + batch_size]
@@ -69,11 +72,17 @@ def validate_stage(stage: Any, items: Sequence[dict[str, Any]], batch_size: int 
             bucket = str(item.get("bucket", "all"))
             truth = to_uint8(batch["image"][i])
             hole = batch["mask"][i, 0].cpu().numpy() > 0.5
+            # Internal fine-tuning items: pixels of the user's own hole have no ground truth and are not scored.
+            unknown = batch["valid"][i, 0].cpu().numpy() < 0.5 if "valid" in batch else None
+            if unknown is not None:
+                hole &= ~unknown
             values: dict[str, float] = {}
             filled = None
             if "image" in out:
                 m = batch["mask"][i]
                 filled = to_uint8(out["image"][i] * m + batch["image"][i] * (1 - m))
+                if unknown is not None:
+                    filled[unknown] = truth[unknown]
                 values["psnr"] = metrics.psnr(filled, truth)
                 values["ssim"] = metrics.ssim(filled, truth)
                 values["l1"] = metrics.l1_percent(filled, truth)
@@ -90,7 +99,7 @@ def validate_stage(stage: Any, items: Sequence[dict[str, Any]], batch_size: int 
                 per_bucket[bucket][key].append(value)
                 if bucket != "all":
                     per_bucket["all"][key].append(value)
-            if start + i < grid_count:
+            if start + i in grid_rows:
                 rows.append(_grid_row(truth, hole, edges, filled))
     table = {bucket: {k: _nanmean(v) for k, v in vals.items()} for bucket, vals in per_bucket.items()}
     table = {"all": table.pop("all", {}), **dict(sorted(table.items()))}
