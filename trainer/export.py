@@ -78,7 +78,7 @@ def _uses_shared_data(config: TrainConfig) -> bool:
 def _data_description(config: TrainConfig, start: dict[str, Any]) -> str:
     if config.internal.photo:
         return f"internal fine-tuning on one photo ({Path(config.internal.photo).name}), crops of its known area"
-    kinds = ", ".join(f"{k} {v:g}" for k, v in config.data.masks.probabilities.items() if v > 0)
+    kinds = ", ".join(f"{k} {v:.2f}" for k, v in config.data.masks.probabilities.items() if v > 0)
     text = f"{config.data.train_dir} ({start.get('train_images', '?')} photos), {config.data.size} px crops"
     if config.data.boundaries_dir:
         text += ", human boundary maps as edge targets where present"
