@@ -10,6 +10,11 @@ Cases:
   (Python, torch, the 72 MB photo, its copy, the models), and the resident size just before the fill is
   reported beside it, so the fill's own share is visible.
 
+Columns: ``total`` is wall time end to end (validation, regions, networks, upsampling, composite, the copy of
+the photo); ``CPU`` is the process CPU time during the fill, all threads together: on a shared, busy machine
+with ``--threads 1`` it is the better guide to what an idle machine would take; the stage columns come from
+``FillResult.timings``.
+
 Until trained models exist, the neural pair is randomly initialised with the default architecture
 (``--base-channels 32 --residual-blocks 4 --resolution 256``), written and loaded through the real model
 files; ``--models bundled`` (or a folder) benchmarks real models instead. Speed does not depend on the
@@ -112,23 +117,31 @@ def make_engine(args: argparse.Namespace):
     return Engine(device=args.device, cpu_threads=args.threads, store=store)
 
 
-def _timed(engine, request: FillRequest, runs: int) -> tuple[float, dict[str, float], FillResult]:
-    """Median wall time over ``runs`` fills (after one warm-up) and the median of each stage."""
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed(engine, request: FillRequest, runs: int) -> tuple[float, float, dict[str, float], FillResult]:
+    """Median wall time and CPU time over ``runs`` fills (after one warm-up) and the median of each stage."""
     result = engine.fill(request)  # warm-up: loads models, first-call allocations
     walls: list[float] = []
+    cpus: list[float] = []
     stages: dict[str, list[float]] = {k: [] for k in STAGE_KEYS}
     for _ in range(runs):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), _cpu_seconds()
         result = engine.fill(request)
         walls.append(time.perf_counter() - t)
+        cpus.append(_cpu_seconds() - c)
         for key in STAGE_KEYS:
             stages[key].append(result.timings.get(key, 0.0))
-    return statistics.median(walls), {k: statistics.median(v) for k, v in stages.items()}, result
+    return (statistics.median(walls), statistics.median(cpus), {k: statistics.median(v) for k, v in stages.items()},
+            result)
 
 
-def _row(case: str, method: str, wall: float, stages: dict[str, float], note: str = "") -> dict:
-    return {"case": case, "method": method, "wall_s": wall, **{k: stages.get(k, 0.0) for k in STAGE_KEYS},
-            "note": note}
+def _row(case: str, method: str, wall: float, cpu: float, stages: dict[str, float], note: str = "") -> dict:
+    return {"case": case, "method": method, "wall_s": wall, "cpu_s": cpu,
+            **{k: stages.get(k, 0.0) for k in STAGE_KEYS}, "note": note}
 
 
 def run_case_crop512(engine, model: str, runs: int) -> list[dict]:
@@ -136,9 +149,9 @@ def run_case_crop512(engine, model: str, runs: int) -> list[dict]:
     mask = centred_hole(512, 512, 256, 256)
     rows = []
     for name in (model, "telea"):
-        wall, stages, result = _timed(engine, FillRequest(photo, mask, model=name), runs)
+        wall, cpu, stages, result = _timed(engine, FillRequest(photo, mask, model=name), runs)
         note = f"edges+image {1000 * (stages['edges'] + stages['image']):.0f} ms" if name != "telea" else ""
-        rows.append(_row("512x512, 25% hole", result.backend, wall, stages, note))
+        rows.append(_row("512x512, 25% hole", result.backend, wall, cpu, stages, note))
     return rows
 
 
@@ -148,9 +161,9 @@ def run_case_hole300(engine, model: str, runs: int) -> list[dict]:
         photo, _ = make_photo(width, height)
         mask = centred_hole(width, height, 300, 300)
         for name in (model, "telea"):
-            wall, stages, result = _timed(engine, FillRequest(photo, mask, model=name), runs)
+            wall, cpu, stages, result = _timed(engine, FillRequest(photo, mask, model=name), runs)
             box = result.regions[0]
-            rows.append(_row(f"{width}x{height}, 300x300 hole", result.backend, wall, stages,
+            rows.append(_row(f"{width}x{height}, 300x300 hole", result.backend, wall, cpu, stages,
                              f"crop {box[2] - box[0]}x{box[3] - box[1]}"))
         del photo, mask
     for name in {r["method"] for r in rows}:
@@ -167,11 +180,11 @@ def _child_hole2000(args: argparse.Namespace, model: str) -> dict:
     photo, _ = make_photo(6000, 4000)
     mask = centred_hole(6000, 4000, 2000, 1500)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    t = time.perf_counter()
+    t, c = time.perf_counter(), _cpu_seconds()
     result = engine.fill(FillRequest(photo, mask, model=model))
-    wall = time.perf_counter() - t
+    wall, cpu = time.perf_counter() - t, _cpu_seconds() - c
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"wall_s": wall, "timings": result.timings, "backend": result.backend, "peak_kb": peak,
+    return {"wall_s": wall, "cpu_s": cpu, "timings": result.timings, "backend": result.backend, "peak_kb": peak,
             "before_kb": before, "regions": result.regions}
 
 
@@ -187,7 +200,8 @@ def run_case_hole2000(args: argparse.Namespace, model: str) -> list[dict]:
         note = (f"peak RSS {data['peak_kb'] / 1024:.0f} MB (process), {data['before_kb'] / 1024:.0f} MB before the "
                 f"fill; crop {data['regions'][0][2] - data['regions'][0][0]}x"
                 f"{data['regions'][0][3] - data['regions'][0][1]}")
-        rows.append(_row("6000x4000, 2000x1500 hole", data["backend"], data["wall_s"], data["timings"], note))
+        rows.append(_row("6000x4000, 2000x1500 hole", data["backend"], data["wall_s"], data["cpu_s"], data["timings"],
+                         note))
     return rows
 
 
@@ -200,10 +214,10 @@ def wait_until_idle(limit: float, threshold: float = 0.5) -> None:
 
 # ----- output -----
 def format_table(rows: list[dict], markdown: bool = False) -> str:
-    header = ["case", "method", "total ms", *[f"{k} ms" for k in STAGE_KEYS], "notes"]
+    header = ["case", "method", "total ms", "CPU ms", *[f"{k} ms" for k in STAGE_KEYS], "notes"]
     lines = []
     for r in rows:
-        lines.append([r["case"], r["method"], f"{1000 * r['wall_s']:.0f}",
+        lines.append([r["case"], r["method"], f"{1000 * r['wall_s']:.0f}", f"{1000 * r['cpu_s']:.0f}",
                       *[f"{1000 * r[k]:.0f}" for k in STAGE_KEYS], r["note"]])
     if markdown:
         out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

@@ -26,6 +26,7 @@ SIGMA = 2.0  # px: smoothing of the measured mismatch along the seam
 TILE = 128  # px: seam work runs on tiles of this size that meet the seam
 HALO = RING + FADE + math.ceil(3 * SIGMA) + 2  # px of context around each tile
 BOX_MARGIN = HALO  # px around the hole's bounding box that the composite needs
+MAX_POISSON_PIXELS = 512 * 512  # larger boxes solve the Poisson correction on a shrunk grid
 
 
 def to_uint8(fill: np.ndarray) -> np.ndarray:
@@ -153,10 +154,24 @@ def poisson_blend(original: np.ndarray, fill: np.ndarray, mask: np.ndarray, iter
     hole = np.ascontiguousarray(mask, dtype=bool)
     difference = original.astype(np.float32) * np.float32(1 / 255) - fill_f
     difference[hole] = 0.0
-    correction = _solve_membrane(difference, hole, iterations)
+    height, width = hole.shape
+    if height * width <= MAX_POISSON_PIXELS:
+        out = fill_f + _solve_membrane(difference, hole, iterations)
+        np.clip(out, 0.0, 1.0, out=out)
+        return out
+    # Large holes: the correction is harmonic, hence smooth; solve it on a shrunk grid, upsample it, and let
+    # the seam blend settle the last pixels at the edge.
+    factor = math.sqrt(height * width / MAX_POISSON_PIXELS)
+    size = (max(1, round(width / factor)), max(1, round(height / factor)))
+    known = (~hole).astype(np.float32)
+    known_small = cv2.resize(known, size, interpolation=cv2.INTER_AREA)
+    diff_small = cv2.resize(difference, size, interpolation=cv2.INTER_AREA) / np.maximum(known_small, 1e-6)[..., None]
+    hole_small = known_small < 0.999
+    correction = cv2.resize(_solve_membrane(diff_small, hole_small, iterations), (width, height),
+                            interpolation=cv2.INTER_LINEAR)
     out = fill_f + correction
     np.clip(out, 0.0, 1.0, out=out)
-    return out
+    return seam_blend(original, out, hole)
 
 
 def composite_into(dest: np.ndarray, original: np.ndarray, fill: np.ndarray, mask: np.ndarray,

@@ -144,7 +144,7 @@ class Engine:
         device = self.device if options.device in ("", "auto", None) else resolve_device(options.device)
         backend = self.backend(request.model)
         messages: list[str] = []
-        if image is not request.image:
+        if image.dtype != request.image.dtype:
             messages.append(f"The image was converted from {request.image.dtype} to 8-bit.")
 
         def step(fraction: float, label: str) -> None:

@@ -71,3 +71,10 @@ def test_poisson_takes_gradients_from_the_fill_and_values_from_the_photo():
     err_plain = np.abs(plain.astype(int) - original)[mask].mean()
     err_poisson = np.abs(poisson.astype(int) - original)[mask].mean()
     assert err_poisson < 0.2 * err_plain
+
+
+def test_poisson_on_a_large_hole_runs_on_a_shrunk_grid(monkeypatch):
+    import engine.composite as composite_module
+
+    monkeypatch.setattr(composite_module, "MAX_POISSON_PIXELS", 32 * 32)
+    test_poisson_takes_gradients_from_the_fill_and_values_from_the_photo()

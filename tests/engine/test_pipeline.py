@@ -21,7 +21,7 @@ def _photo(h: int, w: int, seed: int = 0) -> np.ndarray:
 
 @pytest.fixture
 def engine(tiny_models_dir) -> Engine:
-    return Engine(cpu_threads=2)
+    return Engine(cpu_threads=1)
 
 
 @pytest.mark.parametrize("model", BACKENDS)
