@@ -105,9 +105,24 @@ def read_card(path: str | os.PathLike[str]) -> ModelCard:
     return ModelCard.from_dict(raw, source)
 
 
+def _looks_like_safetensors(head: bytes, size: int) -> bool:
+    """A safetensors file: a little-endian u64 header length that fits the file, then a JSON object."""
+    if len(head) < 9:
+        return False
+    header_length = int.from_bytes(head[:8], "little")
+    return 2 <= header_length <= size - 8 and head[8:9] == b"{"
+
+
 def _check_not_pickle(path: Path) -> None:
+    """Refuse pickles and torch zip archives by their magic bytes, unless the file is plainly safetensors.
+
+    The structure is checked first: a safetensors header length such as 0x0580 starts with the same two
+    bytes as a pickle of protocol 5 (80 05).
+    """
     with open(path, "rb") as handle:
-        head = handle.read(2)
+        head = handle.read(9)
+    if _looks_like_safetensors(head, path.stat().st_size):
+        return
     for magic, what in _REFUSED_MAGIC.items():
         if head.startswith(magic):
             raise ModelFileError(f"{path}: this is {what}; model files must be safetensors "

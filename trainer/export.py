@@ -20,12 +20,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import save as safetensors_save
 from torch import nn
 
-from engine.atomic import atomic_path, write_bytes_atomic
+from engine.atomic import atomic_path
 from engine.errors import EngineError
-from engine.model_files import ModelCard, plain_state_dict, read_card, save_model
+from engine.model_files import ModelCard, read_card, save_model
 from engine.networks import build_network
 from engine.paths import shared_data_dir
 from trainer import checkpoints
@@ -144,7 +143,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, onnx: bool = False, nam
             frozen.load_state_dict(state["model"]["frozen_edge"])
             names["edge"] = f"{base}-edge"
             edge_card = _frozen_card(config, names["edge"])
-            result.models.append(_save(frozen, edge_card, out_dir))
+            result.models.append(save_model(frozen, edge_card, out_dir))
             result.messages.append(f"copied the frozen edge model as {names['edge']}")
             if onnx:
                 _export_onnx("edge", frozen, out_dir / f"{names['edge']}.onnx", result, config.data.size)
@@ -163,29 +162,10 @@ def export_run(run_dir: str | Path, out_dir: str | Path, onnx: bool = False, nam
             license=license_note,
             description=f"Trained with inpaint-train ({stage_text}, {step} steps).",
             validation={"step": val_step, "table": _table_for(part, table)} if table else {})
-        result.models.append(_save(module, card, out_dir))
+        result.models.append(save_model(module, card, out_dir))
         if onnx:
             _export_onnx(part, module, out_dir / f"{names[part]}.onnx", result, config.data.size)
     return result
-
-
-def _save(module: nn.Module, card: ModelCard, folder: Path) -> Path:
-    """``save_model``, then make sure the file is not mistaken for a pickle by ``engine.model_files``.
-
-    WORKAROUND (reported to the lead): the engine refuses files starting with pickle magic bytes, but a
-    safetensors file starts with its header length, which can be e.g. 0x0580 (bytes 80 05). When that happens
-    the file is rewritten with a little padding in its metadata, which changes the header length.
-    """
-    path = save_model(module, card, folder)
-    for pad in range(1, 4):
-        with open(path, "rb") as handle:
-            head = handle.read(2)
-        if not (head[:1] == b"\x80" or head == b"PK"):
-            break
-        data = safetensors_save(plain_state_dict(module),
-                                metadata={"format": "pt", "name": card.name, "padding": "." * (8 * pad)})
-        write_bytes_atomic(path, data)
-    return path
 
 
 def _frozen_card(config: TrainConfig, name: str) -> ModelCard:

@@ -109,3 +109,17 @@ def test_full_size_networks_match_the_paper():
     for cls in (EdgeGenerator, ImageGenerator):
         params = sum(p.numel() for p in cls(64, 8).parameters())
         assert 10.5e6 < params < 11.0e6
+
+
+@pytest.mark.parametrize("length_bytes", [b"\x80\x05", b"\x80\x02", b"PK"])
+def test_safetensors_whose_header_length_looks_like_pickle_magic_loads(tmp_path, length_bytes):
+    # A real safetensors file whose 8-byte header length begins with pickle/zip magic must still load.
+    path = save_model(ImageGenerator(8, 1), _card(), tmp_path)
+    data = weights_path(path).read_bytes()
+    old_length = int.from_bytes(data[:8], "little")
+    new_length = int.from_bytes(length_bytes + b"\x01" + b"\x00" * 5, "little")
+    assert new_length >= old_length
+    header = data[8 : 8 + old_length] + b" " * (new_length - old_length)  # JSON allows trailing spaces
+    weights_path(path).write_bytes(new_length.to_bytes(8, "little") + header + data[8 + old_length :])
+    loaded, _ = load_model(path)
+    assert set(loaded.state_dict()) == set(ImageGenerator(8, 1).state_dict())
