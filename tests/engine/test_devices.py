@@ -47,8 +47,19 @@ def test_names_and_dtypes():
     cpu = torch.device("cpu")
     assert devices.device_name(cpu, 1) == "CPU (1 thread)"
     assert devices.device_name(cpu, 4) == "CPU (4 threads)"
-    assert devices.autocast_dtype(cpu) is None
     assert devices.autocast_dtype(torch.device("mps")) == torch.float16
+
+
+def test_cpu_bf16_only_where_native(monkeypatch):
+    cpu = torch.device("cpu")
+    monkeypatch.setenv("INPAINT_STUDIO_CPU_BF16", "0")
+    assert devices.autocast_dtype(cpu) is None
+    monkeypatch.setenv("INPAINT_STUDIO_CPU_BF16", "1")
+    assert devices.autocast_dtype(cpu) == torch.bfloat16
+    monkeypatch.delenv("INPAINT_STUDIO_CPU_BF16")
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert devices.autocast_dtype(cpu) is None
 
 
 def test_torch_threads_restores():
