@@ -220,7 +220,8 @@ def run_case_hole2000(args: argparse.Namespace, model: str) -> list[dict]:
     for name in (model, "telea"):
         command = [sys.executable, "-m", "engine.bench", *args.passthrough, "--child", name]
         done = subprocess.run(command, capture_output=True, text=True, check=False,
-                              env={**os.environ, "PYTHONPATH": str(paths.REPO_ROOT)})
+                              env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                                  p for p in (str(paths.REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)})
         if done.returncode != 0:
             raise RuntimeError(f"benchmark subprocess failed:\n{done.stderr[-2000:]}")
         data = json.loads(done.stdout.strip().splitlines()[-1])
@@ -276,8 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--models", default="random",
                         help="'random' (default-architecture random init), 'bundled', or a model folder")
     parser.add_argument("--model", default="edgeconnect-image", help="neural model name to time")
-    parser.add_argument("--base-channels", type=int, default=32)
-    parser.add_argument("--residual-blocks", type=int, default=4)
+    parser.add_argument("--base-channels", type=int, default=32, help="width of the random models (default 32)")
+    parser.add_argument("--residual-blocks", type=int, default=4, help="depth of the random models (default 4)")
     parser.add_argument("--resolution", type=int, default=256, help="working resolution of the random models")
     parser.add_argument("--markdown", type=Path, help="also write the table as markdown to this file")
     parser.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
