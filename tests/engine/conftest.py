@@ -17,8 +17,8 @@ TINY_RESOLUTION = 64
 def write_tiny_models(folder: Path, seed: int = 0, prefix: str = "", description: str = "") -> Path:
     """Write ``edgeconnect-edge``, ``edgeconnect-image`` (its companion is the edge model) and ``glcic``."""
     torch.manual_seed(seed)
-    # Two residual blocks: with one, the image model's safetensors header is 1408 bytes long, whose
-    # little-endian length prefix b"\x80\x05" model_files' pickle sniffing mistakes for a pickle.
+    # Two residual blocks (one gave the image model a 1408-byte safetensors header, whose length prefix
+    # b"\x80\x05" older pickle sniffing mistook for a pickle; kept so the fixture never depends on that).
     args = {"base_channels": 8, "residual_blocks": 2}
     common = {"resolution": TINY_RESOLUTION, "data": "random init (tests)", "description": description}
     save_model(EdgeGenerator(**args).eval(),
