@@ -1,0 +1,21 @@
+"""The sketch demonstration runs end to end on tiny models and reports a score per fill."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.imageio import load_image, save_image
+from engine.sketch_demo import COLUMNS, THUMB, main
+
+
+def test_sketch_demo_writes_grid(tmp_path, tiny_models_dir, capsys):
+    rng = np.random.default_rng(0)
+    photos = tmp_path / "photos"
+    for i in range(2):
+        save_image(photos / f"p{i}.png", rng.integers(0, 255, (60, 84, 3), dtype=np.uint8))
+    out = tmp_path / "grid.png"
+    assert main(["--images", str(photos), "--out", str(out), "--model", "edgeconnect-image"]) == 0
+    grid = load_image(out).rgb
+    assert grid.shape == (24 + 2 * THUMB, THUMB * len(COLUMNS), 3)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("p")]
+    assert len(lines) == 2 and all(len(line.split("|")) == 4 for line in lines)
