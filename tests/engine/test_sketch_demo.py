@@ -17,5 +17,5 @@ def test_sketch_demo_writes_grid(tmp_path, tiny_models_dir, capsys):
     assert main(["--images", str(photos), "--out", str(out), "--model", "edgeconnect-image"]) == 0
     grid = load_image(out).rgb
     assert grid.shape == (24 + 2 * THUMB, THUMB * len(COLUMNS), 3)
-    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("p")]
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("p0.png", "p1.png"))]
     assert len(lines) == 2 and all(len(line.split("|")) == 4 for line in lines)
