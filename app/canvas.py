@@ -55,7 +55,7 @@ class Canvas(QWidget):
         self._photo: PhotoLayer | None = None
         self._mask_layer: MaskLayer | None = None
         self._edge_layer: EdgeLayer | None = None
-        self._compare_layer: PhotoLayer | None = None
+        self._compare_layers: list[PhotoLayer] = []  # pre-fill pixels, one per box the last fill changed
         self._mask_color = QColor(DEFAULT_MASK_COLOR)
         self._visible = {"mask": True, "edges": False}
         self._compare = False
@@ -96,7 +96,7 @@ class Canvas(QWidget):
     def _on_image_replaced(self) -> None:
         self._tool.cancel()
         doc = self._doc
-        self._compare_layer = None
+        self._compare_layers = []
         if doc is None or doc.is_empty():
             self._photo = self._mask_layer = self._edge_layer = None
         else:
@@ -351,7 +351,7 @@ class Canvas(QWidget):
         if on:
             self._build_compare()
         else:
-            self._compare_layer = None
+            self._compare_layers = []
         self.compare_changed.emit(on)
         self.update()
 
@@ -360,12 +360,8 @@ class Canvas(QWidget):
         return self._compare
 
     def _build_compare(self) -> None:
-        found = self._doc.last_fill_patch() if self._doc is not None else None
-        if found is None:
-            self._compare_layer = None
-            return
-        rect, old = found
-        self._compare_layer = PhotoLayer(old, origin=(rect.x(), rect.y()))
+        patches = self._doc.last_fill_patches() if self._doc is not None else []
+        self._compare_layers = [PhotoLayer(old, origin=(rect.x(), rect.y())) for rect, old in patches]
 
     # ---------------------------------------------------------------- painting
     def paintEvent(self, event: QPaintEvent) -> None:
@@ -388,8 +384,9 @@ class Canvas(QWidget):
             if area.isEmpty():
                 continue
             self._photo.draw(painter, area, device_scale)
-            if self._compare and self._compare_layer is not None:
-                self._compare_layer.draw(painter, area, device_scale)
+            if self._compare:
+                for layer in self._compare_layers:
+                    layer.draw(painter, area, device_scale)
             if self._visible["mask"] and self._mask_layer is not None:
                 self._mask_layer.draw(painter, area, device_scale)
             if self._visible["edges"] and self._edge_layer is not None:

@@ -1,9 +1,14 @@
-"""Undo commands of the document: each stores only the changed bounding box of a layer, old and new.
+"""Undo commands of the document: each stores only changed boxes of the layers, old and new.
 
 Commands talk to their document through two methods only, ``write_patch(layer, x, y, values)`` and
 ``invert_mask()``, so they can be tested and rebuilt (session recovery) without a window. Every command
 turns into a flat dict of numpy arrays and ints (``to_state``) and back (``command_from_state``), so a
 session autosave writes them with ``np.savez`` and reads them with ``allow_pickle=False``.
+
+Commands hold their document through a weak reference. The undo stack (a child of the document) owns
+the commands; a strong reference back would make a cycle through PySide's ownership links, and when the
+garbage collector broke it the command wrappers could be freed before the stack deleted them (a double
+delete and a segfault at exit or at a ``gc.collect()``).
 
 Bool patches are stored bit-packed (``np.packbits``): 8x smaller, so even an inverted 24 MP mask costs
 6 MB of history rather than 48 MB.
@@ -11,6 +16,7 @@ Bool patches are stored bit-packed (``np.packbits``): 8x smaller, so even an inv
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -114,6 +120,19 @@ class Patch:
                    if packed else new, packed)
 
 
+class _TargetRef:
+    """A weak reference to the command's document; raises a clear error once the document is gone."""
+
+    def __init__(self, target: PatchTarget) -> None:
+        self._ref = weakref.ref(target)
+
+    def get(self) -> PatchTarget:
+        target = self._ref()
+        if target is None:
+            raise RuntimeError("the document of this edit no longer exists")
+        return target
+
+
 class BitmapEditCommand(QUndoCommand):
     """Replaces boxes of one or more layers: redo writes the new values, undo the old ones.
 
@@ -125,7 +144,7 @@ class BitmapEditCommand(QUndoCommand):
 
     def __init__(self, target: PatchTarget, text: str, patches: list[Patch], applied: bool = False) -> None:
         super().__init__(text)
-        self._target = target
+        self._target = _TargetRef(target)
         self.patches = list(patches)
         self._skip_redo = applied
 
@@ -133,12 +152,14 @@ class BitmapEditCommand(QUndoCommand):
         if self._skip_redo:
             self._skip_redo = False
             return
+        target = self._target.get()
         for p in self.patches:
-            self._target.write_patch(p.layer, p.x, p.y, p.new)
+            target.write_patch(p.layer, p.x, p.y, p.new)
 
     def undo(self) -> None:
+        target = self._target.get()
         for p in reversed(self.patches):
-            self._target.write_patch(p.layer, p.x, p.y, p.old)
+            target.write_patch(p.layer, p.x, p.y, p.old)
 
     @property
     def nbytes(self) -> int:
@@ -168,14 +189,18 @@ class StrokeCommand(BitmapEditCommand):
 
 
 class FillCommand(BitmapEditCommand):
-    """A fill: the image box it changed, plus (as one step) the mask and sketch it cleared, if any."""
+    """A fill as one step: one photo patch per filled region, plus the mask and sketch it cleared, if any.
+
+    Far-apart objects are separate regions of the engine, so each gets its own changed box: the command
+    stores (and a compare or an undo touches) those boxes only, never the box spanning all of them.
+    """
 
     kind = KIND_FILL
 
     @property
-    def image_patch(self) -> Patch | None:
-        """The changed box of the photo."""
-        return self.patch_for("image")
+    def image_patches(self) -> list[Patch]:
+        """The changed boxes of the photo (one per filled region that changed)."""
+        return [p for p in self.patches if p.layer == "image"]
 
 
 class InvertMaskCommand(QUndoCommand):
@@ -186,13 +211,13 @@ class InvertMaskCommand(QUndoCommand):
 
     def __init__(self, target: PatchTarget, text: str = "Invert mask") -> None:
         super().__init__(text)
-        self._target = target
+        self._target = _TargetRef(target)
 
     def redo(self) -> None:
-        self._target.invert_mask()
+        self._target.get().invert_mask()
 
     def undo(self) -> None:
-        self._target.invert_mask()
+        self._target.get().invert_mask()
 
     def to_state(self, prefix: str) -> dict[str, np.ndarray | int]:
         """Flat dict of arrays and ints under ``prefix``."""

@@ -6,7 +6,9 @@ edits. Every edit goes through the ``QUndoStack`` as a small command storing onl
 
 Layers are numpy arrays edited in place: ``image`` H x W x 3 uint8, ``mask``/``sketch_drawn``/
 ``sketch_erased`` H x W bool (C-contiguous, so views may wrap them in QImages without copies). Anything
-handed to another thread (``fill_request``) is a copy.
+handed to another thread (``fill_request``) is a copy. Layers are written only through the document
+(strokes, ``write_patch``, ``set_layers``...): it tracks for each bool layer an *extent*, a few boxes
+holding all its set pixels, so clearing the mask after a fill scans those boxes, not the whole photo.
 
 Signals: ``changed(QRect)`` the document rect whose pixels changed (views repaint only that);
 ``layer_changed(str, QRect)`` the same per layer (``"image"``, ``"mask"``, ``"sketch"``, ``"edges"``);
@@ -38,12 +40,106 @@ HISTORY_VERSION = 1
 
 
 _TILE = 128  # stroke backup granularity (px)
+BOOL_LAYERS = ("mask", "sketch_drawn", "sketch_erased")
+Box = tuple[int, int, int, int]
 
 
 def box_to_rect(box: tuple[int, int, int, int]) -> QRect:
     """``(x0, y0, x1, y1)`` (exclusive ends) to a QRect."""
     x0, y0, x1, y1 = box
     return QRect(x0, y0, x1 - x0, y1 - y0)
+
+
+def _contains(outer: Box, inner: Box) -> bool:
+    return outer[0] <= inner[0] and outer[1] <= inner[1] and inner[2] <= outer[2] and inner[3] <= outer[3]
+
+
+def _offset(box: Box | None, x: int, y: int) -> Box | None:
+    return None if box is None else (box[0] + x, box[1] + y, box[2] + x, box[3] + y)
+
+
+def _overlap(a: Box, b: Box, gap: int = 0) -> bool:
+    return a[0] < b[2] + gap and b[0] < a[2] + gap and a[1] < b[3] + gap and b[1] < a[3] + gap
+
+
+def _area(box: Box) -> int:
+    return (box[2] - box[0]) * (box[3] - box[1])
+
+
+def subtract_box(box: Box, cut: Box) -> list[Box]:
+    """``box`` minus ``cut`` as at most four disjoint boxes."""
+    if not _overlap(box, cut):
+        return [box]
+    x0, y0, x1, y1 = box
+    cx0, cy0, cx1, cy1 = cut
+    out = []
+    if cy0 > y0:
+        out.append((x0, y0, x1, cy0))
+    if cy1 < y1:
+        out.append((x0, cy1, x1, y1))
+    my0, my1 = max(y0, cy0), min(y1, cy1)
+    if cx0 > x0:
+        out.append((x0, my0, cx0, my1))
+    if cx1 < x1:
+        out.append((cx1, my0, x1, my1))
+    return out
+
+
+class Extent:
+    """A few boxes that together hold every set pixel of a bool layer (a superset, kept small).
+
+    Painting adds the dab boxes (near ones merge, so a stroke is one box and two far-apart objects are
+    two); writing a box replaces the boxes it covers by the exact bounding box of what was written.
+    Every operation costs the boxes involved, never the photo.
+    """
+
+    GAP = 32  # px: boxes closer than this merge
+    MAX_BOXES = 32
+
+    def __init__(self, boxes: list[Box] | None = None) -> None:
+        self.boxes: list[Box] = []
+        for box in boxes or []:
+            self.add(box)
+
+    def add(self, box: Box | None) -> None:
+        """Pixels inside ``box`` may now be set."""
+        if box is None:
+            return
+        while True:
+            near = next((i for i, other in enumerate(self.boxes) if _overlap(box, other, self.GAP)), None)
+            if near is None:
+                break
+            box = mask_ops.union_box(box, self.boxes.pop(near))
+        if len(self.boxes) >= self.MAX_BOXES:  # full: merge into the box that grows least
+            best = min(range(len(self.boxes)),
+                       key=lambda i: _area(mask_ops.union_box(box, self.boxes[i])) - _area(self.boxes[i]))
+            self.add(mask_ops.union_box(box, self.boxes.pop(best)))
+            return
+        self.boxes.append(box)
+
+    def written(self, box: Box, content: Box | None) -> None:
+        """``box`` was overwritten and now holds set pixels within ``content`` only (None: none)."""
+        self.boxes = [b for b in self.boxes if not _contains(box, b)]
+        self.add(content)
+
+
+def merge_boxes(boxes: list[Box]) -> list[Box]:
+    """Merge boxes that overlap (until none do), so no pixel is stored twice; order of first appearance."""
+    merged = list(boxes)
+    changed = True
+    while changed:
+        changed = False
+        out: list[Box] = []
+        for box in merged:
+            for i, other in enumerate(out):
+                if _overlap(box, other):
+                    out[i] = mask_ops.union_box(box, other)
+                    changed = True
+                    break
+            else:
+                out.append(box)
+        merged = out
+    return merged
 
 
 class Stroke:
@@ -78,6 +174,8 @@ class Stroke:
         for layer, value in self.writes.items():
             self._save_tiles(layer, box)
             self._doc.layer(layer)[y0:y1, x0:x1][footprint] = value
+            if value:
+                self._doc._extend(layer, box)
         self.box = mask_ops.union_box(self.box, box)
         self._doc._notify(self._layer_group(), box)
 
@@ -168,6 +266,7 @@ class Stroke:
         for (layer, ty, tx), tile in self._backup.items():
             y0, x0 = ty * _TILE, tx * _TILE
             self._doc.layer(layer)[y0 : y0 + tile.shape[0], x0 : x0 + tile.shape[1]] = tile
+            self._doc._track_write(layer, x0, y0, tile)
         if self.box is not None:
             self._doc._notify(self._layer_group(), self.box)
         self._backup.clear()
@@ -194,6 +293,7 @@ class Document(QObject):
         self.undo_stack.indexChanged.connect(self._on_index_changed)
         self._stroke: Stroke | None = None
         self._last_index = 0
+        self._extent: dict[str, Extent] = {name: Extent() for name in BOOL_LAYERS}
 
     def _on_clean_changed(self, clean: bool) -> None:
         self.modified_changed.emit(not clean)
@@ -273,6 +373,7 @@ class Document(QObject):
         self.mask = np.zeros((h, w), dtype=bool)
         self.sketch_drawn = np.zeros((h, w), dtype=bool)
         self.sketch_erased = np.zeros((h, w), dtype=bool)
+        self._extent = {name: Extent() for name in BOOL_LAYERS}
         self.predicted_edges = None
         self.undo_stack.clear()
         self.undo_stack.setClean()
@@ -291,6 +392,8 @@ class Document(QObject):
                 raise MaskError(f"the {name.replace('_', ' ')} is {value.shape[1]} x {value.shape[0]} but the "
                                 f"photo is {self.width} x {self.height}")
             current[...] = value
+            if name in self._extent:
+                self._extent[name] = Extent([mask_ops.bbox_of(current)])
         self._notify("all", (0, 0, self.width, self.height))
 
     # ------------------------------------------------------------ command target
@@ -298,18 +401,66 @@ class Document(QObject):
         """Write ``values`` into ``layer`` at ``(x, y)`` (used by undo commands)."""
         h, w = values.shape[:2]
         self.layer(layer)[y : y + h, x : x + w] = values
+        self._track_write(layer, x, y, values)
         group = "image" if layer == "image" else "mask" if layer == "mask" else "sketch"
         self._notify(group, (x, y, x + w, y + h))
 
     def invert_mask(self) -> None:
         """Invert the mask in place (used by :class:`InvertMaskCommand`)."""
         np.logical_not(self.mask, out=self.mask)
+        self._extent["mask"] = Extent([(0, 0, self.width, self.height)] if self.mask.size else [])
         self._notify("mask", (0, 0, self.width, self.height))
 
     def _notify(self, group: str, box: tuple[int, int, int, int]) -> None:
         rect = box_to_rect(box)
         self.layer_changed.emit(group, rect)
         self.changed.emit(rect)
+
+    # ----------------------------------------------------------- layer extents
+    def _extend(self, layer: str, box: Box) -> None:
+        """Pixels of a bool layer may have been set inside ``box``: widen its extent."""
+        if layer in self._extent:
+            self._extent[layer].add(box)
+
+    def _track_write(self, layer: str, x: int, y: int, values: np.ndarray) -> None:
+        """``values`` were written at ``(x, y)``: keep the layer's extent a superset of its set pixels.
+
+        Costs the written box only; extent boxes inside it are replaced by the exact bounding box of
+        ``values``, so undoing an edit usually shrinks the extent back.
+        """
+        if layer in self._extent:
+            h, w = values.shape[:2]
+            self._extent[layer].written((x, y, x + w, y + h), _offset(mask_ops.bbox_of(values), x, y))
+
+    def extent(self, layer: str) -> list[Box]:
+        """Boxes that together hold every set pixel of a bool layer ([] when it is empty)."""
+        return list(self._extent[layer].boxes)
+
+    def content_boxes(self, layer: str, known: list[Box] | tuple[Box, ...] = ()) -> list[Box]:
+        """Exact bounding boxes of the set pixels of a bool layer, together holding all of them ([]: empty).
+
+        One box per ``known`` box (those of a fill's regions) that holds set pixels, then one per extent
+        box for the set pixels outside the ``known`` boxes. Scans the ``known`` boxes and the layer's
+        tracked extent only, so the cost follows what was painted, not the photo size.
+        """
+        if not self._extent[layer].boxes:
+            return []
+        array = self.layer(layer)
+        found: list[Box] = []
+        for x0, y0, x1, y1 in known:
+            found.append(_offset(mask_ops.bbox_of(array[y0:y1, x0:x1]), x0, y0))
+        for extent_box in self._extent[layer].boxes:
+            parts = [extent_box]
+            for cut in known:
+                parts = [piece for part in parts for piece in subtract_box(part, cut)]
+            rest = None
+            for x0, y0, x1, y1 in parts:
+                rest = mask_ops.union_box(rest, _offset(mask_ops.bbox_of(array[y0:y1, x0:x1]), x0, y0))
+            found.append(rest)
+        boxes = [box for box in found if box is not None]
+        if not known:
+            self._extent[layer] = Extent(boxes)  # now exact
+        return boxes
 
     # ------------------------------------------------------------------ editing
     def begin_stroke(self, tool: str) -> Stroke:
@@ -361,11 +512,11 @@ class Document(QObject):
 
     def clear_mask(self) -> bool:
         """Empty the mask as one undo step; False if it was empty."""
-        box = mask_ops.bbox_of(self.mask)
-        if box is None:
+        patches = self._clear_patches(("mask",))
+        if not patches:
             return False
-        x0, y0, x1, y1 = box
-        return self._push_layer_change("mask", "Clear mask", box, np.zeros((y1 - y0, x1 - x0), bool)) is not None
+        self.undo_stack.push(BitmapEditCommand(self, "Clear mask", patches))
+        return True
 
     def invert_mask_command(self) -> bool:
         """Invert the mask as one undo step (stores nothing: inversion is its own inverse)."""
@@ -391,12 +542,11 @@ class Document(QObject):
         return self._push_layer_change("mask", "Import mask", (0, 0, self.width, self.height),
                                        mask.astype(bool)) is not None
 
-    def _clear_patches(self, layers) -> list[Patch]:
+    def _clear_patches(self, layers, known: list[Box] | tuple[Box, ...] = ()) -> list[Patch]:
+        """Patches setting ``layers`` to False: one per box of set pixels (see :meth:`content_boxes`)."""
         patches = []
         for layer in layers:
-            box = mask_ops.bbox_of(self.layer(layer))
-            if box is not None:
-                x0, y0, x1, y1 = box
+            for x0, y0, x1, y1 in self.content_boxes(layer, known):
                 old = self.layer(layer)[y0:y1, x0:x1]
                 patches.append(Patch.make(layer, x0, y0, old, np.zeros_like(old)))
         return patches
@@ -414,39 +564,51 @@ class Document(QObject):
         )
 
     def apply_fill(self, result: FillResult, clear_mask: bool = True) -> FillCommand | None:
-        """Put a fill's result in place as one undo step holding only the changed box (old and new).
+        """Put a fill's result in place as one undo step storing, per filled region, only its changed box.
 
-        With ``clear_mask`` the mask and the edge sketch are cleared in the same step. Returns the
-        command, or None when nothing changed.
+        ``result.regions`` are the engine's crop boxes; within each (overlapping ones merged) only the
+        bounding box of the changed pixels is kept, old and new, so two far-apart objects cost two small
+        patches, not the box spanning both. A result without regions (not from the engine, which always
+        reports them when it changed something) is compared over the whole photo. With ``clear_mask``
+        the mask and the edge sketch are cleared in the same step, scanning their tracked extents only.
+        Returns the command, or None when nothing changed.
         """
         new_image = np.asarray(result.image)
         if new_image.shape != self.image.shape:
             raise MaskError(f"The fill result is {new_image.shape[1]} x {new_image.shape[0]} pixels but the photo "
                             f"is {self.width} x {self.height}.")
-        search = None
-        for region in result.regions or []:
-            search = mask_ops.union_box(search, mask_ops.clip_box(tuple(region), self.height, self.width))
-        if not result.regions:
-            search = (0, 0, self.width, self.height)
         patches: list[Patch] = []
-        if search is not None:
-            x0, y0, x1, y1 = search
+        boxes = self._fill_boxes(result.regions)
+        for x0, y0, x1, y1 in boxes:
             old, new = self.image[y0:y1, x0:x1], new_image[y0:y1, x0:x1]
             tight = mask_ops.diff_box(old, new)
             if tight is not None:
                 tx0, ty0, tx1, ty1 = tight
                 patches.append(Patch.make("image", x0 + tx0, y0 + ty0, old[ty0:ty1, tx0:tx1], new[ty0:ty1, tx0:tx1]))
         if clear_mask:
-            patches += self._clear_patches(("mask", "sketch_drawn", "sketch_erased"))
+            patches += self._clear_patches(BOOL_LAYERS, known=boxes if result.regions else ())
         if not patches:
             return None
         self.set_predicted_edges(None)
         command = FillCommand(self, f"Fill ({result.backend})" if result.backend else "Fill", patches)
         self.undo_stack.push(command)
+        if clear_mask:  # the patches covered every set pixel: the layers are empty now
+            self._extent = {name: Extent() for name in BOOL_LAYERS}
         return command
 
+    def _fill_boxes(self, regions) -> list[Box]:
+        """The boxes a fill may have changed: its regions clipped to the photo and merged where they overlap."""
+        if not regions:
+            return [(0, 0, self.width, self.height)] if not self.is_empty() else []
+        clipped = [mask_ops.clip_box(tuple(int(v) for v in region), self.height, self.width) for region in regions]
+        return merge_boxes([box for box in clipped if box is not None])
+
     def set_predicted_edges(self, edges: np.ndarray | None) -> None:
-        """Show the edge generator's proposal (H x W, nonzero = edge); None hides it. Not part of the history."""
+        """Show the edge generator's proposal (H x W, nonzero = edge); None hides it. Not part of the history.
+
+        Predicted edges matter inside the hole only (the engine and the edge layer use them there), so
+        views are told about the mask's extent, not the whole photo.
+        """
         if edges is not None:
             edges = np.asarray(edges)
             if edges.shape != self.mask.shape:
@@ -456,35 +618,39 @@ class Document(QObject):
         if edges is None and self.predicted_edges is None:
             return
         self.predicted_edges = edges
-        self._notify("edges", (0, 0, self.width, self.height))
+        for box in self._extent["mask"].boxes:
+            self._notify("edges", box)
 
     def last_fill(self) -> FillCommand | None:
         """The most recent fill still applied (not undone), or None."""
         for i in range(self.undo_stack.index() - 1, -1, -1):
             command = self.undo_stack.command(i)
-            if isinstance(command, FillCommand) and command.image_patch is not None:
+            if isinstance(command, FillCommand) and command.image_patches:
                 return command
         return None
 
-    def last_fill_patch(self) -> tuple[QRect, np.ndarray] | None:
-        """Rect and old pixels of the most recent applied fill (what compare shows), or None."""
+    def last_fill_patches(self) -> list[tuple[QRect, np.ndarray]]:
+        """Rect and old pixels of each box the most recent applied fill changed (what compare shows); [] if none.
+
+        The arrays are the history's own (no copy): read them, never write them.
+        """
         command = self.last_fill()
         if command is None:
-            return None
-        patch = command.image_patch
-        return box_to_rect(patch.box), patch.old
+            return []
+        return [(box_to_rect(patch.box), patch.old) for patch in command.image_patches]
 
     def image_before_last_fill(self) -> np.ndarray | None:
         """A copy of the photo as it was before the most recent applied fill; None if no fill is applied.
 
-        Only fills change the photo, so the current photo with that fill's box restored is exactly it.
+        Only fills change the photo, so the current photo with that fill's boxes restored is exactly it.
+        (A whole-photo copy: for tests and exports, not for the GUI thread's hot paths.)
         """
-        found = self.last_fill_patch()
-        if found is None:
+        patches = self.last_fill_patches()
+        if not patches:
             return None
-        rect, old = found
         image = self.image.copy()
-        image[rect.y() : rect.y() + rect.height(), rect.x() : rect.x() + rect.width()] = old
+        for rect, old in reversed(patches):
+            image[rect.y() : rect.y() + rect.height(), rect.x() : rect.x() + rect.width()] = old
         return image
 
     # ------------------------------------------------------------------ history

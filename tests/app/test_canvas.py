@@ -199,6 +199,32 @@ def test_compare_shows_photo_before_last_fill(canvas, doc, qtbot):
     assert tuple(grab(canvas)[31, 31]) == (0, 255, 0)
 
 
+def test_compare_shows_pre_fill_pixels_in_every_filled_region(canvas, doc, qtbot):
+    canvas.set_tool("pan")
+    canvas.set_view(4.0, QPointF(0, 0))  # 80 x 60 document px fill the 320 x 240 canvas
+    original = doc.image.copy()
+    doc.add_rectangle((2, 2, 8, 8))
+    doc.add_rectangle((66, 46, 76, 56))
+    out = doc.image.copy()
+    out[doc.mask] = (0, 255, 0)
+    cmd = doc.apply_fill(FillResult(image=out, edges=None, timings={}, regions=[(0, 0, 20, 20), (56, 36, 80, 60)]))
+    assert [p.box for p in cmd.image_patches] == [(2, 2, 8, 8), (66, 46, 76, 56)]
+    points = [(5, 5), (70, 50), (75, 55)]  # document (x, y) inside both holes
+    shown = grab(canvas)
+    for x, y in points:
+        assert tuple(shown[4 * y + 2, 4 * x + 2]) == (0, 255, 0)
+    canvas.set_compare(True)
+    before = grab(canvas)
+    for x, y in points:
+        assert np.abs(before[4 * y + 2, 4 * x + 2].astype(int) - original[y, x]).max() <= 1, (x, y)
+    assert np.abs(before[4 * 30 + 2, 4 * 40 + 2].astype(int) - original[30, 40]).max() <= 1  # between them
+    canvas.set_mask_visible(False)
+    doc.undo_stack.undo()  # compare follows the history: with no fill applied it shows the photo as is
+    assert canvas.is_comparing()
+    assert np.abs(grab(canvas)[4 * 50 + 2, 4 * 70 + 2].astype(int) - original[50, 70]).max() <= 1
+    canvas.set_compare(False)
+
+
 def test_edge_layer_draws_sketch_in_its_colour(canvas, doc):
     canvas.set_tool("pan")
     canvas.set_edges_visible(True)

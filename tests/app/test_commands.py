@@ -75,4 +75,21 @@ def test_state_round_trip_keeps_kind_text_and_values():
     back = command_from_state(doc, FillCommand(doc, "F", patches).to_state(""), "")
     back.redo()
     assert (doc.image[3:5, 2:4] == 7).all()
-    assert back.image_patch.box == (2, 3, 4, 5)
+    assert [p.box for p in back.image_patches] == [(2, 3, 4, 5)]
+
+
+def test_fill_with_several_image_patches_round_trips_and_undoes_all():
+    doc = FakeDoc()
+    far = [Patch.make("image", 1, 1, doc.image[1:3, 1:3], np.full((2, 2, 3), 5, np.uint8)),
+           Patch.make("mask", 0, 0, np.ones((2, 2), bool), np.zeros((2, 2), bool)),
+           Patch.make("image", 25, 15, doc.image[15:19, 25:29], np.full((4, 4, 3), 9, np.uint8))]
+    cmd = FillCommand(doc, "Fill", far)
+    assert [p.box for p in cmd.image_patches] == [(1, 1, 3, 3), (25, 15, 29, 19)]
+    assert cmd.nbytes == 2 * 3 * (4 + 16) + 2  # two small boxes, not the 28 x 18 box spanning them
+    back = command_from_state(doc, cmd.to_state("c3."), "c3.")
+    assert [p.box for p in back.image_patches] == [(1, 1, 3, 3), (25, 15, 29, 19)]
+    back.redo()
+    assert (doc.image[1:3, 1:3] == 5).all() and (doc.image[15:19, 25:29] == 9).all()
+    assert int(doc.image.astype(bool).any(axis=2).sum()) == 20
+    back.undo()
+    assert not doc.image.any() and doc.mask[:2, :2].all()

@@ -7,9 +7,11 @@ import sys
 
 import numpy as np
 import pytest
+from PySide6.QtCore import QRect
 
+from app import mask_ops
 from app.commands import FillCommand, StrokeCommand
-from app.document import Document
+from app.document import Document, merge_boxes
 from engine.api import FillResult
 from engine.errors import MaskError
 
@@ -128,7 +130,7 @@ def test_mask_ops_and_undo(doc):
     assert doc.mask.sum() == 16 * 16
     assert doc.invert_mask_command()
     assert doc.mask.sum() == 160 * 120 - 256
-    assert doc.clear_mask() and not doc.mask.any()
+    assert doc.clear_mask() and not doc.mask.any() and doc.extent("mask") == []
     assert not doc.clear_mask()
     for _ in range(3):
         doc.undo_stack.undo()
@@ -151,7 +153,7 @@ def test_apply_fill_changes_only_masked_pixels_and_undoes(doc):
     assert (doc.image[40:60, 30:50] == 7).all()
     assert np.array_equal(doc.image[:40], original[:40])
     assert not doc.mask.any() and not doc.sketch_drawn.any()  # cleared in the same step
-    assert cmd.image_patch.box == (30, 40, 50, 60)  # only the changed box is stored
+    assert [p.box for p in cmd.image_patches] == [(30, 40, 50, 60)]  # only the changed box is stored
     assert np.array_equal(doc.image_before_last_fill(), original)
     doc.undo_stack.undo()
     assert np.array_equal(doc.image, original) and doc.mask[40:60, 30:50].all() and doc.sketch_drawn.any()
@@ -163,7 +165,7 @@ def test_apply_fill_changes_only_masked_pixels_and_undoes(doc):
 def test_apply_fill_keeps_mask_when_asked_and_uses_regions(doc):
     doc.add_rectangle((10, 10, 20, 20))
     cmd = doc.apply_fill(fake_fill(doc, 1, regions=[(0, 0, 40, 40)]), clear_mask=False)
-    assert cmd.image_patch.box == (10, 10, 20, 20) and doc.mask.sum() == 100
+    assert [p.box for p in cmd.image_patches] == [(10, 10, 20, 20)] and doc.mask.sum() == 100
     assert doc.apply_fill(FillResult(image=doc.image.copy(), edges=None, timings={}), clear_mask=False) is None
     with pytest.raises(MaskError):
         doc.apply_fill(FillResult(image=np.zeros((5, 5, 3), np.uint8), edges=None, timings={}))
@@ -176,17 +178,19 @@ def test_two_fills_compare_shows_before_the_latest(doc):
     doc.add_rectangle((5, 5, 30, 30))
     doc.apply_fill(fake_fill(doc, 2))
     assert np.array_equal(doc.image_before_last_fill(), after_first)
-    rect, old = doc.last_fill_patch()
+    [(rect, old)] = doc.last_fill_patches()
     assert (rect.x(), rect.y(), rect.width(), rect.height()) == (5, 5, 25, 25) and old.shape == (25, 25, 3)
 
 
-def test_predicted_edges(doc, qtbot):
+def test_predicted_edges_notify_the_hole_only(doc, qtbot):
     edges = np.zeros((120, 160), np.uint8)
     edges[5, :] = 1
+    doc.add_rectangle((20, 0, 50, 30))
     with qtbot.waitSignal(doc.layer_changed) as blocker:
         doc.set_predicted_edges(edges)
-    assert blocker.args[0] == "edges" and doc.predicted_edges[5, 3] == 255
-    assert doc.undo_stack.count() == 0
+    assert blocker.args == ["edges", QRect(20, 0, 30, 30)]  # shown inside the hole only: no whole-photo repaint
+    assert doc.predicted_edges[5, 3] == 255
+    assert doc.undo_stack.count() == 1  # the rectangle only: predicted edges are not history
     with pytest.raises(MaskError):
         doc.set_predicted_edges(np.zeros((3, 3), np.uint8))
     doc.set_predicted_edges(None)
@@ -213,7 +217,7 @@ def test_commands_store_only_their_box_on_a_big_photo(qapp):
     doc.clear_mask()
     doc.add_rectangle((100, 100, 300, 200))
     fill = doc.apply_fill(fake_fill(doc, 9))
-    assert fill.image_patch.old.nbytes == 200 * 100 * 3
+    assert fill.image_patches[0].old.nbytes == 200 * 100 * 3
     assert doc.history_bytes() < 200 * 100 * 3 * 2 + 20_000
 
 
@@ -262,3 +266,184 @@ def test_many_qt_calls_and_signal_emits_do_not_exhaust_none_or_true(doc):
         doc.changed.emit(doc.rect())
         doc.undo_stack.setUndoLimit(0)
     assert sys.getrefcount(None) > 1000 and sys.getrefcount(True) > 1000
+
+
+# --------------------------------------------------------------- fills of several regions
+HOLE_A, CROP_A = (100, 100, 140, 130), (52, 52, 188, 178)
+HOLE_B, CROP_B = (1300, 800, 1350, 860), (1252, 752, 1398, 908)
+
+
+@pytest.fixture
+def big(qapp):
+    d = Document()
+    d.load_array(np.random.default_rng(2).integers(0, 256, (1000, 1500, 3), dtype=np.uint8))
+    d.add_rectangle(HOLE_A)
+    stroke(d, "brush", [(1310, 810), (1340, 850)], size=20)  # inside HOLE_B
+    d.add_rectangle(HOLE_B)
+    stroke(d, "edge_pen", [(110, 110), (130, 120)], size=2)
+    return d
+
+
+def test_fill_of_two_far_apart_regions_stores_two_small_patches(big, monkeypatch):
+    original = big.image.copy()
+    assert len(big.extent("mask")) == 2  # two far-apart objects: two boxes, not one spanning both
+    result = fake_fill(big, 7, regions=[CROP_A, CROP_B])
+    scanned = []
+    real_bbox = mask_ops.bbox_of
+
+    def spy(layer):
+        scanned.append(layer.shape[0] * layer.shape[1])
+        return real_bbox(layer)
+
+    monkeypatch.setattr(mask_ops, "bbox_of", spy)
+    cmd = big.apply_fill(result)
+    assert big.undo_stack.count() == 5 and big.undo_stack.command(4) is cmd  # one step for the user
+    assert [p.box for p in cmd.image_patches] == [HOLE_A, HOLE_B]
+    hole_pixels = 40 * 30 + 50 * 60
+    assert sum(p.nbytes for p in cmd.image_patches) == 2 * 3 * hole_pixels  # old + new, changed boxes only
+    assert cmd.nbytes < 2 * 3 * hole_pixels + 2_000  # + bit-packed mask and sketch, per region too
+    spanning = (1350 - 100) * (860 - 100)
+    assert cmd.nbytes * 50 < spanning * 3 * 2
+    # nothing scanned the whole photo, nor the box spanning both objects
+    assert scanned and max(scanned) <= (CROP_B[2] - CROP_B[0]) * (CROP_B[3] - CROP_B[1])
+    assert not big.mask.any() and not big.sketch_drawn.any()
+    assert big.extent("mask") == [] and big.extent("sketch_drawn") == []
+    filled = big.image.copy()
+    assert (filled[100:130, 100:140] == 7).all() and (filled[800:860, 1300:1350] == 7).all()
+    changed = (filled != original).any(axis=2)
+    assert changed.sum() == hole_pixels
+    assert np.array_equal(big.image_before_last_fill(), original)
+    [(ra, old_a), (rb, old_b)] = big.last_fill_patches()
+    assert np.array_equal(old_a, original[100:130, 100:140]) and np.array_equal(old_b, original[800:860, 1300:1350])
+    assert (ra.x(), ra.y(), rb.x(), rb.y()) == (100, 100, 1300, 800)
+
+    big.undo_stack.undo()
+    assert np.array_equal(big.image, original)
+    assert big.mask[100:130, 100:140].all() and big.mask[800:860, 1300:1350].all() and big.sketch_drawn.any()
+    assert big.last_fill_patches() == [] and big.image_before_last_fill() is None
+    big.undo_stack.redo()
+    assert np.array_equal(big.image, filled) and not big.mask.any() and not big.sketch_drawn.any()
+
+
+def test_two_region_fill_history_round_trip(big, tmp_path):
+    original = big.image.copy()
+    big.apply_fill(fake_fill(big, 9, regions=[CROP_A, CROP_B]))
+    layers = {n: big.layer(n).copy() for n in ("image", "mask", "sketch_drawn", "sketch_erased")}
+    state = big.history_state()
+    np.savez(tmp_path / "h.npz", **state)
+    with np.load(tmp_path / "h.npz", allow_pickle=False) as f:
+        loaded = {k: f[k] for k in f.files}
+    other = Document()
+    other.load_array(layers["image"])
+    other.set_layers(mask=layers["mask"], sketch_drawn=layers["sketch_drawn"], sketch_erased=layers["sketch_erased"])
+    other.restore_history(loaded)
+    fill = other.last_fill()
+    assert fill is not None and [p.box for p in fill.image_patches] == [HOLE_A, HOLE_B]
+    assert np.array_equal(other.image_before_last_fill(), original)
+    for target in (4, 0, 2, 5):
+        big.undo_stack.setIndex(target)
+        other.undo_stack.setIndex(target)
+        for name in layers:
+            assert np.array_equal(other.layer(name), big.layer(name)), (target, name)
+    assert np.array_equal(other.image, layers["image"])
+
+
+def test_overlapping_regions_are_merged_and_regionless_fill_searches_everything(doc):
+    assert merge_boxes([(0, 0, 10, 10), (20, 0, 30, 10), (5, 5, 25, 8)]) == [(0, 0, 30, 10)]
+    assert merge_boxes([(0, 0, 10, 10), (10, 0, 20, 10)]) == [(0, 0, 10, 10), (10, 0, 20, 10)]
+    doc.add_rectangle((10, 10, 30, 30))
+    cmd = doc.apply_fill(fake_fill(doc, 5, regions=[(0, 0, 25, 40), (20, 0, 60, 40), (500, 500, 600, 600)]))
+    assert [p.box for p in cmd.image_patches] == [(10, 10, 30, 30)]
+    assert [p.box for p in cmd.patches if p.layer == "mask"] == [(10, 10, 30, 30)]
+    doc.add_rectangle((100, 90, 110, 100))
+    cmd = doc.apply_fill(fake_fill(doc, 6))  # no regions (not from the engine): the whole photo is compared
+    assert [p.box for p in cmd.image_patches] == [(100, 90, 110, 100)]
+
+
+def test_mask_painted_outside_the_regions_is_cleared_too(doc):
+    doc.add_rectangle((10, 10, 20, 20))
+    result = fake_fill(doc, 1, regions=[(0, 0, 40, 40)])
+    doc.add_rectangle((100, 100, 110, 105))  # painted while the fill ran
+    cmd = doc.apply_fill(result)
+    assert not doc.mask.any()
+    assert sorted(p.box for p in cmd.patches if p.layer == "mask") == [(10, 10, 20, 20), (100, 100, 110, 105)]
+    doc.undo_stack.undo()
+    assert doc.mask.sum() == 150
+
+
+def covered(doc, layer):
+    cover = np.zeros(doc.mask.shape, bool)
+    for x0, y0, x1, y1 in doc.extent(layer):
+        cover[y0:y1, x0:x1] = True
+    return cover
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_extent_always_holds_every_set_pixel(qapp, seed):
+    doc = Document()
+    doc.load_array(np.zeros((300, 500, 3), np.uint8))
+    rng = np.random.default_rng(seed)
+    h, w = doc.height, doc.width
+    tight = 0
+
+    def near(p, reach=30.0):
+        return float(np.clip(p[0] + rng.uniform(-reach, reach), -5, w + 5)), \
+            float(np.clip(p[1] + rng.uniform(-reach, reach), -5, h + 5))
+
+    for step in range(150):
+        op = int(rng.integers(0, 11))
+        start = (float(rng.uniform(-5, w + 5)), float(rng.uniform(-5, h + 5)))
+        if op <= 2:
+            tool = ["brush", "eraser", "edge_pen", "edge_eraser"][rng.integers(0, 4)]
+            stroke(doc, tool, [start, near(start), near(start)], size=float(rng.uniform(1, 15)))
+        elif op == 3:
+            s = doc.begin_stroke("brush")
+            s.segment(start, near(start), 9)
+            s.cancel()
+        elif op == 4 and doc.undo_stack.canUndo():
+            doc.undo_stack.undo()
+        elif op == 5 and doc.undo_stack.canRedo():
+            doc.undo_stack.redo()
+        elif op == 6:
+            x, y = int(start[0]), int(start[1])
+            doc.add_rectangle((x, y, x + int(rng.integers(1, 40)), y + int(rng.integers(1, 40))),
+                              value=bool(rng.integers(0, 2)))
+        elif op == 7:
+            (doc.grow_mask if rng.integers(0, 2) else doc.shrink_mask)(int(rng.integers(1, 4)))
+        elif op == 8 and rng.random() < 0.05:
+            doc.invert_mask_command()
+        elif op == 9:
+            x, y = int(start[0]), int(start[1])
+            regions = [(x, y, x + 150, y + 150), (x - 200, y, x - 100, y + 80)] if rng.integers(0, 3) else None
+            doc.apply_fill(fake_fill(doc, int(rng.integers(0, 256)), regions=regions),
+                           clear_mask=bool(rng.integers(0, 4)))
+        elif op == 10:
+            doc.clear_mask() if rng.integers(0, 2) else doc.clear_sketch()
+        for layer in ("mask", "sketch_drawn", "sketch_erased"):
+            cover = covered(doc, layer)
+            assert not (doc.layer(layer) & ~cover).any(), (step, op, layer)
+            assert len(doc.extent(layer)) <= 32
+            tight += cover.mean() < 0.5
+    assert doc.undo_stack.count() > 20
+    assert tight > 3 * 150 * 0.7  # the extent is not trivially the whole photo
+
+
+def test_history_does_not_keep_the_document_alive(qapp):
+    # Commands refer to their document weakly: a strong reference made a cycle through PySide's ownership
+    # links, and the garbage collector could then free command wrappers before the undo stack deleted them
+    # (a segfault in a later gc.collect()).
+    import gc
+    import weakref
+
+    gc.disable()
+    try:
+        d = Document()
+        d.load_array(np.zeros((30, 40, 3), np.uint8))
+        d.add_rectangle((5, 5, 15, 15))
+        d.apply_fill(fake_fill(d, 4, regions=[(0, 0, 20, 20)]))
+        d.invert_mask_command()
+        alive = weakref.ref(d)
+        del d
+        assert alive() is None  # freed by reference counting, without waiting for the cycle collector
+    finally:
+        gc.enable()
