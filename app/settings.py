@@ -35,12 +35,15 @@ def default_cpu_threads() -> int:
 
 @dataclass
 class Settings:
-    """The user's preferences. Unknown keys in the file are ignored; bad values fall back to defaults."""
+    """The user's preferences. Unknown keys in the file are ignored; bad values fall back to defaults.
+
+    Unknown keys include ones older versions wrote (``brush_hardness``: masks are on/off, so it was never
+    used); they load without a warning and are dropped at the next save.
+    """
 
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", "mps"
     default_model: str = "default"  # a name from Engine.models(), or "default"
     brush_size: int = 40
-    brush_hardness: float = 1.0  # 0 (soft) .. 1 (hard)
     mask_color: str = "#ff285a"  # shown semi-transparent over the photo
     mask_opacity: float = 0.47
     clear_mask_after_fill: bool = True
@@ -110,7 +113,6 @@ class Settings:
             else:
                 log.warning("settings: ignoring %s=%r (bad type)", f.name, value)
         self.brush_size = max(1, min(2000, self.brush_size))
-        self.brush_hardness = max(0.0, min(1.0, self.brush_hardness))
         self.mask_opacity = max(0.05, min(1.0, self.mask_opacity))
         self.cpu_threads = max(1, self.cpu_threads)
         self.recent_files = self.recent_files[:MAX_RECENT]

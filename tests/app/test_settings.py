@@ -19,7 +19,6 @@ def test_round_trip(tmp_path):
     settings.device = "cpu"
     settings.default_model = "telea"
     settings.brush_size = 77
-    settings.brush_hardness = 0.5
     settings.mask_color = "#00ff00"
     settings.clear_mask_after_fill = False
     settings.cpu_threads = 3
@@ -48,6 +47,20 @@ def test_bad_values_fall_back_to_defaults():
     settings = Settings.load()
     assert settings.brush_size == Settings().brush_size and settings.device == "auto"
     assert settings.mask_opacity == 1.0 and settings.clear_mask_after_fill is False
+
+
+def test_old_file_with_removed_keys_loads_quietly_and_drops_them(caplog):
+    path = settings_path()
+    path.write_text(json.dumps({"version": 1, "device": "cpu", "brush_size": 12, "brush_hardness": 0.3}),
+                    encoding="utf-8")
+    with caplog.at_level("DEBUG", logger="app.settings"):
+        settings = Settings.load()
+    assert settings.load_warning is None and not caplog.records
+    assert settings.device == "cpu" and settings.brush_size == 12
+    assert not hasattr(settings, "brush_hardness") and not path.with_name("settings.json.bak").exists()
+    settings.save()
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    assert "brush_hardness" not in saved and saved["brush_size"] == 12
 
 
 def test_recent_files_are_unique_and_bounded(tmp_path):
