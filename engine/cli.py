@@ -387,6 +387,7 @@ def run_bench(argv: Sequence[str]) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from engine import evaluation as ev
+    from engine import imageio
 
     images_dir, out_dir = Path(args.images), Path(args.out)
     if not images_dir.is_dir():
@@ -396,7 +397,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise CliError("--backends is empty")
     if len(set(backends)) != len(backends):
         raise CliError(f"--backends names one backend twice: {args.backends}")
-    paths = ev.find_images(images_dir, args.limit)
+    paths = imageio.find_images(images_dir, args.limit)
     if not paths:
         raise CliError(f"no images found in {images_dir}")
     if args.masks is not None:

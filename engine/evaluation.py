@@ -28,6 +28,8 @@ import numpy as np
 
 from engine import metrics
 from engine.atomic import write_bytes_atomic, write_text_atomic
+from engine.imageio import SUPPORTED_EXTENSIONS, load_mask
+from engine.masks import free_form_mask, rectangle_mask
 from engine.paths import shared_data_dir
 
 FillFn = Callable[[np.ndarray, np.ndarray, str], np.ndarray]
@@ -39,12 +41,12 @@ NVIDIA_BUCKETS: dict[str, tuple[int, int]] = {
     "irregular 50-60%": (10000, 11999),
 }
 RECTANGLE = "rectangle 25-45%"
+RECTANGLE_SIDES = (0.25, 0.45)
 FREE_FORM = "free-form"
 DEFAULT_BUCKETS: tuple[str, ...] = (*NVIDIA_BUCKETS, RECTANGLE, FREE_FORM)
 METRICS: tuple[tuple[str, str], ...] = (
     ("psnr", "PSNR dB"), ("ssim", "SSIM"), ("l1", "L1 %"), ("hole_psnr", "hole PSNR dB"), ("texture", "texture"))
 SEED = 20240
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
 GRID_ROWS = 12
 THUMB_W, THUMB_H, HEADER_H = 176, 132, 22
 
@@ -56,14 +58,6 @@ def default_nvidia_dir() -> Path:
 
 def _name_seed(name: str) -> int:
     return zlib.crc32(name.encode("utf-8"))
-
-
-def find_images(folder: Path, limit: int | None = None) -> list[Path]:
-    """Photos under ``folder`` (recursive, sorted), skipping folders named ``*boundaries*`` (BSDS label maps)."""
-    found = [p for p in sorted(Path(folder).rglob("*"))
-             if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
-             and not any("boundaries" in part for part in p.relative_to(folder).parts[:-1])]
-    return found[:limit] if limit is not None else found
 
 
 def nvidia_mask_files(folder: Path | None) -> dict[str, list[Path]]:
@@ -85,26 +79,6 @@ def resize_mask(mask: np.ndarray, h: int, w: int) -> np.ndarray:
     return cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
 
 
-def read_mask_file(path: Path) -> np.ndarray:
-    """A mask image as bool (white = hole); alpha and colour are reduced to gray first."""
-    raw = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if raw is None:
-        raise ValueError(f"{path}: not a readable mask image")
-    return raw > 127
-
-
-def rectangle_mask(h: int, w: int, rng: np.random.Generator, side_range: tuple[float, float] = (0.25, 0.45)
-                   ) -> np.ndarray:
-    """One axis-aligned rectangle whose sides are ``side_range`` of the image's sides, placed at random."""
-    rh = max(1, round(h * rng.uniform(*side_range)))
-    rw = max(1, round(w * rng.uniform(*side_range)))
-    y0 = int(rng.integers(0, h - rh + 1))
-    x0 = int(rng.integers(0, w - rw + 1))
-    mask = np.zeros((h, w), bool)
-    mask[y0:y0 + rh, x0:x0 + rw] = True
-    return mask
-
-
 class DefaultMasks:
     """The deterministic default mask set; call it with an image's name and size to get ``{bucket: mask}``."""
 
@@ -119,13 +93,11 @@ class DefaultMasks:
         self.per_image = len(self.buckets)
 
     def __call__(self, name: str, h: int, w: int) -> dict[str, np.ndarray]:
-        from engine.masks import free_form_mask  # trainer-parts' module; imported late so metrics-only use works
-
         seed = _name_seed(name)
         masks: dict[str, np.ndarray] = {}
         for bucket, files in self.nvidia.items():
-            masks[bucket] = resize_mask(read_mask_file(files[seed % len(files)]), h, w)
-        masks[RECTANGLE] = rectangle_mask(h, w, np.random.default_rng([SEED, seed, 1]))
+            masks[bucket] = resize_mask(load_mask(files[seed % len(files)]), h, w)
+        masks[RECTANGLE] = rectangle_mask(h, w, np.random.default_rng([SEED, seed, 1]), RECTANGLE_SIDES)
         masks[FREE_FORM] = np.asarray(free_form_mask(h, w, np.random.default_rng([SEED, seed, 2]))).astype(bool)
         return masks
 
@@ -138,7 +110,7 @@ class FolderMasks:
 
     def __init__(self, folder: Path):
         self.files = sorted(p for p in Path(folder).iterdir()
-                            if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith("."))
+                            if p.is_file() and p.suffix.lower() in SUPPORTED_EXTENSIONS and not p.name.startswith("."))
         if not self.files:
             raise ValueError(f"{folder}: no mask images found")
         self.by_stem = {p.stem: p for p in self.files}
@@ -150,7 +122,7 @@ class FolderMasks:
     def __call__(self, name: str, h: int, w: int) -> dict[str, np.ndarray]:
         path = self.by_stem.get(Path(name).stem) or self.files[self._count % len(self.files)]
         self._count += 1
-        mask = resize_mask(read_mask_file(path), h, w)
+        mask = resize_mask(load_mask(path), h, w)
         k = min(9, int(mask.mean() * 10))
         return {self.buckets[k]: mask}
 

@@ -523,6 +523,25 @@ def _save_pillow(p: Path, image: Image.Image) -> None:
 # ------------------------------------------------------------------------------------------------- names
 
 
+def find_images(root: str | os.PathLike[str], limit: int | None = None) -> list[Path]:
+    """Photos under ``root`` (recursive), sorted by relative path so the order is the same everywhere.
+
+    Hidden files and folders are skipped, and so are folders whose name contains ``boundaries`` (BSDS500
+    human boundary maps live beside the photos and are not photos). ``ImageFileError`` if ``root`` is not
+    a folder.
+    """
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise ImageFileError(f"photo folder not found: {root}")
+    found: list[Path] = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and "boundaries" not in d.lower())
+        found += [Path(folder) / name for name in files
+                  if not name.startswith(".") and Path(name).suffix.lower() in SUPPORTED_EXTENSIONS]
+    found.sort(key=lambda p: p.relative_to(root).as_posix())
+    return found[:limit] if limit is not None else found
+
+
 def suggest_output_path(path: str | os.PathLike[str]) -> Path:
     """``NAME-inpainted.EXT`` beside ``path``; the extension is kept when it is one we write, else ``.png``."""
     p = Path(path)

@@ -20,8 +20,8 @@ import numpy as np
 
 from engine.api import FillRequest
 from engine.edges import canny_edges, to_gray
-from engine.evaluation import find_images, noise_hole
-from engine.imageio import load_image, save_image
+from engine.evaluation import noise_hole
+from engine.imageio import find_images, load_image, save_image
 from engine.metrics import psnr
 from engine.pipeline import Engine
 

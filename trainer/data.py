@@ -13,7 +13,6 @@ Item format (all float32 tensors, S = ``size``): ``image`` 3 x S x S in [0, 1], 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,10 +23,11 @@ import torch
 from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
+from engine import imageio
 from engine.edges import canny_edges, known_edges, to_gray
-from engine.errors import EngineError
+from engine.errors import EngineError, ImageFileError
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+IMAGE_EXTENSIONS = imageio.SUPPORTED_EXTENSIONS
 MIN_SIDE = 8  # photos with a shorter side are skipped (anything larger is upscaled as needed)
 MAX_ATTEMPTS = 10  # substitutes tried for an unreadable photo before giving up on the item
 
@@ -46,22 +46,11 @@ class _Unreadable(Exception):
 # --- finding and reading photos ----------------------------------------------------------------------------
 
 def find_images(root: str | Path) -> list[Path]:
-    """Photos under ``root`` (recursive), sorted by relative path, so the order is the same everywhere.
-
-    Hidden files and folders are skipped, and so are folders whose name contains ``boundaries`` (BSDS500
-    human boundary maps live beside the photos and are not photos). Raises ``DataError`` if ``root`` is not
-    a folder.
-    """
-    root = Path(root).expanduser()
-    if not root.is_dir():
-        raise DataError(f"photo folder not found: {root}")
-    found: list[Path] = []
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and "boundaries" not in d.lower())
-        for name in files:
-            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS:
-                found.append(Path(folder) / name)
-    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+    """Photos under ``root`` as :func:`engine.imageio.find_images` finds them; ``DataError`` if not a folder."""
+    try:
+        return imageio.find_images(root)
+    except ImageFileError as exc:
+        raise DataError(str(exc)) from None
 
 
 def _to_rgb(im: Image.Image) -> np.ndarray:

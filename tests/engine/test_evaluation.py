@@ -145,10 +145,3 @@ def test_folder_masks_match_by_stem_and_bucket_by_ratio(tmp_path):
     assert len(report.cases) == 3 and len(report.grid) == 3
 
 
-def test_find_images_skips_boundary_maps(tmp_path):
-    (tmp_path / "photos").mkdir()
-    (tmp_path / "photos_boundaries").mkdir()
-    for p in ("photos/1.jpg", "photos/2.png", "photos_boundaries/1.png", "notes.txt"):
-        (tmp_path / p).write_bytes(b"x")
-    assert [p.name for p in ev.find_images(tmp_path)] == ["1.jpg", "2.png"]
-    assert len(ev.find_images(tmp_path, limit=1)) == 1

@@ -16,6 +16,7 @@ from engine import imageio
 from engine.errors import ImageFileError
 from engine.imageio import (
     SUPPORTED_EXTENSIONS,
+    find_images,
     load_image,
     load_mask,
     load_sketch,
@@ -609,3 +610,14 @@ def test_suggest_output_path() -> None:
     assert suggest_output_path("scan.gif") == Path("scan-inpainted.png")
     assert suggest_output_path("noext") == Path("noext-inpainted.png")
     assert set(SUPPORTED_EXTENSIONS) == {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
+
+
+def test_find_images_skips_boundary_maps(tmp_path):
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos_boundaries").mkdir()
+    for p in ("photos/1.jpg", "photos/2.png", "photos_boundaries/1.png", "notes.txt"):
+        (tmp_path / p).write_bytes(b"x")
+    assert [p.name for p in find_images(tmp_path)] == ["1.jpg", "2.png"]
+    assert len(find_images(tmp_path, limit=1)) == 1
+    with pytest.raises(ImageFileError, match="photo folder not found"):
+        find_images(tmp_path / "missing")
