@@ -2,7 +2,7 @@
 
     inpaint-train --data DIR --out RUN_DIR --steps N --batch-size B --size PX [--stage S] [--config FILE]
                   [--set key.sub=value ...] [--resume] [--init MODEL ...]
-    inpaint-train export RUN_DIR --out DIR [--onnx] [--name NAME] [--companion EDGE_MODEL]
+    inpaint-train export RUN_DIR --out DIR [--onnx] [--name NAME] [--companion EDGE_MODEL] [--resolution PX]
     inpaint-train bench [--steps N] [--write DOC]
 
 Settings apply in this order: built-in defaults, the ``--config`` file (or the run's own ``config.toml`` with
@@ -140,8 +140,11 @@ def _run_export(argv: list[str]) -> int:
     p.add_argument("--onnx", action="store_true", help="also write NAME.onnx (dynamic height and width), checked")
     p.add_argument("--name", help="base name of the models (default: the run's name or folder name)")
     p.add_argument("--companion", help="image stage: the name of the edge model the image model pairs with")
+    p.add_argument("--resolution", type=int,
+                   help="working resolution the engine runs the models at (default: the training crop size)")
     args = p.parse_args(argv)
-    result = export_run(args.run_dir, args.out, onnx=args.onnx, name=args.name, companion=args.companion)
+    result = export_run(args.run_dir, args.out, onnx=args.onnx, name=args.name, companion=args.companion,
+                        resolution=args.resolution)
     for message in result.messages:
         print(f"{PROG}: {message}", file=sys.stderr)
     for path in result.models + result.onnx:

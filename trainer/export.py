@@ -103,9 +103,15 @@ def strip_spectral_norm(module: nn.Module) -> nn.Module:
 
 
 def export_run(run_dir: str | Path, out_dir: str | Path, onnx: bool = False, name: str | None = None,
-               companion: str | None = None) -> ExportResult:
-    """Write the run's generators as engine model files into ``out_dir`` (and ``.onnx`` graphs with ``onnx``)."""
+               companion: str | None = None, resolution: int | None = None) -> ExportResult:
+    """Write the run's generators as engine model files into ``out_dir`` (and ``.onnx`` graphs with ``onnx``).
+
+    ``resolution`` is the working resolution the engine runs the models at; by default the training crop
+    size. A larger value suits models trained on crops of downscaled photos (the card says both).
+    """
     run_dir, out_dir = Path(run_dir), Path(out_dir)
+    if resolution is not None and (resolution < 16 or resolution % 4):
+        raise ExportError(f"--resolution must be a multiple of 4 and at least 16, got {resolution}")
     if not (run_dir / CONFIG_FILE).is_file():
         raise ExportError(f"{run_dir}: not a training run folder (no {CONFIG_FILE})")
     latest = checkpoints.latest_checkpoint(run_dir / CHECKPOINT_DIR)
@@ -142,7 +148,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, onnx: bool = False, nam
             frozen = build_network(net.architecture, net.arguments)
             frozen.load_state_dict(state["model"]["frozen_edge"])
             names["edge"] = f"{base}-edge"
-            edge_card = _frozen_card(config, names["edge"])
+            edge_card = _frozen_card(config, names["edge"], resolution)
             result.models.append(save_model(frozen, edge_card, out_dir))
             result.messages.append(f"copied the frozen edge model as {names['edge']}")
             if onnx:
@@ -157,10 +163,12 @@ def export_run(run_dir: str | Path, out_dir: str | Path, onnx: bool = False, nam
         card = ModelCard(
             name=names[part], architecture=getattr(config.model, part).architecture,
             arguments=dict(getattr(config.model, part).arguments), stage=PART_STAGE[part],
-            resolution=config.data.size, companion=names.get("edge") if part == "image" else None,
+            resolution=resolution or config.data.size,
+            companion=names.get("edge") if part == "image" else None,
             data=_data_description(config, start), steps=step, hardware=hardware, date=now, command=command,
             license=license_note,
-            description=f"Trained with inpaint-train ({stage_text}, {step} steps).",
+            description=f"Trained with inpaint-train ({stage_text}, {step} steps) on {config.data.size} px crops"
+                        + (f"; runs at a {resolution} px working resolution." if resolution else "."),
             validation={"step": val_step, "table": _table_for(part, table)} if table else {})
         result.models.append(save_model(module, card, out_dir))
         if onnx:
@@ -168,13 +176,15 @@ def export_run(run_dir: str | Path, out_dir: str | Path, onnx: bool = False, nam
     return result
 
 
-def _frozen_card(config: TrainConfig, name: str) -> ModelCard:
+def _frozen_card(config: TrainConfig, name: str, resolution: int | None) -> ModelCard:
     """The card of the frozen edge model an image-on-predicted run trained on (its own card, renamed)."""
     card = read_card(config.init.edge) if config.init.edge and Path(config.init.edge).with_suffix(".json").is_file() \
         else ModelCard(name=name, architecture=config.model.edge.architecture,
-                       arguments=dict(config.model.edge.arguments), stage="edge", resolution=config.data.size)
+                       arguments=dict(config.model.edge.arguments), stage="edge",
+                       resolution=resolution or config.data.size)
     card.name = name
     card.arguments = dict(config.model.edge.arguments)
+    card.resolution = resolution or card.resolution
     return card
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import onnx
 import pytest
 
+from engine.model_files import read_card
 from tests.trainer.conftest import TINY
 from trainer.cli import EXIT_ERROR, main
 from trainer.config import load_config
@@ -47,6 +48,13 @@ def test_quick_form_resume_and_export_with_onnx(photos: Path, tmp_path: Path,
     dims = [d.dim_param for d in graph.graph.input[0].type.tensor_type.shape.dim]
     assert dims[2:] == ["height", "width"]
     assert (models / "cli-image.safetensors").is_file() and (models / "cli-image.json").is_file()
+    assert read_card(models / "cli-image.json").resolution == 32  # the training crop size by default
+
+    assert main(["export", str(run), "--out", str(tmp_path / "wide"), "--resolution", "64"]) == 0
+    card = read_card(tmp_path / "wide" / "run-image.json")
+    assert card.resolution == 64 and "32 px crops" in card.description and "64 px working" in card.description
+    assert main(["export", str(run), "--out", str(tmp_path / "bad"), "--resolution", "30"]) != 0
+    assert "multiple of 4" in capsys.readouterr().err
 
 
 def test_onnx_matches_torch_for_edge_and_glcic(photos: Path, tmp_path: Path) -> None:
