@@ -261,3 +261,80 @@ def test_fill_keeps_exif_and_icc(tmp_path):
         assert im.format == "JPEG"
         assert im.getexif().get(0x010F) == "TestCam"
         assert im.info.get("icc_profile") == icc
+
+
+def test_batch_with_a_neural_model_loads_each_network_once(tmp_path, tiny_models_dir, monkeypatch, capsys):
+    from collections import Counter
+
+    from engine import model_store
+
+    loads: Counter[str] = Counter()
+    real_load = model_store.load_model
+
+    def counting_load(path):
+        module, card = real_load(path)
+        loads[card.name] += 1
+        return module, card
+
+    monkeypatch.setattr(model_store, "load_model", counting_load)
+    photos, masks, out = tmp_path / "photos", tmp_path / "masks", tmp_path / "out"
+    photos.mkdir()
+    masks.mkdir()
+    for i in range(3):
+        _write(photos / f"p{i}.png", _photo(seed=i))
+        _write(masks / f"p{i}.png", _mask(box=(8 + i, 10, 22 + i, 30)))
+    rc = cli.main(["fill", "--input", str(photos), "--masks", str(masks), "--output", str(out),
+                   "--model", "edgeconnect-image", "--device", "cpu", "--threads", "1"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert "3 written" in captured.out
+    assert sorted(p.name for p in out.iterdir()) == ["p0.png", "p1.png", "p2.png"]
+    assert loads == {"edgeconnect-image": 1, "edgeconnect-edge": 1}  # once for the batch, not once per photo
+
+
+@pytest.mark.parametrize("model", ["telea", "edgeconnect-image"])
+def test_fill_keeps_alpha_exactly(tmp_path, tiny_models_dir, model, capsys):
+    rgb = _photo()
+    alpha = np.random.default_rng(3).integers(0, 256, (40, 52), dtype=np.uint8)
+    alpha[:, :5] = 0  # fully transparent outside the hole: the RGB under it must survive too
+    alpha[12:20, 14:22] = 0  # transparent inside the hole as well
+    src = tmp_path / "rgba.png"
+    Image.fromarray(np.dstack([rgb, alpha]), "RGBA").save(src)
+    mask = _write(tmp_path / "hole.png", _mask())
+    out = tmp_path / "out.png"
+    rc = cli.main(["fill", str(src), "--mask", str(mask), "--model", model, "-o", str(out),
+                   "--device", "cpu", "--threads", "1"])
+    assert rc == 0, capsys.readouterr().err
+    with Image.open(out) as im:
+        assert im.mode == "RGBA"
+        result = np.asarray(im)
+    hole = _mask() > 0
+    np.testing.assert_array_equal(result[..., 3], alpha)  # alpha untouched everywhere, hole included
+    np.testing.assert_array_equal(result[..., :3][~hole], rgb[~hole])
+    assert np.any(result[..., :3][hole] != rgb[hole])
+
+
+@pytest.mark.parametrize("with_alpha", [False, True])
+def test_fill_keeps_16_bit_depth_and_untouched_pixels_exact(tmp_path, tiny_models_dir, with_alpha, capsys):
+    import cv2
+
+    rng = np.random.default_rng(5)
+    rgb16 = (_photo().astype(np.uint16) * 257 + rng.integers(0, 257, (40, 52, 3))).astype(np.uint16)
+    alpha16 = rng.integers(0, 65536, (40, 52), dtype=np.uint16)
+    assert np.any(rgb16 % 257 != 0)  # low bytes that 8-bit would lose
+    src = tmp_path / "deep.png"
+    bgr = rgb16[..., ::-1]
+    assert cv2.imwrite(str(src), np.dstack([bgr, alpha16]) if with_alpha else bgr)
+    mask = _write(tmp_path / "hole.png", _mask())
+    out = tmp_path / "out.png"
+    rc = cli.main(["fill", str(src), "--mask", str(mask), "-o", str(out), "--device", "cpu", "--threads", "1"])
+    assert rc == 0, capsys.readouterr().err
+    raw = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert raw is not None and raw.dtype == np.uint16
+    assert raw.shape == (40, 52, 4 if with_alpha else 3)
+    result = raw[..., 2::-1] if with_alpha else raw[..., ::-1]
+    hole = _mask() > 0
+    np.testing.assert_array_equal(result[~hole], rgb16[~hole])  # all 16 bits kept outside the hole
+    assert np.any(result[hole] != rgb16[hole])
+    if with_alpha:
+        np.testing.assert_array_equal(raw[..., 3], alpha16)
