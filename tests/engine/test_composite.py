@@ -76,5 +76,17 @@ def test_poisson_takes_gradients_from_the_fill_and_values_from_the_photo():
 def test_poisson_on_a_large_hole_runs_on_a_shrunk_grid(monkeypatch):
     import engine.composite as composite_module
 
+    grids: list[tuple[int, int]] = []
+    real_solver = composite_module._solve_membrane
+
+    def spy(boundary, hole, iterations):
+        grids.append(hole.shape)
+        return real_solver(boundary, hole, iterations)
+
+    monkeypatch.setattr(composite_module, "_solve_membrane", spy)
+    test_poisson_takes_gradients_from_the_fill_and_values_from_the_photo()  # 90 x 90 box, full grid
+    assert grids == [(90, 90)]
+    grids.clear()
     monkeypatch.setattr(composite_module, "MAX_POISSON_PIXELS", 32 * 32)
-    test_poisson_takes_gradients_from_the_fill_and_values_from_the_photo()
+    test_poisson_takes_gradients_from_the_fill_and_values_from_the_photo()  # still close to the photo
+    assert grids == [(32, 32)]  # solved once, on the shrunk grid (90 / sqrt(8100 / 1024) = 32)
