@@ -72,8 +72,34 @@ def test_edge_then_image_on_predicted_exported_and_filled_by_the_engine(
     assert not np.array_equal(result.image[request.mask], request.image[request.mask])
 
 
+def _save_tiny_edge_model(folder: Path, name: str) -> None:
+    from engine.model_files import ModelCard, save_model
+    from engine.networks import EdgeGenerator
+
+    args = {"base_channels": 8, "residual_blocks": 1}
+    save_model(EdgeGenerator(**args).eval(), ModelCard(name, "edgeconnect-edge", args, "edge", resolution=32), folder)
+
+
+def _engine_fills_with(folder: Path, model: str, uses_edges: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Engine.fill`` with an exported model: the hole changes, every known pixel comes back byte-identical."""
+    from engine.pipeline import Engine
+
+    monkeypatch.setenv("INPAINT_STUDIO_BUNDLED_MODELS", str(folder))
+    engine = Engine(device="cpu", cpu_threads=1)
+    info = {m.name: m for m in engine.models()}[model]
+    assert info.kind == ("neural" if uses_edges else "completion"), info
+    request = _fill_request()
+    request.model = model
+    result = engine.fill(request)
+    assert result.backend == model
+    assert (result.edges is not None) == uses_edges
+    assert result.image.shape == request.image.shape and result.image.dtype == np.uint8
+    assert np.array_equal(result.image[~request.mask], request.image[~request.mask])
+    assert not np.array_equal(result.image[request.mask], request.image[request.mask])
+
+
 @pytest.mark.parametrize("stage", ["image", "joint", "glcic"])
-def test_stage_runs_and_exports(photos: Path, tmp_path: Path, stage: str) -> None:
+def test_stage_runs_and_exports(photos: Path, tmp_path: Path, stage: str, monkeypatch: pytest.MonkeyPatch) -> None:
     extra = ["stage.glcic_completion_steps=1", "stage.glcic_discriminator_steps=1"] if stage == "glcic" else []
     summary = train(tiny_config(photos, tmp_path / "run", "optim.steps=3", f"stage.name={stage}",
                                 "schedule.log_every=1", *extra))
@@ -83,9 +109,15 @@ def test_stage_runs_and_exports(photos: Path, tmp_path: Path, stage: str) -> Non
     if stage == "glcic":  # the three phases: reconstruction only, discriminator only, both
         assert [r["phase"] for r in read_records(tmp_path / "run", "train")] == [1, 2, 3]
         assert set(losses[0]) == {"glcic/g_mse"} and "glcic/d" in losses[1] and "glcic/g_adv" in losses[2]
-    result = export_run(tmp_path / "run", tmp_path / "out", name="m")
+    if stage == "image":  # trained on ground-truth edges: the export names an edge companion given to it
+        result = export_run(tmp_path / "run", tmp_path / "out", name="m", companion="m-edge")
+        _save_tiny_edge_model(tmp_path / "out", "m-edge")
+    else:
+        result = export_run(tmp_path / "run", tmp_path / "out", name="m")
     names = sorted(p.stem for p in result.models)
     assert names == {"image": ["m-image"], "joint": ["m-edge", "m-image"], "glcic": ["m"]}[stage]
+    _engine_fills_with(tmp_path / "out", "m" if stage == "glcic" else "m-image", uses_edges=stage != "glcic",
+                       monkeypatch=monkeypatch)
     for path in result.models:
         module, card = load_model(path)
         x = torch.rand(1, 3, 36, 44)
