@@ -288,3 +288,46 @@ def test_load_perceptual_or_none_without_path():
 def test_vgg_features_unknown_layer():
     with pytest.raises(ValueError, match="unknown VGG-19 layer"):
         VGG19Features(None, ("relu9_9",))
+
+
+def test_perceptual_and_style_match_hand_computed_values(tmp_path):
+    """EdgeConnect's definitions, computed here from the VGG-19 activations at hard-coded torchvision indices."""
+    g = torch.Generator().manual_seed(7)
+    state = {}
+    for key, value in build_features().state_dict().items():
+        if key.endswith(".weight"):  # He-scaled so that every layer, relu5_2 included, carries signal
+            fan_in = value[0].numel()
+            state[f"features.{key}"] = torch.randn(value.shape, generator=g) * math.sqrt(2.0 / fan_in)
+        else:
+            state[f"features.{key}"] = torch.randn(value.shape, generator=g) * 0.01
+    path = tmp_path / "vgg19.safetensors"
+    save_file(state, str(path))
+    loss = PerceptualStyleLoss(path)
+
+    features = build_features()
+    features.load_state_dict({k.removeprefix("features."): v for k, v in state.items()})
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+    def activations(x: torch.Tensor) -> dict[int, torch.Tensor]:
+        out, x = {}, (x - mean) / std
+        for i, layer in enumerate(features[:32]):  # up to relu5_2
+            x = layer(x)
+            out[i] = x
+        return out
+
+    def gram(f: torch.Tensor) -> torch.Tensor:
+        _, c, h, w = f.shape
+        return torch.einsum("nchw,ndhw->ncd", f, f) / (c * h * w)
+
+    pred = torch.rand(2, 3, 24, 24, generator=g)  # 3 x 3 at relu5_x
+    target = torch.rand(2, 3, 24, 24, generator=g)
+    with torch.no_grad():
+        fp, ft = activations(pred), activations(target)
+        perceptual_terms = [(fp[i] - ft[i]).abs().mean() for i in (1, 6, 11, 20, 29)]  # relu1_1 ... relu5_1
+        style_terms = [(gram(fp[i]) - gram(ft[i])).abs().mean() for i in (8, 17, 26, 31)]  # relu2_2 3_4 4_4 5_2
+        perceptual, style = loss(pred, target)
+    for terms in (perceptual_terms, style_terms):
+        assert min(terms) > 10 * 1e-4 * sum(terms)  # each layer is 10x the tolerance: leaving one out would show
+    torch.testing.assert_close(perceptual, sum(perceptual_terms), rtol=1e-4, atol=0)
+    torch.testing.assert_close(style, sum(style_terms), rtol=1e-4, atol=0)
