@@ -102,6 +102,38 @@ def test_edge_pen_and_edge_eraser(doc):
     assert doc.undo_stack.command(0).text() == "Draw edges"
 
 
+def _layers(doc) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return doc.mask.copy(), doc.sketch_drawn.copy(), doc.sketch_erased.copy()
+
+
+def _assert_layers(doc, expected) -> None:
+    for got, want, name in zip(_layers(doc), expected, ("mask", "sketch_drawn", "sketch_erased")):
+        assert np.array_equal(got, want), name
+
+
+def test_sketch_strokes_redo_to_the_drawn_layers(doc):
+    stroke(doc, "brush", [(5, 5), (30, 5)], size=6)  # a mask the sketch strokes must leave alone
+    states = [_layers(doc)]
+    stroke(doc, "edge_pen", [(10, 50), (100, 50)], size=2)
+    states.append(_layers(doc))
+    stroke(doc, "edge_eraser", [(40, 40), (40, 60)], size=6)  # clears drawn pixels and marks them erased
+    states.append(_layers(doc))
+    stroke(doc, "edge_pen", [(30, 45), (50, 55)], size=2)  # drawn over erased pixels: no longer erased
+    states.append(_layers(doc))
+    assert states[2][2].any() and (states[2][1] != states[1][1]).any() and (states[3][2] != states[2][2]).any()
+    for i in (3, 2, 1):  # each step on its own: undo, then redo to exactly the layers after drawing
+        doc.undo_stack.undo()
+        _assert_layers(doc, states[i - 1])
+        doc.undo_stack.redo()
+        _assert_layers(doc, states[i])
+        doc.undo_stack.undo()
+    _assert_layers(doc, states[0])
+    for state in states[1:]:  # then the whole sequence forward again
+        doc.undo_stack.redo()
+        _assert_layers(doc, state)
+    assert not doc.undo_stack.canRedo()
+
+
 def test_cancel_restores(doc):
     s = doc.begin_stroke("brush")
     s.segment((0, 0), (150, 110), 20)

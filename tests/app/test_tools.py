@@ -122,8 +122,15 @@ def test_edge_pen_and_edge_eraser(canvas, doc, qtbot):
     assert not doc.sketch_drawn[row, col - 2 : col + 3].any()
     assert doc.sketch_erased[row - 5 : row + 5, col].all()
     assert doc.sketch_drawn[row, col - 20]
+    drawn, erased = doc.sketch_drawn.copy(), doc.sketch_erased.copy()
     doc.undo_stack.undo()
     assert doc.sketch_drawn[row, col] and not doc.sketch_erased.any()
+    doc.undo_stack.undo()
+    assert not doc.sketch_drawn.any()
+    doc.undo_stack.redo()
+    doc.undo_stack.redo()  # redo of both strokes: the layers as they were after drawing
+    assert np.array_equal(doc.sketch_drawn, drawn) and np.array_equal(doc.sketch_erased, erased)
+    assert not doc.mask.any()
 
 
 def test_escape_cancels_a_stroke(canvas, doc, qtbot):
