@@ -186,15 +186,27 @@ def write_into(doc: Path, text: str) -> None:
     write_text_atomic(doc, updated)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The ``inpaint-train bench`` command line (every option documented in ``--help``)."""
     p = argparse.ArgumentParser(prog="inpaint-train bench", description=__doc__.splitlines()[0])
-    p.add_argument("--configs", default="small,full")
-    p.add_argument("--stages", default="edge,image")
-    p.add_argument("--steps", type=int, default=3, help="timed steps per row (after one warm-up step)")
-    p.add_argument("--no-ddp", action="store_true")
-    p.add_argument("--threads", type=int, default=0, help="torch threads per process (0 = torch's default)")
-    p.add_argument("--write", help="Markdown file to write the tables into (between bench markers)")
-    args = p.parse_args(argv)
+    p.add_argument("--configs", default="small,full", metavar="LIST",
+                   help="comma-separated configs to time: built-in names (small, full) or TOML files "
+                        "(default: small,full)")
+    p.add_argument("--stages", default="edge,image", metavar="LIST",
+                   help="comma-separated training stages to time: edge, image, joint, glcic (default: edge,image)")
+    p.add_argument("--steps", type=int, default=3, metavar="N",
+                   help="timed steps per row, after one warm-up step (default: 3)")
+    p.add_argument("--no-ddp", action="store_true",
+                   help="skip the DDP comparison (one process vs torchrun with 2 Gloo processes on the CPU)")
+    p.add_argument("--threads", type=int, default=0, metavar="N",
+                   help="torch threads per process (default 0: torch's default; for DDP the cores are split)")
+    p.add_argument("--write", metavar="DOC",
+                   help="Markdown file to write the tables into, between the bench markers (e.g. docs/training.md)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
