@@ -1,0 +1,901 @@
+"""Models > Fine-tune…: adapt a model to the user's photos (a folder, or the photo being edited).
+
+The dialog collects the settings, writes a job folder (``user_home()/finetune/<name>/job.json``) and runs
+``python -m trainer.finetune_job`` in a separate process through :class:`app.finetune_runner.FinetuneRunner`
+(the same ``train()`` the CLI uses). It shows the run live from the job's ``metrics.jsonl``: a progress bar
+with ETA, the loss curves (:class:`app.loss_plot.LossPlot`), the latest sample grid and the validation
+figures. Stop saves a checkpoint; unfinished runs are listed at the top and Resume continues them, also after
+the editor was closed. When a run completes, the job has registered the model in the user models folder and
+the dialog emits :attr:`FinetuneDialog.model_registered` so the window rescans the models.
+
+The window opens it non-modally (training may take long and the editor stays usable)::
+
+    dialog = FinetuneDialog(window.models, image, mask, window.settings, window, photo_name="IMG_1.jpg")
+    dialog.model_registered.connect(window.on_model_registered)   # (name, make_default)
+    dialog.show()
+    ...  # on window close: dialog.shutdown()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import logging
+import math
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QDoubleValidator, QPixmap
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.finetune_runner import FinetuneRunner, RunOutcome
+from app.loss_plot import LossPlot
+from app.settings import Settings
+from engine.api import ModelInfo
+from engine.atomic import write_with_atomic
+from engine.errors import ModelFileError
+from engine.model_files import read_card, weights_path
+from trainer import finetune_job as job
+
+log = logging.getLogger(__name__)
+
+PHOTO_DEFAULTS = {"steps": 300, "batch": 1, "lr": 2e-4}  # chosen with trainer/finetune_bench.py (docs/finetuning.md)
+FOLDER_DEFAULTS = {"steps": 2000, "batch": 4, "lr": 1e-4}
+ESTIMATE_PHOTO_SIDE = 1024  # the estimate trains on a downscaled copy (the step cost depends on the crop size)
+VAL_COLUMNS = (("hole_psnr", "hole PSNR"), ("psnr", "PSNR"), ("ssim", "SSIM"), ("l1", "L1 %"))
+Confirm = Callable[[str, str], bool]
+
+
+def format_duration(seconds: float) -> str:
+    """``45 s``, ``2 min 10 s``, ``1 h 05 min``."""
+    if not math.isfinite(seconds):
+        return "unknown"
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def suggest_name(text: str) -> str:
+    """A filename-safe model name from free text."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[:60]
+    return name or "my-model"
+
+
+def _device_choices() -> list[tuple[str, str]]:
+    """(device, label): the CPU, every CUDA device, Apple's MPS when available."""
+    import os
+
+    import torch
+
+    choices = [("cpu", f"CPU ({os.cpu_count() or 1} cores)")]
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            choices.append((f"cuda:{i}", f"CUDA: {torch.cuda.get_device_name(i)}"))
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        choices.append(("mps", "Apple GPU (MPS)"))
+    return choices
+
+
+def _ask(parent: QWidget) -> Confirm:
+    def confirm(title: str, text: str) -> bool:
+        return QMessageBox.question(parent, title, text, QMessageBox.Yes | QMessageBox.No,
+                                    QMessageBox.No) == QMessageBox.Yes
+    return confirm
+
+
+class FinetuneDialog(QDialog):
+    """Fine-tune a model from the editor. See the module docstring for how the window uses it.
+
+    Signals: ``model_registered(name, make_default)`` once a run's model is in the user models folder (the
+    settings' ``default_model`` is already set when ``make_default``); ``run_finished(RunOutcome)`` after every
+    run process; ``estimate_ready(dict | None)`` after every time estimate.
+    """
+
+    model_registered = Signal(str, bool)
+    run_finished = Signal(object)
+    estimate_ready = Signal(object)
+
+    def __init__(self, models: list[ModelInfo], image: np.ndarray | None, mask: np.ndarray | None,
+                 settings: Settings, parent: QWidget | None = None, *, photo_name: str = "",
+                 auto_estimate: bool = True, confirm: Confirm | None = None, env: dict[str, str] | None = None,
+                 python: str | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Fine-tune a model")
+        self.setModal(False)
+        self.settings = settings
+        self.base_models = [m for m in models if m.kind in ("neural", "completion") and m.path]
+        self.image = image
+        self.mask = mask if mask is not None or image is None else np.zeros(image.shape[:2], bool)
+        self.photo_name = photo_name
+        self.auto_estimate = auto_estimate
+        self.confirm = confirm or _ask(self)
+        self.env = dict(env or {})
+        self.python = python
+        self.runner: FinetuneRunner | None = None
+        self.estimator: FinetuneRunner | None = None
+        self.run_dir: Path | None = None
+        self.spec: job.JobSpec | None = None
+        self.outcome: RunOutcome | None = None
+        self.estimate: dict[str, Any] | None = None
+        self.last_error = ""
+        self.registered_name = ""
+        self._estimates: dict[tuple, dict[str, Any]] = {}
+        self._first_val: dict[str, Any] | None = None
+        self._close_when_stopped = False
+        self._build()
+        self._estimate_timer = QTimer(self)
+        self._estimate_timer.setSingleShot(True)
+        self._estimate_timer.setInterval(700)
+        self._estimate_timer.timeout.connect(self.start_estimate)
+        self._connect()
+        self._on_base_changed()
+        self.refresh_runs()
+        self._update_buttons()
+
+    # ================================================================== construction
+    def _build(self) -> None:
+        self.runs_box = QGroupBox("Unfinished runs (stopped, failed or interrupted)")
+        self.runs_list = QListWidget()
+        self.runs_list.setMaximumHeight(90)
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setToolTip("Continue the selected run from its last checkpoint")
+        self.delete_button = QPushButton("Delete")
+        self.delete_button.setToolTip("Delete the selected run's folder (checkpoints, curves, samples)")
+        runs_layout = QHBoxLayout(self.runs_box)
+        runs_layout.addWidget(self.runs_list, 1)
+        buttons = QVBoxLayout()
+        buttons.addWidget(self.resume_button)
+        buttons.addWidget(self.delete_button)
+        buttons.addStretch(1)
+        runs_layout.addLayout(buttons)
+
+        self.form_box = QGroupBox("New fine-tune")
+        form = QFormLayout(self.form_box)
+        self.base_combo = QComboBox()
+        for info in self.base_models:
+            kind = "edge-guided" if info.kind == "neural" else "completion"
+            self.base_combo.addItem(f"{info.name}  ({kind}, {info.source})", info.name)
+        self.base_combo.setToolTip("The model to start from; the new model keeps its architecture")
+        form.addRow("Base model", self.base_combo)
+
+        self.folder_radio = QRadioButton("A folder of my photos")
+        self.photo_radio = QRadioButton("This photo: the unmasked area of the open image")
+        self.data_group = QButtonGroup(self)
+        self.data_group.addButton(self.folder_radio)
+        self.data_group.addButton(self.photo_radio)
+        self.folder_edit = QLineEdit()
+        self.folder_edit.setPlaceholderText("folder of photos (subfolders included)")
+        self.browse_button = QPushButton("Browse…")
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.folder_edit, 1)
+        folder_row.addWidget(self.browse_button)
+        data = QVBoxLayout()
+        data.addWidget(self.folder_radio)
+        data.addLayout(folder_row)
+        data.addWidget(self.photo_radio)
+        self.photo_note = QLabel()
+        self.photo_note.setWordWrap(True)
+        self.photo_note.setStyleSheet("color: gray")
+        data.addWidget(self.photo_note)
+        form.addRow("Train on", data)
+        if self.image is None:
+            self.photo_radio.setEnabled(False)
+            self.photo_note.setText("Open a photo to fine-tune on it.")
+        else:
+            known = 1.0 - float(np.count_nonzero(self.mask)) / max(1, self.mask.size)
+            h, w = self.image.shape[:2]
+            self.photo_note.setText(f"{self.photo_name or 'the open photo'}, {w} x {h}: learns from its "
+                                    f"{known:.0%} unmasked area; your mask is never a target.")
+        (self.photo_radio if self.image is not None else self.folder_radio).setChecked(True)
+
+        self.parts_combo = QComboBox()
+        self.parts_combo.addItem("Image model (keeps the base's edge model)", "image")
+        self.parts_combo.addItem("Edge and image models (joint; slower)", "joint")
+        form.addRow("Train", self.parts_combo)
+        self.adversarial_check = QCheckBox("Adversarial + feature-matching losses (sharper textures, slower)")
+        form.addRow("", self.adversarial_check)
+
+        self.steps_spin = QSpinBox()
+        self.steps_spin.setRange(1, 10_000_000)
+        self.steps_spin.setSingleStep(100)
+        form.addRow("Steps", self.steps_spin)
+        self.batch_spin = QSpinBox()
+        self.batch_spin.setRange(1, 512)
+        form.addRow("Batch size", self.batch_spin)
+        self.lr_edit = QLineEdit()
+        validator = QDoubleValidator(1e-7, 1.0, 8, self.lr_edit)
+        validator.setNotation(QDoubleValidator.ScientificNotation)
+        self.lr_edit.setValidator(validator)
+        form.addRow("Learning rate", self.lr_edit)
+        self.size_spin = QSpinBox()
+        self.size_spin.setRange(24, 2048)
+        self.size_spin.setSingleStep(4)
+        self.size_spin.setSuffix(" px")
+        self.size_spin.setToolTip("Side of the training crops (a multiple of 4); the base model's working "
+                                  "resolution is what the editor fills at")
+        form.addRow("Training resolution", self.size_spin)
+        self.device_combo = QComboBox()
+        for device, label in _device_choices():
+            self.device_combo.addItem(label, device)
+        wanted = self.settings.device
+        if wanted == "auto":
+            wanted = self.device_combo.itemData(self.device_combo.count() - 1)
+        index = self.device_combo.findData("cuda:0" if wanted == "cuda" else wanted)
+        self.device_combo.setCurrentIndex(max(0, index))
+        form.addRow("Device", self.device_combo)
+        self.name_edit = QLineEdit()
+        self.name_edit.setPlaceholderText("e.g. holiday-photos")
+        self.name_status = QLabel()
+        self.name_status.setWordWrap(True)
+        name_box = QVBoxLayout()
+        name_box.addWidget(self.name_edit)
+        name_box.addWidget(self.name_status)
+        form.addRow("New model's name", name_box)
+        self.default_check = QCheckBox("Make it the default model when done")
+        form.addRow("", self.default_check)
+        self.estimate_label = QLabel()
+        self.estimate_label.setWordWrap(True)
+        form.addRow("Time", self.estimate_label)
+
+        self.live_box = QGroupBox("Training")
+        live = QVBoxLayout(self.live_box)
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 1)
+        self.progress_bar.setValue(0)
+        self.progress_bar.setFormat("not started")
+        self.status_label = QLabel("Choose the settings on the left, then Start.")
+        self.status_label.setWordWrap(True)
+        self.loss_plot = LossPlot()
+        self.sample_label = QLabel("The latest sample grid (input, edges, output, truth) appears here.")
+        self.sample_label.setAlignment(Qt.AlignCenter)
+        self.sample_label.setMinimumHeight(120)
+        self.sample_label.setWordWrap(True)
+        self.val_label = QLabel("Validation")
+        self.val_table = QTableWidget(0, len(VAL_COLUMNS))
+        self.val_table.setHorizontalHeaderLabels([label for _, label in VAL_COLUMNS])
+        self.val_table.setMaximumHeight(120)
+        self.val_table.setEditTriggers(QTableWidget.NoEditTriggers)
+        live.addWidget(self.progress_bar)
+        live.addWidget(self.status_label)
+        live.addWidget(self.loss_plot, 2)
+        live.addWidget(self.sample_label, 1)
+        live.addWidget(self.val_label)
+        live.addWidget(self.val_table)
+
+        self.error_label = QLabel()
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet("color: #c0392b")
+        self.error_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.start_button = QPushButton("Start")
+        self.start_button.setDefault(True)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("Stop after the current step and save a checkpoint (Resume continues it)")
+        self.make_default_button = QPushButton("Make Default")
+        self.make_default_button.setToolTip("Use the new model for fills from now on")
+        self.close_button = QPushButton("Close")
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.error_label, 1)
+        for button in (self.start_button, self.stop_button, self.make_default_button, self.close_button):
+            bottom.addWidget(button)
+
+        left = QVBoxLayout()
+        left.addWidget(self.runs_box)
+        left.addWidget(self.form_box, 1)
+        columns = QHBoxLayout()
+        columns.addLayout(left, 0)
+        columns.addWidget(self.live_box, 1)
+        outer = QVBoxLayout(self)
+        outer.addLayout(columns, 1)
+        outer.addLayout(bottom)
+        self.resize(1040, 720)
+
+    def _connect(self) -> None:
+        self.base_combo.currentIndexChanged.connect(self._on_base_changed)
+        self.folder_radio.toggled.connect(self._on_mode_changed)
+        self.browse_button.clicked.connect(self._browse)
+        self.name_edit.textChanged.connect(self._check_name)
+        self.parts_combo.currentIndexChanged.connect(self._on_parts_changed)
+        for widget in (self.folder_edit, self.lr_edit):
+            widget.textChanged.connect(self._settings_changed)
+        for spin in (self.batch_spin, self.size_spin):
+            spin.valueChanged.connect(self._settings_changed)
+        self.steps_spin.valueChanged.connect(self._show_estimate)
+        self.device_combo.currentIndexChanged.connect(self._settings_changed)
+        self.adversarial_check.toggled.connect(self._settings_changed)
+        self.start_button.clicked.connect(self.start)
+        self.stop_button.clicked.connect(self.stop_training)
+        self.make_default_button.clicked.connect(self.make_default)
+        self.close_button.clicked.connect(self.close)
+        self.resume_button.clicked.connect(self._resume_selected)
+        self.delete_button.clicked.connect(self._delete_selected)
+        self.runs_list.currentRowChanged.connect(lambda _row: self._update_buttons())
+
+    # ================================================================== form state
+    def base_info(self) -> ModelInfo | None:
+        index = self.base_combo.currentIndex()
+        return self.base_models[index] if 0 <= index < len(self.base_models) else None
+
+    def mode(self) -> str:
+        return "photo" if self.photo_radio.isChecked() else "folder"
+
+    def parts(self) -> str:
+        info = self.base_info()
+        if info is not None and info.kind == "completion":
+            return "completion"
+        return "joint" if self.mode() == "folder" and self.parts_combo.currentData() == "joint" else "image"
+
+    @Slot()
+    def _on_base_changed(self) -> None:
+        info = self.base_info()
+        neural = info is not None and info.kind == "neural"
+        self.photo_radio.setEnabled(self.image is not None and neural)
+        if not neural and self.photo_radio.isChecked():
+            self.folder_radio.setChecked(True)
+        self.photo_radio.setToolTip("" if neural else "Fine-tuning on one photo needs an edge-guided model")
+        if info is not None:
+            try:
+                self.size_spin.setValue(max(24, int(read_card(info.path).resolution) // 4 * 4))
+            except ModelFileError as exc:
+                self._error(str(exc))
+        self._on_mode_changed()
+        if not self.base_models:
+            self._error("No model to fine-tune: train one with inpaint-train, or add a bundled model.")
+
+    @Slot()
+    def _on_mode_changed(self) -> None:
+        photo = self.mode() == "photo"
+        defaults = PHOTO_DEFAULTS if photo else FOLDER_DEFAULTS
+        self.steps_spin.setValue(defaults["steps"])
+        self.batch_spin.setValue(defaults["batch"])
+        self.lr_edit.setText(f"{defaults['lr']:g}")
+        self.folder_edit.setEnabled(not photo)
+        self.browse_button.setEnabled(not photo)
+        self.parts_combo.setEnabled(not photo and self.parts() != "completion")
+        if photo:
+            self.parts_combo.setCurrentIndex(0)
+        self._on_parts_changed()
+        self._suggest_name()
+        self._settings_changed()
+
+    @Slot()
+    def _on_parts_changed(self) -> None:
+        joint = self.parts() == "joint"
+        if joint:
+            self.adversarial_check.setChecked(True)  # the edge generator learns only from its discriminator
+        self.adversarial_check.setEnabled(not joint)
+        self._check_name()
+        self._settings_changed()
+
+    def _suggest_name(self) -> None:
+        info = self.base_info()
+        if info is None or (self.name_edit.text() and self.name_edit.isModified()):
+            return
+        source = Path(self.photo_name).stem if self.mode() == "photo" and self.photo_name else \
+            Path(self.folder_edit.text().strip() or "photos").name
+        stem = suggest_name(f"{info.name.removesuffix('-image')}-{source or 'photo'}")
+        name, n = stem, 2
+        while job.check_name(name, self.parts()) is not None and n < 100:
+            name, n = f"{stem}-{n}", n + 1
+        self.name_edit.setText(name)
+
+    @Slot()
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder of your photos", self.folder_edit.text())
+        if folder:
+            self.folder_edit.setText(folder)
+            self._suggest_name()
+
+    @Slot()
+    def _check_name(self) -> bool:
+        problem = job.check_name(self.name_edit.text().strip(), self.parts())
+        if problem:
+            self.name_status.setStyleSheet("color: #c0392b")
+            self.name_status.setText(problem)
+        else:
+            self.name_status.setStyleSheet("color: #2e7d32")
+            self.name_status.setText(f"Will be saved in {job.user_models_dir()}")
+        return problem is None
+
+    def learning_rate(self) -> float | None:
+        try:
+            value = float(self.lr_edit.text().replace(",", "."))
+        except ValueError:
+            return None
+        return value if 0 < value < 1 and math.isfinite(value) else None
+
+    def current_spec(self, name: str | None = None) -> job.JobSpec:
+        """The job the form describes (not yet checked)."""
+        info = self.base_info()
+        if info is None:
+            raise job.JobError("No base model to fine-tune.")
+        base_card = Path(info.path)
+        companion, edge_card = "", ""
+        if info.kind == "neural":
+            card = read_card(base_card)
+            companion = card.companion or ""
+            edge_card = str(self._find_model(companion) or "")
+        mode = self.mode()
+        return job.JobSpec(
+            name=(name if name is not None else self.name_edit.text().strip()), base=info.name,
+            base_card=str(base_card), edge_card=edge_card, companion=companion,
+            kind="completion" if info.kind == "completion" else "neural", mode=mode,
+            folder=self.folder_edit.text().strip() if mode == "folder" else "",
+            photo=job.PHOTO_FILE if mode == "photo" else "", mask=job.MASK_FILE if mode == "photo" else "",
+            source=self.photo_name if mode == "photo" else "", parts=self.parts(),
+            adversarial=self.adversarial_check.isChecked() or self.parts() == "joint",
+            steps=self.steps_spin.value(), batch_size=self.batch_spin.value(), lr=self.learning_rate() or 1e-4,
+            size=self.size_spin.value() // 4 * 4, device=str(self.device_combo.currentData()),
+            models_dir=str(job.user_models_dir()),
+            created=_dt.datetime.now().astimezone().isoformat(timespec="seconds"))
+
+    @staticmethod
+    def _find_model(name: str) -> Path | None:
+        """The card of model ``name``: the user's folder wins over the bundled one (as in the engine)."""
+        if not name:
+            return None
+        for folder in (job.user_models_dir(), job.bundled_models_dir()):
+            card = folder / f"{name}.json"
+            if card.is_file():
+                return card
+        return None
+
+    # ================================================================== checks
+    def problems(self) -> str | None:
+        """What keeps the form from starting (the first problem), or None."""
+        info = self.base_info()
+        if info is None:
+            return "No model to fine-tune: train one with inpaint-train, or add a bundled model."
+        if self.learning_rate() is None:
+            return "The learning rate must be a number between 0 and 1, e.g. 1e-4."
+        if self.size_spin.value() % 4:
+            return "The training resolution must be a multiple of 4."
+        if info.kind == "neural":
+            try:
+                card = read_card(info.path)
+            except ModelFileError as exc:
+                return str(exc)
+            if not card.companion or self._find_model(card.companion) is None:
+                return f"The base model's edge model '{card.companion}' was not found."
+        if self.mode() == "photo":
+            if self.image is None:
+                return "Open a photo first to fine-tune on it."
+            if self.mask is not None and self.mask.all():
+                return "The whole photo is masked: nothing is left to learn from."
+        else:
+            problem = job.check_folder(self.folder_edit.text())
+            if problem:
+                return problem
+        problem = job.check_name(self.name_edit.text().strip(), self.parts())
+        if problem:
+            return problem
+        return self._disk_problem(info)
+
+    def _disk_problem(self, info: ModelInfo) -> str | None:
+        """Not enough free disk for checkpoints and the export (weights + 2 Adam moments + EMA, kept twice)."""
+        try:
+            size = weights_path(info.path).stat().st_size
+            if self.parts() == "joint":
+                edge = self._find_model(read_card(info.path).companion or "")
+                size += weights_path(edge).stat().st_size if edge else 0
+            free = shutil.disk_usage(job.runs_root()).free
+        except (OSError, ModelFileError):
+            return None
+        photo = self.image.nbytes if self.mode() == "photo" and self.image is not None else 0
+        needed = size * 14 + photo + 20 * 2**20
+        if free < needed:
+            return (f"Not enough free disk space in {job.runs_root()}: about {needed / 2**20:.0f} MB are needed "
+                    f"for checkpoints and the model, {free / 2**20:.0f} MB are free.")
+        return None
+
+    # ================================================================== estimate
+    def _estimate_key(self) -> tuple:
+        return (self.base_combo.currentData(), self.mode(), self.folder_edit.text().strip(), self.parts(),
+                self.adversarial_check.isChecked(), self.batch_spin.value(), self.size_spin.value(),
+                self.device_combo.currentData())
+
+    @Slot()
+    def _settings_changed(self) -> None:
+        if not hasattr(self, "_estimate_timer"):
+            return
+        self._show_estimate()
+        if self.auto_estimate and self._estimate_key() not in self._estimates and not self.is_running():
+            self._estimate_timer.start()
+
+    @Slot()
+    def _show_estimate(self) -> None:
+        result = self._estimates.get(self._estimate_key())
+        device = self.device_combo.currentText()
+        if result is None:
+            busy = self.estimator is not None and self.estimator.is_running()
+            self.estimate_label.setText(f"Measuring a few steps on {device}…" if busy else
+                                        "The time estimate appears here (a few steps are measured on the device).")
+            return
+        steps = self.steps_spin.value()
+        total = result["startup_s"] + steps * result["seconds_per_step"] * 1.05
+        self.estimate = {**result, "total_s": total, "steps_total": steps}
+        self.estimate_label.setText(
+            f"About {format_duration(total)} on {device} — an estimate: {result['seconds_per_step']:.2f} s per "
+            f"step measured just now over {result['steps']} steps, plus {format_duration(result['startup_s'])} to "
+            "start and a little for validation; other programs running at the same time make it slower.")
+
+    @Slot()
+    def start_estimate(self) -> bool:
+        """Time a few steps of the current settings in a separate process (``estimate_ready`` follows)."""
+        if self.is_running() or self.problems_for_estimate():
+            self._show_estimate()
+            return False
+        self._stop_estimator()
+        folder = job.runs_root() / ".estimate"
+        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            folder.mkdir(parents=True)
+            spec = self.current_spec(name="estimate")
+            if spec.mode == "photo":
+                self._write_photo(folder, max_side=ESTIMATE_PHOTO_SIDE)
+            job.write_spec(folder, spec)
+        except (OSError, job.JobError, ModelFileError) as exc:
+            self.estimate_label.setText(f"No time estimate: {exc}")
+            return False
+        key = self._estimate_key()
+        runner = FinetuneRunner(folder, estimate=True, parent=self, python=self.python, env=self.env)
+        runner.finished.connect(lambda outcome, k=key: self._on_estimated(k, outcome))
+        self.estimator = runner
+        runner.start()
+        self._show_estimate()
+        return True
+
+    def problems_for_estimate(self) -> str | None:
+        if self.base_info() is None or self.learning_rate() is None:
+            return "settings"
+        if self.mode() == "folder":
+            return job.check_folder(self.folder_edit.text())
+        return None if self.image is not None else "no photo"
+
+    def _on_estimated(self, key: tuple, outcome: RunOutcome) -> None:
+        result = outcome.estimate if outcome.state == "estimated" else None
+        if result is not None and math.isfinite(result.get("seconds_per_step", math.nan)):
+            self._estimates[key] = result
+            self._show_estimate()
+        elif key == self._estimate_key():
+            self.estimate_label.setText(f"No time estimate: {outcome.message or 'the measurement failed'}")
+        shutil.rmtree(job.runs_root() / ".estimate", ignore_errors=True)
+        self.estimate_ready.emit(result)
+
+    def _stop_estimator(self) -> None:
+        if self.estimator is not None:
+            with contextlib.suppress(RuntimeError):
+                self.estimator.finished.disconnect()
+            self.estimator.kill()
+            self.estimator.wait(5_000)
+            self.estimator.deleteLater()
+            self.estimator = None
+
+    # ================================================================== running
+    def is_running(self) -> bool:
+        return self.runner is not None and self.runner.is_running()
+
+    def _write_photo(self, folder: Path, max_side: int | None = None) -> None:
+        import cv2
+
+        image, mask = self.image, self.mask
+        if max_side and max(image.shape[:2]) > max_side:
+            scale = max_side / max(image.shape[:2])
+            size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+            mask = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+
+        def writer(array: np.ndarray) -> Callable[[Path], None]:
+            def write(tmp: Path) -> None:
+                if not cv2.imwrite(str(tmp), array, [cv2.IMWRITE_PNG_COMPRESSION, 1]):
+                    raise OSError(f"could not write {tmp.name} (is the disk full?)")
+            return write
+
+        write_with_atomic(folder / job.PHOTO_FILE, writer(np.ascontiguousarray(image[..., ::-1])))
+        write_with_atomic(folder / job.MASK_FILE, writer(mask.astype(np.uint8) * 255))
+
+    @Slot()
+    def start(self) -> bool:
+        """Check the form, write the job folder and start training; False (with a message) if it cannot."""
+        if self.is_running():
+            return False
+        self._error("")
+        problem = self.problems()
+        if problem:
+            self._error(problem)
+            return False
+        spec = self.current_spec()
+        run_dir = job.runs_root() / spec.name
+        try:
+            if run_dir.exists():  # a finished (registered) run's record of the same name, or a run never started
+                shutil.rmtree(run_dir)
+            run_dir.mkdir(parents=True)
+            if spec.mode == "photo":
+                self._write_photo(run_dir)
+            job.write_spec(run_dir, spec)
+        except OSError as exc:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            self._error(f"Could not prepare the run folder {run_dir}: {exc.strerror or exc}" +
+                        (" — the disk is full." if job.is_disk_full(exc) else ""))
+            return False
+        self._launch(run_dir, spec)
+        return True
+
+    def resume_run(self, run_dir: str | Path) -> bool:
+        """Continue an unfinished run from its last checkpoint (or start it over if it has none)."""
+        if self.is_running():
+            return False
+        self._error("")
+        run_dir = Path(run_dir)
+        try:
+            spec = job.read_spec(run_dir)
+        except job.JobError as exc:
+            self._error(str(exc))
+            return False
+        if job.run_info(run_dir).state == "running":
+            pid = job.read_status(run_dir).get("pid")
+            self._error(f"The run '{spec.name}' is being trained by another process right now (pid {pid}).")
+            return False
+        problem = job.check_name(spec.name, spec.parts, spec.registered_dir(), check_runs=False)
+        if problem:
+            self._error(problem + " (the run keeps its checkpoints; delete it or register under another name "
+                                  "by renaming its folder)")
+            return False
+        self._launch(run_dir, spec)
+        return True
+
+    def _launch(self, run_dir: Path, spec: job.JobSpec) -> None:
+        self._stop_estimator()
+        self._estimate_timer.stop()
+        self.run_dir, self.spec, self.outcome = run_dir, spec, None
+        self.registered_name = ""
+        self._first_val = None
+        self.loss_plot.clear()
+        self.val_table.setRowCount(0)
+        self.sample_label.setPixmap(QPixmap())
+        self.sample_label.setText("The latest sample grid appears after the first validation.")
+        self.progress_bar.setRange(0, spec.steps)
+        self.progress_bar.setValue(0)
+        self.progress_bar.setFormat("starting…")
+        self.status_label.setText(f"Fine-tuning {spec.base} into '{spec.name}' on {spec.device}…")
+        runner = FinetuneRunner(run_dir, parent=self, python=self.python, env=self.env)
+        runner.record.connect(self.on_record)
+        runner.reset.connect(self._on_reset)
+        runner.finished.connect(self.on_run_finished)
+        self.runner = runner
+        runner.start()
+        self._update_buttons()
+
+    @Slot()
+    def stop_training(self) -> None:
+        """Stop after the current step; a checkpoint is saved and the run can be resumed."""
+        if self.is_running():
+            self.runner.request_stop()
+            self.status_label.setText("Stopping after this step and saving a checkpoint…")
+            self._update_buttons()
+
+    @Slot()
+    def _on_reset(self) -> None:
+        self.loss_plot.clear()
+        self.val_table.setRowCount(0)
+        self._first_val = None
+
+    @Slot(dict)
+    def on_record(self, record: dict[str, Any]) -> None:
+        """One metrics record of the running job."""
+        kind = record.get("kind")
+        total = int(record.get("total_steps") or (self.spec.steps if self.spec else 1))
+        if kind == "start":
+            self.progress_bar.setRange(0, max(1, total))
+            self.progress_bar.setValue(int(record.get("step", 0)))
+            notes = [m for m in record.get("messages", []) if m]
+            self.status_label.setText(f"Training on {record.get('hardware', '?')}." +
+                                      (" " + " ".join(notes[-3:]) if notes else ""))
+        elif kind == "train":
+            step = int(record.get("step", 0))
+            self.progress_bar.setRange(0, max(1, total))
+            self.progress_bar.setValue(min(step, total))
+            eta = record.get("eta_s")
+            left = f" — about {format_duration(float(eta))} left" if isinstance(eta, int | float) else ""
+            self.progress_bar.setFormat(f"step {step} / {total}{left}")
+            self.loss_plot.add_record(record)
+        elif kind == "val":
+            self._show_validation(record)
+        elif kind == "sample":
+            self._show_sample(record.get("path", ""))
+        elif kind == "checkpoint":
+            self.status_label.setText(f"Checkpoint saved at step {record.get('step')}.")
+
+    def _show_validation(self, record: dict[str, Any]) -> None:
+        table = record.get("table") or {}
+        if not isinstance(table, dict):
+            return
+        if self._first_val is None:
+            self._first_val = record
+        self.val_table.setRowCount(len(table))
+        self.val_table.setVerticalHeaderLabels([str(b) for b in table])
+        for row, metrics in enumerate(table.values()):
+            for col, (key, _) in enumerate(VAL_COLUMNS):
+                value = metrics.get(key) if isinstance(metrics, dict) else None
+                text = f"{value:.3f}" if key == "ssim" and isinstance(value, float) else \
+                    f"{value:.2f}" if isinstance(value, float) else "–"
+                self.val_table.setItem(row, col, QTableWidgetItem(text))
+        first = (self._first_val.get("table") or {}).get("all", {})
+        latest = table.get("all", {})
+        text = f"Validation at step {record.get('step')}"
+        if self._first_val is not record and "hole_psnr" in first and "hole_psnr" in latest:
+            text += (f" — hole PSNR {latest['hole_psnr']:.2f} dB (was {first['hole_psnr']:.2f} at step "
+                     f"{self._first_val.get('step')})")
+        self.val_label.setText(text)
+
+    def _show_sample(self, path: str) -> None:
+        pixmap = QPixmap(path)
+        if pixmap.isNull():
+            return
+        self.sample_label.setToolTip(path)
+        self.sample_label.setPixmap(pixmap.scaled(max(200, self.sample_label.width()), 240, Qt.KeepAspectRatio,
+                                                  Qt.SmoothTransformation))
+
+    @Slot(object)
+    def on_run_finished(self, outcome: RunOutcome) -> None:
+        self.outcome = outcome
+        spec = self.spec
+        if outcome.state == "registered" and spec is not None:
+            self.registered_name = spec.name
+            self.progress_bar.setValue(self.progress_bar.maximum())
+            self.progress_bar.setFormat("done")
+            make_default = self.default_check.isChecked()
+            if make_default:
+                self._set_default(spec.name)
+            self.status_label.setText(f"Done: '{spec.name}' is in your models folder and in the model selector"
+                                      + (" and is now the default model." if make_default else "."))
+            self.model_registered.emit(spec.name, make_default)
+        elif outcome.state == "stopped":
+            self.progress_bar.setFormat("stopped — Resume continues")
+            self.status_label.setText(outcome.message + " Resume it from the list above, also after restarting "
+                                                        "the editor.")
+        else:
+            self.progress_bar.setFormat("failed")
+            self.status_label.setText("The fine-tune did not finish.")
+            self._error(outcome.message)
+            if outcome.stderr:
+                log.warning("fine-tune process output:\n%s", outcome.stderr[-4000:])
+        self.refresh_runs()
+        self._check_name()
+        self._update_buttons()
+        self.run_finished.emit(outcome)
+        if self._close_when_stopped:
+            self._close_when_stopped = False
+            self.close()
+
+    # ================================================================== registered model
+    def _set_default(self, name: str) -> None:
+        self.settings.default_model = name
+        try:
+            self.settings.save()
+        except OSError as exc:
+            log.warning("could not save preferences: %s", exc)
+
+    @Slot()
+    def make_default(self) -> None:
+        """Make the model registered by the last run the default (settings ``default_model``)."""
+        if self.registered_name:
+            self._set_default(self.registered_name)
+            self.default_check.setChecked(True)
+            self.status_label.setText(f"'{self.registered_name}' is now the default model.")
+            self.model_registered.emit(self.registered_name, True)
+            self._update_buttons()
+
+    # ================================================================== unfinished runs
+    def refresh_runs(self) -> None:
+        """List the unfinished runs (not the one running now)."""
+        self.runs_list.clear()
+        running = self.run_dir if self.is_running() else None
+        for info in job.list_runs():
+            if running is not None and info.run_dir == running:
+                continue
+            spec = info.spec
+            what = ("this photo" if spec.mode == "photo" else Path(spec.folder).name) if spec else "?"
+            text = f"{info.name} — step {info.step}/{info.total} — {info.state} ({what})"
+            item = QListWidgetItem(text)
+            item.setData(Qt.UserRole, str(info.run_dir))
+            item.setToolTip(info.message or str(info.run_dir))
+            self.runs_list.addItem(item)
+        self.runs_box.setVisible(self.runs_list.count() > 0)
+        if self.runs_list.count():
+            self.runs_list.setCurrentRow(0)
+
+    def _selected_run(self) -> Path | None:
+        item = self.runs_list.currentItem()
+        return Path(item.data(Qt.UserRole)) if item is not None else None
+
+    @Slot()
+    def _resume_selected(self) -> None:
+        run_dir = self._selected_run()
+        if run_dir is not None:
+            self.resume_run(run_dir)
+
+    @Slot()
+    def _delete_selected(self) -> None:
+        run_dir = self._selected_run()
+        if run_dir is None or not self.confirm("Delete run", f"Delete the run '{run_dir.name}' with its "
+                                                             "checkpoints? It cannot be resumed afterwards."):
+            return
+        shutil.rmtree(run_dir, ignore_errors=True)
+        self.refresh_runs()
+        self._check_name()
+
+    # ================================================================== state, messages, closing
+    def _error(self, text: str) -> None:
+        self.last_error = text
+        self.error_label.setText(text)
+
+    def _update_buttons(self) -> None:
+        running = self.is_running()
+        stopping = running and self.runner.stop_requested
+        self.start_button.setEnabled(not running)
+        self.stop_button.setEnabled(running and not stopping)
+        self.form_box.setEnabled(not running)
+        self.resume_button.setEnabled(not running and self.runs_list.currentItem() is not None)
+        self.delete_button.setEnabled(not running and self.runs_list.currentItem() is not None)
+        self.make_default_button.setVisible(bool(self.registered_name))
+        self.make_default_button.setEnabled(bool(self.registered_name)
+                                            and self.settings.default_model != self.registered_name)
+
+    def closeEvent(self, event) -> None:
+        if self.is_running():
+            if self.runner.stop_requested or self.confirm(
+                    "Stop training?", "Training is still running. Stop it now? A checkpoint is saved and the run "
+                                      "can be resumed later from this dialog."):
+                self._close_when_stopped = True
+                self.stop_training()
+            event.ignore()
+            return
+        self._stop_estimator()
+        super().closeEvent(event)
+
+    def reject(self) -> None:
+        """Esc, or the window's close button through ``closeEvent``: asks first while training runs."""
+        if self.is_running():
+            self.close()
+            return
+        self._stop_estimator()
+        super().reject()
+
+    def shutdown(self, timeout_ms: int = 30_000) -> None:
+        """Stop everything now (the editor is closing): the training saves a checkpoint, or is killed after
+        ``timeout_ms``; the time estimate is killed."""
+        self._estimate_timer.stop()
+        self._stop_estimator()
+        if self.runner is not None and self.runner.is_running():
+            self.runner.shutdown(timeout_ms)

@@ -1,0 +1,313 @@
+"""The fine-tune dialog end to end: real (tiny) fine-tunes in a separate process, cancel and resume, and every
+error case with its message. Tiny networks (8 channels, 1 block) on 32 px crops of generated photos."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from app import finetune_dialog as dialog_module
+from app.finetune_dialog import FinetuneDialog, format_duration
+from app.finetune_runner import running_runners
+from app.settings import Settings
+from engine.model_files import ModelCard, read_card, save_model
+from engine.model_store import ModelStore
+from engine.networks import EdgeGenerator, ImageGenerator
+from engine.paths import user_models_dir
+from engine.pipeline import Engine
+from tests.app.helpers import photo_array
+from tests.trainer.conftest import write_photos
+from trainer import finetune_job as job
+
+RUN_TIMEOUT = 240_000  # ms; a tiny run takes seconds, but the CI machine may be busy
+
+
+@pytest.fixture
+def base(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A tiny edge-guided pair (t-edge + t-image, resolution 32) as the bundled models."""
+    folder = tmp_path / "bundled"
+    folder.mkdir()
+    torch.manual_seed(0)
+    edge_args = {"base_channels": 8, "residual_blocks": 1, "use_spectral_norm": True}
+    image_args = {"base_channels": 8, "residual_blocks": 1, "use_spectral_norm": False}
+    save_model(EdgeGenerator(**edge_args), ModelCard("t-edge", "edgeconnect-edge", edge_args, "edge", 32), folder)
+    save_model(ImageGenerator(**image_args), ModelCard("t-image", "edgeconnect-image", image_args, "image", 32,
+                                                       companion="t-edge", data="random init", license="test terms"),
+               folder)
+    monkeypatch.setenv("INPAINT_STUDIO_BUNDLED_MODELS", str(folder))
+    return folder
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> Path:
+    return write_photos(tmp_path / "photos", count=4)
+
+
+@pytest.fixture
+def make_dialog(qtbot, base: Path):
+    """Dialogs on the tiny base; afterwards no fine-tune process may be left running."""
+    dialogs: list[FinetuneDialog] = []
+
+    def make(image: np.ndarray | None = None, mask: np.ndarray | None = None, **kwargs) -> FinetuneDialog:
+        kwargs.setdefault("auto_estimate", False)
+        kwargs.setdefault("confirm", lambda _title, _text: True)
+        settings = kwargs.pop("settings", None) or Settings.load()
+        dialog = FinetuneDialog(ModelStore().fill_models(), image, mask, settings, photo_name="beach.jpg", **kwargs)
+        qtbot.addWidget(dialog)
+        dialog.show()
+        dialogs.append(dialog)
+        return dialog
+
+    yield make
+    for dialog in dialogs:
+        dialog.shutdown(20_000)
+    leftovers = running_runners()
+    for runner in leftovers:
+        runner.kill()
+        runner.wait(10_000)
+    assert not leftovers, "a fine-tune process outlived its test"
+
+
+def _tiny_settings(dialog: FinetuneDialog, name: str, steps: int) -> None:
+    dialog.steps_spin.setValue(steps)
+    dialog.batch_spin.setValue(2)
+    dialog.size_spin.setValue(32)
+    dialog.lr_edit.setText("1e-3")
+    dialog.device_combo.setCurrentIndex(dialog.device_combo.findData("cpu"))
+    dialog.name_edit.setText(name)
+
+
+def _run(qtbot, dialog: FinetuneDialog, action) -> object:
+    with qtbot.waitSignal(dialog.run_finished, timeout=RUN_TIMEOUT) as blocker:
+        assert action(), dialog.last_error
+    return blocker.args[0]
+
+
+def _model_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+def test_folder_fine_tune_registers_a_complete_model(qtbot, make_dialog, photos: Path) -> None:
+    dialog = make_dialog()
+    assert dialog.base_combo.currentData() == "t-image" and dialog.folder_radio.isChecked()
+    assert not dialog.photo_radio.isEnabled()  # no photo open
+    dialog.folder_edit.setText(str(photos))
+    _tiny_settings(dialog, "my-photos", steps=4)
+    dialog.default_check.setChecked(True)
+    registered: list[tuple] = []
+    dialog.model_registered.connect(lambda name, default: registered.append((name, default)))
+    outcome = _run(qtbot, dialog, dialog.start)
+
+    assert outcome.state == "registered", (outcome.message, outcome.stderr[-2000:])
+    assert registered == [("my-photos", True)] and dialog.settings.default_model == "my-photos"
+    assert Settings.load().default_model == "my-photos"  # saved
+    models = user_models_dir()
+    assert _model_files(models) == ["my-photos.json", "my-photos.safetensors"]  # nothing half-written beside it
+    card = read_card(models / "my-photos.json")
+    assert (card.name, card.stage, card.companion, card.steps, card.resolution) == \
+        ("my-photos", "image", "t-edge", 4, 32)
+    assert "t-image" in card.description and "t-image" in card.data and str(photos) in card.data
+    assert "CPU" in card.hardware and "test terms" in card.license
+    assert card.validation["step"] == 4 and "hole_psnr" in card.validation["table"]["all"]
+    listed = {m.name: m for m in Engine(device="cpu").models()}
+    assert listed["my-photos"].kind == "neural" and listed["my-photos"].source == "user"
+    # Live display: the progress bar reached the end, the curves and the last sample grid are shown.
+    assert dialog.progress_bar.value() == dialog.progress_bar.maximum() == 4
+    assert [s for s, _ in dialog.loss_plot.series()["image/g_l1"]] == [1, 2, 3, 4]
+    assert dialog.sample_label.pixmap() is not None and not dialog.sample_label.pixmap().isNull()
+    assert dialog.val_table.rowCount() >= 1 and "step 4" in dialog.val_label.text()
+    assert dialog.runs_list.count() == 0  # a registered run is not offered for resuming
+    # The same name is now taken.
+    assert "already exists" in dialog.name_status.text()
+
+
+def test_photo_fine_tune_cancel_then_resume_after_reopening(qtbot, make_dialog) -> None:
+    image = photo_array(72, 64)
+    mask = np.zeros((64, 72), bool)
+    mask[40:58, 48:68] = True
+    dialog = make_dialog(image, mask, env={job.FAULT_ENV: "hold:2"})  # the job waits at step 2 for the stop
+    assert dialog.photo_radio.isChecked() and dialog.photo_radio.isEnabled()
+    _tiny_settings(dialog, "beach-tuned", steps=6)
+    assert dialog.start(), dialog.last_error
+    run_dir = dialog.run_dir
+    assert (run_dir / job.PHOTO_FILE).is_file() and (run_dir / job.MASK_FILE).is_file()
+    qtbot.waitUntil(lambda: dialog.progress_bar.value() >= 2, timeout=RUN_TIMEOUT)
+    assert "step 2 / 6" in dialog.progress_bar.format()
+    with qtbot.waitSignal(dialog.run_finished, timeout=RUN_TIMEOUT) as blocker:
+        dialog.close()  # asks (answered yes), stops with a checkpoint, closes once the process ended
+    assert blocker.args[0].state == "stopped", blocker.args[0].message
+    assert dialog.isHidden()
+    assert job.run_info(run_dir).step == 2 and job.run_info(run_dir).state == "stopped"
+    assert _model_files(user_models_dir()) == []  # a stopped run registers nothing
+
+    reopened = make_dialog(image, mask)  # e.g. after restarting the editor
+    assert reopened.runs_box.isVisibleTo(reopened) and reopened.runs_list.count() == 1
+    assert "beach-tuned" in reopened.runs_list.item(0).text() and "2/6" in reopened.runs_list.item(0).text()
+    assert "unfinished fine-tune" in (job.check_name("beach-tuned") or "")
+    with qtbot.waitSignal(reopened.run_finished, timeout=RUN_TIMEOUT) as blocker:
+        reopened.resume_button.click()
+    outcome = blocker.args[0]
+    assert outcome.state == "registered", (outcome.message, outcome.stderr[-2000:])
+    steps = [s for s, _ in reopened.loss_plot.series()["image/g_l1"]]
+    assert steps == [1, 2, 3, 4, 5, 6]  # the curve continues where it stopped
+    card = read_card(user_models_dir() / "beach-tuned.json")
+    assert card.steps == 6 and "beach.jpg" in card.data and "internal fine-tuning" in card.data
+    assert card.companion == "t-edge"
+    assert reopened.runs_list.count() == 0
+
+
+def test_disk_full_during_export_leaves_no_model_and_resume_registers(qtbot, make_dialog, photos: Path) -> None:
+    dialog = make_dialog(env={job.FAULT_ENV: "enospc:export"})
+    dialog.folder_edit.setText(str(photos))
+    _tiny_settings(dialog, "full-disk", steps=2)
+    outcome = _run(qtbot, dialog, dialog.start)
+    assert outcome.state == "disk-full"
+    assert "disk is full" in dialog.error_label.text() and "Resume" in dialog.error_label.text()
+    assert _model_files(user_models_dir()) == []  # no card, no weights, no staging folder
+    assert dialog.runs_list.count() == 1 and "failed" in dialog.runs_list.item(0).text()
+
+    dialog.env = {}  # space was freed
+    outcome = _run(qtbot, dialog, lambda: dialog.resume_run(dialog.run_dir))
+    assert outcome.state == "registered", outcome.message
+    assert _model_files(user_models_dir()) == ["full-disk.json", "full-disk.safetensors"]
+
+
+@pytest.mark.parametrize(("fault", "state", "words"), [
+    ("oom:0", "oom", "smaller batch size or training resolution"),
+    ("kill:0", "crashed", "ran out of memory"),
+])
+def test_out_of_memory_and_a_killed_process_are_explained(qtbot, make_dialog, photos: Path, fault: str,
+                                                          state: str, words: str) -> None:
+    dialog = make_dialog(env={job.FAULT_ENV: fault})
+    dialog.folder_edit.setText(str(photos))
+    _tiny_settings(dialog, "too-big", steps=3)
+    outcome = _run(qtbot, dialog, dialog.start)
+    assert outcome.state == state
+    assert words in dialog.error_label.text()
+    assert _model_files(user_models_dir()) == []
+    assert dialog.start_button.isEnabled()  # the editor and the dialog carry on
+
+
+def test_time_estimate_measures_steps_in_a_process(qtbot, make_dialog, photos: Path) -> None:
+    dialog = make_dialog(auto_estimate=True)
+    dialog.device_combo.setCurrentIndex(dialog.device_combo.findData("cpu"))
+    dialog.batch_spin.setValue(2)
+    with qtbot.waitSignal(dialog.estimate_ready, timeout=RUN_TIMEOUT) as blocker:
+        dialog.folder_edit.setText(str(photos))  # a usable folder: the debounced estimate starts
+    result = blocker.args[0]
+    assert result is not None and result["seconds_per_step"] > 0 and result["steps"] == 3
+    text = dialog.estimate_label.text()
+    assert text.startswith("About ") and "estimate" in text
+    dialog.steps_spin.setValue(1000)  # more steps: the same measurement, a longer estimate, no new process
+    assert dialog.estimate["total_s"] > result["seconds_per_step"] * 1000
+    assert dialog.estimator is None or not dialog.estimator.is_running()
+    assert not (job.runs_root() / ".estimate").exists()
+
+
+# --- errors found before anything starts ---------------------------------------------------------------------
+
+def test_folder_problems_have_clear_messages(make_dialog, tmp_path: Path) -> None:
+    dialog = make_dialog()
+    dialog.name_edit.setText("fine")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    dialog.folder_edit.setText(str(empty))
+    assert not dialog.start() and "holds no photos" in dialog.error_label.text()
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "a.jpg").write_bytes(b"not a jpeg at all")
+    (broken / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    dialog.folder_edit.setText(str(broken))
+    assert not dialog.start()
+    assert "None of the 2 image file(s)" in dialog.error_label.text() and "could be read" in dialog.last_error
+    dialog.folder_edit.setText(str(tmp_path / "missing"))
+    assert not dialog.start() and "does not exist" in dialog.last_error
+    dialog.folder_edit.setText("")
+    assert not dialog.start() and "Choose a folder" in dialog.last_error
+    assert not job.runs_root().joinpath("fine").exists()  # nothing was started
+
+
+def test_name_problems_have_clear_messages(make_dialog, photos: Path) -> None:
+    models = user_models_dir()
+    (models / "taken.json").write_text("{}")
+    dialog = make_dialog()
+    dialog.folder_edit.setText(str(photos))
+    for name, words in [("", "Give the new model a name"), ("my model", "cannot be a model name"),
+                        ("../evil", "cannot be a model name"), ("telea", "reserved"),
+                        ("taken", "already exists in your models folder"), ("TAKEN", "already exists"),
+                        ("t-image", "bundled with the program")]:
+        dialog.name_edit.setText(name)
+        assert words in dialog.name_status.text(), name
+        assert not dialog.start() and words in dialog.last_error, name
+    dialog.name_edit.setText("fresh")
+    assert "Will be saved" in dialog.name_status.text()
+    (models / "fresh-edge.json").write_text("{}")
+    assert job.check_name("fresh", "image") is None  # an image-only run registers just NAME
+    dialog.parts_combo.setCurrentIndex(dialog.parts_combo.findData("joint"))
+    assert "'fresh-edge' already exists" in dialog.name_status.text()  # a joint run also registers NAME-edge
+
+
+def test_photo_and_disk_problems(make_dialog, monkeypatch: pytest.MonkeyPatch) -> None:
+    image = photo_array(72, 64)
+    dialog = make_dialog(image, np.ones((64, 72), bool))
+    dialog.name_edit.setText("whole")
+    assert not dialog.start() and "whole photo is masked" in dialog.last_error
+
+    dialog = make_dialog(image, np.zeros((64, 72), bool))
+    dialog.name_edit.setText("nodisk")
+    usage = shutil.disk_usage(job.runs_root())
+    monkeypatch.setattr(dialog_module.shutil, "disk_usage", lambda _p: usage._replace(free=1000))
+    assert not dialog.start() and "Not enough free disk space" in dialog.last_error
+
+
+def test_a_completion_base_cannot_fine_tune_on_one_photo(make_dialog, base: Path, qtbot) -> None:
+    from engine.networks import CompletionNetwork
+
+    save_model(CompletionNetwork(8), ModelCard("t-glcic", "glcic", {"base_channels": 8}, "completion", 32), base)
+    image = photo_array(72, 64)
+    dialog = make_dialog(image, np.zeros((64, 72), bool))
+    dialog.base_combo.setCurrentIndex(dialog.base_combo.findData("t-glcic"))
+    assert not dialog.photo_radio.isEnabled() and dialog.folder_radio.isChecked()
+    assert dialog.parts() == "completion" and not dialog.parts_combo.isEnabled()
+    spec = dialog.current_spec()
+    assert spec.kind == "completion" and spec.parts == "completion" and spec.edge_card == ""
+
+
+def test_delete_an_unfinished_run(make_dialog) -> None:
+    run = job.runs_root() / "old"
+    run.mkdir(parents=True)
+    job.write_spec(run, job.JobSpec(name="old", base="t-image", base_card="x.json", steps=10))
+    job.write_status(run, "stopped", "Stopped at step 3.")
+    dialog = make_dialog()
+    assert dialog.runs_list.count() == 1 and "stopped" in dialog.runs_list.item(0).text()
+    dialog.delete_button.click()
+    assert not run.exists() and dialog.runs_list.count() == 0 and not dialog.runs_box.isVisibleTo(dialog)
+
+
+def test_a_run_trained_by_another_process_is_not_resumed_twice(make_dialog) -> None:
+    import os
+
+    run = job.runs_root() / "busy"
+    run.mkdir(parents=True)
+    job.write_spec(run, job.JobSpec(name="busy", base="t-image", base_card="x.json", steps=10))
+    job.write_status(run, "running", pid=os.getpid())  # alive: e.g. another editor window trains it
+    dialog = make_dialog()
+    assert "running" in dialog.runs_list.item(0).text()
+    assert not dialog.resume_run(run) and "another process" in dialog.last_error
+    assert not dialog.is_running()
+
+
+def test_format_duration() -> None:
+    assert [format_duration(s) for s in (4.4, 61, 3725)] == ["4 s", "1 min 01 s", "1 h 02 min"]
+
+
+def test_spec_round_trip(tmp_path: Path) -> None:
+    spec = job.JobSpec(name="n", base="b", base_card="b.json", steps=7, lr=3e-4)
+    job.write_spec(tmp_path, spec)
+    assert job.read_spec(tmp_path) == spec
+    assert json.loads((tmp_path / job.SPEC_FILE).read_text())["steps"] == 7

@@ -1,0 +1,203 @@
+"""The fine-tune job in process: configs per mode, stop and resume, registration order and rollback, errors."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engine.model_files import ModelCard, read_card, save_model
+from engine.model_store import ModelStore
+from engine.networks import CompletionNetwork, EdgeGenerator, ImageGenerator
+from tests.trainer.conftest import write_photos
+from trainer import finetune_job as job
+from trainer.config import validate
+
+
+@pytest.fixture
+def base(tmp_path: Path) -> Path:
+    folder = tmp_path / "bundled"
+    folder.mkdir()
+    torch.manual_seed(0)
+    edge = {"base_channels": 8, "residual_blocks": 1, "use_spectral_norm": True}
+    image = {"base_channels": 8, "residual_blocks": 1, "use_spectral_norm": False}
+    save_model(EdgeGenerator(**edge), ModelCard("t-edge", "edgeconnect-edge", edge, "edge", 32), folder)
+    save_model(ImageGenerator(**image), ModelCard("t-image", "edgeconnect-image", image, "image", 32,
+                                                  companion="t-edge"), folder)
+    save_model(CompletionNetwork(8), ModelCard("t-glcic", "glcic", {"base_channels": 8}, "completion", 32), folder)
+    return folder
+
+
+def _job(tmp_path: Path, base: Path, name: str = "mine", **fields) -> Path:
+    run = tmp_path / "runs" / name
+    run.mkdir(parents=True)
+    photos = fields.pop("folder", None) or write_photos(tmp_path / "photos", count=3)
+    spec = job.JobSpec(name=name, base="t-image", base_card=str(base / "t-image.json"),
+                       edge_card=str(base / "t-edge.json"), companion="t-edge", folder=str(photos), steps=4,
+                       batch_size=2, size=32, lr=1e-3, models_dir=str(tmp_path / "models"))
+    for key, value in fields.items():
+        setattr(spec, key, value)
+    job.write_spec(run, spec)
+    return run
+
+
+def test_configs_of_each_kind_of_job(tmp_path: Path, base: Path) -> None:
+    run = _job(tmp_path, base)
+    spec = job.read_spec(run)
+    image = validate(job.build_config(spec, run))
+    assert image.stage.name == "image" and image.init.image.endswith("t-image.json")
+    assert image.losses.adversarial == 0 and image.losses.feature_matching == 0
+    assert (image.data.size, image.optim.batch_size, image.optim.steps, image.optim.lr) == (32, 2, 4, 1e-3)
+    assert image.schedule.validate_every == 4  # a short run validates once, at its end
+    assert job.amp_mode("auto", "cuda:0") == "auto" and job.amp_mode("off", "cpu") == "off"
+    assert image.optim.amp == job.amp_mode("auto", "cpu") in ("on", "off")  # bf16 where the CPU has it natively
+    long = job.build_config(job.JobSpec(**{**spec.__dict__, "steps": 2000}), run)
+    assert (long.schedule.validate_every, long.schedule.checkpoint_every, long.schedule.log_every) == (500, 400, 10)
+    joint = validate(job.build_config(job.JobSpec(**{**spec.__dict__, "parts": "joint"}), run))
+    assert joint.stage.name == "joint" and joint.init.edge.endswith("t-edge.json") and joint.losses.adversarial > 0
+    glcic = validate(job.build_config(job.JobSpec(**{**spec.__dict__, "parts": "completion", "kind": "completion",
+                                                     "base_card": str(base / "t-glcic.json")}), run))
+    assert glcic.stage.name == "glcic" and glcic.stage.glcic_phases(4) == (4, 4)  # reconstruction only
+    import cv2
+
+    cv2.imwrite(str(run / job.PHOTO_FILE), np.full((40, 48, 3), 128, np.uint8))
+    cv2.imwrite(str(run / job.MASK_FILE), np.zeros((40, 48), np.uint8))
+    photo = validate(job.build_config(job.JobSpec(**{**spec.__dict__, "mode": "photo", "photo": job.PHOTO_FILE,
+                                                     "mask": job.MASK_FILE}), run))
+    assert photo.internal.photo == str(run / job.PHOTO_FILE) and photo.run.name == "mine"
+
+
+def test_stop_then_resume_registers_the_model_weights_before_cards(tmp_path: Path, base: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    run = _job(tmp_path, base, parts="joint", adversarial=True)
+    polls = {"n": 0}
+
+    def stop_after_two() -> bool:
+        polls["n"] += 1
+        return polls["n"] > 2
+
+    stopped = job.run_job(run, abort_fn=stop_after_two)
+    assert (stopped.state, stopped.step) == ("stopped", 2)
+    assert job.run_info(run).state == "stopped" and job.run_info(run).step == 2
+    assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
+
+    (run / job.STOP_FILE).write_text("old request")  # a stale stop request does not stop the resumed run
+    moves: list[str] = []
+    real_replace = os.replace
+
+    def recording(a, b):
+        if Path(b).parent == tmp_path / "models":
+            moves.append(Path(b).name)
+        return real_replace(a, b)
+
+    monkeypatch.setattr(job.os, "replace", recording)
+    done = job.run_job(run)
+    assert done.state == "registered" and [p.name for p in done.models] == ["mine-edge.json", "mine.json"]
+    assert moves == ["mine-edge.safetensors", "mine-edge.json", "mine.safetensors", "mine.json"]
+    card = read_card(tmp_path / "models" / "mine.json")
+    assert card.companion == "mine-edge" and card.steps == 4 and "L1 + adversarial" in card.description
+    assert not (run / "checkpoints").exists() and job.read_status(run)["models"] == ["mine-edge", "mine"]
+    assert job.list_runs(run.parent) == [] and len(job.list_runs(run.parent, unfinished_only=False)) == 1
+    names = [m.name for m in ModelStore(bundled_dir=base, user_dir=tmp_path / "models").fill_models()]
+    assert "mine" in names and "mine-edge" not in names  # edge models pair, they are not fill backends
+
+
+def test_a_failed_move_takes_everything_back(tmp_path: Path, base: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = _job(tmp_path, base)
+    real_replace = os.replace
+
+    def failing(a, b):
+        if Path(b).parent == tmp_path / "models" and str(b).endswith(".json"):  # the card's move into place
+            raise OSError(errno.ENOSPC, "No space left on device", str(b))
+        return real_replace(a, b)
+
+    monkeypatch.setattr(job.os, "replace", failing)
+    with pytest.raises(OSError, match="No space"):
+        job.run_job(run)
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == []  # no weights alone, no staging folder
+    monkeypatch.setattr(job.os, "replace", real_replace)
+    assert job.run_job(run).state == "registered"  # training was done: the retry only registers
+
+
+@pytest.mark.parametrize(("fault", "code", "kind", "words"), [
+    ("enospc:1", job.EXIT_DISK_FULL, "disk-full", "The disk is full"),
+    ("cuda-oom:0", job.EXIT_OOM, "oom", "ran out of memory (batch 2, 32 px, cpu): try a smaller batch size"),
+    ("oom:1", job.EXIT_OOM, "oom", "ran out of memory"),
+])
+def test_main_reports_faults_with_exit_codes(tmp_path: Path, base: Path, monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture, fault: str, code: int, kind: str,
+                                             words: str) -> None:
+    run = _job(tmp_path, base)
+    monkeypatch.setenv(job.FAULT_ENV, fault)
+    monkeypatch.setattr(job.os, "nice", lambda _n: 0, raising=False)
+    monkeypatch.setattr(job, "_set_threads", lambda _spec: None)
+    assert job.main([str(run)]) == code
+    status = job.read_status(run)
+    assert status["state"] == "failed" and status["error"] == kind and words in status["message"]
+    assert words in capsys.readouterr().err
+    assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
+    assert job.run_info(run).state == "failed"
+
+
+def test_main_reports_data_errors_and_a_taken_name(tmp_path: Path, base: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(job.os, "nice", lambda _n: 0, raising=False)
+    monkeypatch.setattr(job, "_set_threads", lambda _spec: None)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    run = _job(tmp_path, base, name="a", folder=empty)
+    assert job.main([str(run)]) == job.EXIT_ERROR
+    assert "no photos" in job.read_status(run)["message"]
+
+    run = _job(tmp_path, base, name="b")
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "B.json").write_text("{}")  # taken meanwhile (case-insensitively)
+    assert job.main([str(run)]) == job.EXIT_NAME_TAKEN
+    assert "already exists" in job.read_status(run)["message"]
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["B.json"]
+    assert job.run_info(run).checkpoint  # the training is kept
+
+
+def test_estimate_times_steps_and_cleans_up(tmp_path: Path, base: Path) -> None:
+    run = _job(tmp_path, base)
+    result = job.estimate(run, steps=2)
+    assert result["seconds_per_step"] > 0 and result["steps"] == 2 and "CPU" in result["hardware"]
+    assert result["startup_s"] >= 0
+    assert sorted(p.name for p in run.iterdir()) == [job.SPEC_FILE]
+
+
+def test_checks_and_listing(tmp_path: Path, base: Path) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    assert job.check_name("ok-name_1.v2", models_dir=models, bundled_dir=base, runs_dir=tmp_path) is None
+    assert "bundled" in job.check_name("t-glcic", models_dir=models, bundled_dir=base, runs_dir=tmp_path)
+    assert "cannot be a model name" in job.check_name("a/b", models_dir=models, bundled_dir=base)
+    assert "cannot be a model name" in job.check_name("x" * 65, models_dir=models, bundled_dir=base)
+    assert "reserved" in job.check_name("NUL", models_dir=models, bundled_dir=base)
+    run = _job(tmp_path, base, name="busy")
+    job.write_status(run, "running", pid=2**22 + 12345)  # no such process
+    assert "unfinished fine-tune" in job.check_name("busy", models_dir=models, bundled_dir=base,
+                                                    runs_dir=run.parent)
+    info = job.run_info(run)
+    assert info.state == "interrupted" and "ended without saying why" in info.message
+    job.write_status(run, "running", pid=os.getpid())
+    assert job.run_info(run).state == "running"
+    (run.parent / "junk").mkdir()
+    (run.parent / "junk" / job.SPEC_FILE).write_text("[1, 2]")
+    states = {i.name: i.state for i in job.list_runs(run.parent)}
+    assert states == {"busy": "running", "junk": "unknown"}
+    assert job.check_folder(tmp_path / "photos") is None
+    assert "does not exist" in job.check_folder(tmp_path / "nowhere")
+
+
+def test_spec_errors_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(job.JobError, match="not a fine-tune run folder"):
+        job.read_spec(tmp_path)
+    (tmp_path / job.SPEC_FILE).write_text(json.dumps({"name": "x"}))
+    with pytest.raises(job.JobError, match="lacks base, base_card"):
+        job.read_spec(tmp_path)

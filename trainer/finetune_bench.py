@@ -1,0 +1,193 @@
+"""Does "fine-tune on this photo" pay off? Hole PSNR before and after internal fine-tuning, and its wall time.
+
+    python -m trainer.finetune_bench --models DIR [--image NAME] [--photos 6] [--steps 300] [--size 128]
+                                     [--batch 1] [--lr 2e-4] [--holes 3] [--work DIR]
+
+For each of ``--photos`` validation photos (``../shared/data/val``, never trained on): a "user" mask (an
+object-sized blob the user wants removed) and ``--holes`` synthetic holes placed in the known area, away from
+it. The holes are filled by the engine (edge model + image model, as in the editor) with the base model,
+then the base image model is fine-tuned on the photo exactly as the editor's dialog does it (the job
+``python -m trainer.finetune_job`` in its own process, timed from launch to the registered model), and the
+holes are filled again with the result. The synthetic holes are held out of the fine-tuning (they are added
+to the user's mask, so their pixels are never seen), as the user's real hole is: the gain measured is the
+gain on unseen pixels of the same photo. OpenCV Telea on the same holes is the classical baseline.
+Hole pixels are replaced by noise before every fill.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from engine import metrics
+from engine.api import FillRequest
+from engine.model_files import read_card
+from engine.paths import REPO_ROOT, shared_data_dir
+from trainer import finetune_job as job
+
+
+def pick_photos(folder: Path, count: int) -> list[Path]:
+    """``count`` photos spread evenly over the sorted list (a mix of the val collections)."""
+    from trainer.data import find_images
+
+    photos = find_images(folder)
+    if not photos:
+        raise SystemExit(f"no photos in {folder}")
+    index = np.linspace(0, len(photos) - 1, min(count, len(photos))).round().astype(int)
+    return [photos[i] for i in index]
+
+
+def _blob(h: int, w: int, rng: np.random.Generator, area: float) -> np.ndarray:
+    """A filled random ellipse of about ``area`` of the image, anywhere."""
+    mask = np.zeros((h, w), np.uint8)
+    ratio = rng.uniform(0.6, 1.6)
+    ry = np.sqrt(area * h * w / np.pi / ratio)
+    rx = ry * ratio
+    cy = rng.uniform(ry, h - ry) if h > 2 * ry else h / 2
+    cx = rng.uniform(rx, w - rx) if w > 2 * rx else w / 2
+    cv2.ellipse(mask, (round(cx), round(cy)), (round(rx), round(ry)), float(rng.uniform(0, 180)), 0, 360, 1, -1)
+    return mask > 0
+
+
+def make_masks(h: int, w: int, holes: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(user mask, synthetic holes): the holes lie in the known area, 12 px or more from the user's mask and
+    from each other."""
+    user = _blob(h, w, rng, 0.08)
+    taken = cv2.dilate(user.astype(np.uint8), np.ones((25, 25), np.uint8)) > 0
+    synthetic = np.zeros((h, w), bool)
+    for _ in range(holes):
+        for _attempt in range(200):
+            hole = _blob(h, w, rng, float(rng.uniform(0.02, 0.04)))
+            if not (hole & taken).any():
+                synthetic |= hole
+                taken |= cv2.dilate(hole.astype(np.uint8), np.ones((25, 25), np.uint8)) > 0
+                break
+    return user, synthetic
+
+
+def _noised(rgb: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    out = rgb.copy()
+    out[mask] = rng.integers(0, 256, (int(mask.sum()), 3), dtype=np.uint8)
+    return out
+
+
+def fill_psnr(engine, model: str, rgb: np.ndarray, holes: np.ndarray, seed: int) -> float:
+    result = engine.fill(FillRequest(_noised(rgb, holes, np.random.default_rng(seed)), holes, model=model))
+    return metrics.psnr(result.image, rgb, holes)
+
+
+def telea_psnr(rgb: np.ndarray, holes: np.ndarray, seed: int) -> float:
+    bgr = cv2.cvtColor(_noised(rgb, holes, np.random.default_rng(seed)), cv2.COLOR_RGB2BGR)
+    out = cv2.inpaint(bgr, holes.astype(np.uint8) * 255, 5, cv2.INPAINT_TELEA)
+    return metrics.psnr(cv2.cvtColor(out, cv2.COLOR_BGR2RGB), rgb, holes)
+
+
+def run_finetune(run_dir: Path, spec: job.JobSpec, env: dict[str, str]) -> tuple[float, dict]:
+    """The dialog's job in its own process; (wall seconds from launch to registered model, last train record)."""
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "trainer.finetune_job", str(run_dir)], env=env,
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"fine-tune failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    from trainer.records import read_records
+
+    trains = read_records(run_dir, "train")
+    return wall, trains[-1] if trains else {}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m trainer.finetune_bench", description=__doc__.split("\n")[0])
+    p.add_argument("--models", required=True, help="folder holding the base pair (image model + its edge model)")
+    p.add_argument("--image", default="edgeconnect-image", help="the base image model's name")
+    p.add_argument("--val", default=str(shared_data_dir() / "val"), help="validation photos (never trained on)")
+    p.add_argument("--photos", type=int, default=6)
+    p.add_argument("--holes", type=int, default=3)
+    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--size", type=int, default=0, help="crop size (0 = the base model's working resolution)")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--adversarial", action="store_true")
+    p.add_argument("--threads", type=int, default=0, help="torch threads of the fine-tune (0 = every core)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--work", default="", help="scratch folder (default: a new temporary one)")
+    p.add_argument("--json", default="", help="also write the per-photo results here")
+    args = p.parse_args(argv)
+
+    import tempfile
+
+    from engine.model_store import ModelStore
+    from engine.pipeline import Engine
+    from trainer.data import read_photo
+
+    models = Path(args.models)
+    base_card = models / f"{args.image}.json"
+    card = read_card(base_card)
+    size = args.size or card.resolution
+    work = Path(args.work or tempfile.mkdtemp(prefix="finetune-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+           "INPAINT_STUDIO_HOME": str(work / "home")}
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    rows = []
+    print(f"base {args.image} ({card.arguments}, {card.resolution} px, {card.steps} steps); fine-tune: {args.steps} "
+          f"steps, {size} px crops, batch {args.batch}, lr {args.lr:g}, "
+          f"{'adversarial + FM + L1' if args.adversarial else 'L1 only'}; {os.cpu_count()} cores, "
+          f"load average before {load_before[0]:.2f}", flush=True)
+    for i, photo in enumerate(pick_photos(Path(args.val), args.photos)):
+        rng = np.random.default_rng(args.seed + i)
+        rgb = read_photo(photo)
+        h, w = rgb.shape[:2]
+        user, holes = make_masks(h, w, args.holes, rng)
+        tuned_dir = work / f"models-{i}"
+        run_dir = work / f"run-{i}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(run_dir / job.PHOTO_FILE), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        cv2.imwrite(str(run_dir / job.MASK_FILE), (user | holes).astype(np.uint8) * 255)  # holes held out
+        spec = job.JobSpec(name="tuned", base=args.image, base_card=str(base_card), companion=card.companion or "",
+                           edge_card=str(models / f"{card.companion}.json"), mode="photo", photo=job.PHOTO_FILE,
+                           mask=job.MASK_FILE, source=photo.name, steps=args.steps, batch_size=args.batch,
+                           lr=args.lr, size=size, device="cpu", threads=args.threads, adversarial=args.adversarial,
+                           models_dir=str(tuned_dir), seed=args.seed)
+        job.write_spec(run_dir, spec)
+        engine = Engine(device="cpu", store=ModelStore(bundled_dir=models, user_dir=tuned_dir))
+        before = fill_psnr(engine, args.image, rgb, holes, args.seed + 100 + i)
+        telea = telea_psnr(rgb, holes, args.seed + 100 + i)
+        wall, last = run_finetune(run_dir, spec, env)
+        engine.refresh_models()
+        after = fill_psnr(engine, "tuned", rgb, holes, args.seed + 100 + i)
+        row = {"photo": f"{photo.parent.name}/{photo.name}", "size": f"{w}x{h}", "holes": float(holes.mean()),
+               "telea": telea, "before": before, "after": after, "wall_s": wall,
+               "train_s": float(last.get("elapsed_s", float("nan")))}
+        rows.append(row)
+        print(f"{row['photo']:32s} {row['size']:>8s} holes {row['holes']:5.1%}  Telea {telea:6.2f}  base {before:6.2f}"
+              f"  tuned {after:6.2f}  gain {after - before:+5.2f} dB  fine-tune {wall:6.1f} s "
+              f"(training loop {row['train_s']:.1f} s)", flush=True)
+    load_after = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in ("telea", "before", "after", "wall_s", "train_s")}
+    print(f"mean: Telea {mean['telea']:.2f}  base {mean['before']:.2f}  tuned {mean['after']:.2f}  gain "
+          f"{mean['after'] - mean['before']:+.2f} dB  fine-tune {mean['wall_s']:.1f} s (max "
+          f"{max(r['wall_s'] for r in rows):.1f} s); load average after {load_after[0]:.2f}")
+    print("\n| photo | size | holes | Telea | base | fine-tuned | gain | fine-tune wall |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['photo']} | {r['size']} | {r['holes']:.1%} | {r['telea']:.2f} | {r['before']:.2f} | "
+              f"{r['after']:.2f} | {r['after'] - r['before']:+.2f} | {r['wall_s']:.0f} s |")
+    print(f"| **mean** | | | {mean['telea']:.2f} | {mean['before']:.2f} | {mean['after']:.2f} | "
+          f"**{mean['after'] - mean['before']:+.2f}** | {mean['wall_s']:.0f} s |")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"rows": rows, "mean": mean, "load": [load_before, load_after],
+                                               "args": vars(args)}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
