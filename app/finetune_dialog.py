@@ -12,6 +12,7 @@ The window opens it non-modally (training may take long and the editor stays usa
 
     dialog = FinetuneDialog(window.models, image, mask, window.settings, window, photo_name="IMG_1.jpg")
     dialog.model_registered.connect(window.on_model_registered)   # (name, make_default)
+    window.engine.models_changed.connect(dialog.set_models)        # the list may still be loading
     dialog.show()
     ...  # on window close: dialog.shutdown()
 """
@@ -40,6 +41,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QListWidget,
@@ -153,6 +155,7 @@ class FinetuneDialog(QDialog):
         self._estimates: dict[tuple, dict[str, Any]] = {}
         self._first_val: dict[str, Any] | None = None
         self._close_when_stopped = False
+        self._prefer_photo = image is not None  # until the user picks the folder
         self._build()
         self._estimate_timer = QTimer(self)
         self._estimate_timer.setSingleShot(True)
@@ -181,11 +184,10 @@ class FinetuneDialog(QDialog):
         runs_layout.addLayout(buttons)
 
         self.form_box = QGroupBox("New fine-tune")
+        self.form_box.setMinimumWidth(520)
         form = QFormLayout(self.form_box)
         self.base_combo = QComboBox()
-        for info in self.base_models:
-            kind = "edge-guided" if info.kind == "neural" else "completion"
-            self.base_combo.addItem(f"{info.name}  ({kind}, {info.source})", info.name)
+        self._fill_base_combo()
         self.base_combo.setToolTip("The model to start from; the new model keeps its architecture")
         form.addRow("Base model", self.base_combo)
 
@@ -258,6 +260,7 @@ class FinetuneDialog(QDialog):
         self.name_edit.setPlaceholderText("e.g. holiday-photos")
         self.name_status = QLabel()
         self.name_status.setWordWrap(True)
+        self.name_status.setMinimumHeight(self.fontMetrics().height() * 2 + 4)  # wrapped text is not clipped
         name_box = QVBoxLayout()
         name_box.addWidget(self.name_edit)
         name_box.addWidget(self.name_status)
@@ -266,6 +269,7 @@ class FinetuneDialog(QDialog):
         form.addRow("", self.default_check)
         self.estimate_label = QLabel()
         self.estimate_label.setWordWrap(True)
+        self.estimate_label.setMinimumHeight(self.fontMetrics().height() * 4 + 4)
         form.addRow("Time", self.estimate_label)
 
         self.live_box = QGroupBox("Training")
@@ -286,6 +290,8 @@ class FinetuneDialog(QDialog):
         self.val_table.setHorizontalHeaderLabels([label for _, label in VAL_COLUMNS])
         self.val_table.setMaximumHeight(120)
         self.val_table.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.val_table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        self.val_table.verticalHeader().setMaximumWidth(180)
         live.addWidget(self.progress_bar)
         live.addWidget(self.status_label)
         live.addWidget(self.loss_plot, 2)
@@ -323,6 +329,8 @@ class FinetuneDialog(QDialog):
     def _connect(self) -> None:
         self.base_combo.currentIndexChanged.connect(self._on_base_changed)
         self.folder_radio.toggled.connect(self._on_mode_changed)
+        self.folder_radio.clicked.connect(lambda: setattr(self, "_prefer_photo", False))
+        self.photo_radio.clicked.connect(lambda: setattr(self, "_prefer_photo", True))
         self.browse_button.clicked.connect(self._browse)
         self.name_edit.textChanged.connect(self._check_name)
         self.parts_combo.currentIndexChanged.connect(self._on_parts_changed)
@@ -340,6 +348,26 @@ class FinetuneDialog(QDialog):
         self.resume_button.clicked.connect(self._resume_selected)
         self.delete_button.clicked.connect(self._delete_selected)
         self.runs_list.currentRowChanged.connect(lambda _row: self._update_buttons())
+
+    def _fill_base_combo(self) -> None:
+        self.base_combo.clear()
+        for info in self.base_models:
+            kind = "edge-guided" if info.kind == "neural" else "completion"
+            self.base_combo.addItem(f"{info.name}  ({kind}, {info.source})", info.name)
+
+    @Slot(list)
+    def set_models(self, models: list[ModelInfo]) -> None:
+        """A new model list (connect the engine's ``models_changed``); keeps the chosen base when still listed."""
+        current = self.base_combo.currentData()
+        self.base_models = [m for m in models if m.kind in ("neural", "completion") and m.path]
+        self.base_combo.blockSignals(True)
+        self._fill_base_combo()
+        self.base_combo.setCurrentIndex(max(0, self.base_combo.findData(current)))
+        self.base_combo.blockSignals(False)
+        if self.base_models and self.last_error.startswith("No model to fine-tune"):
+            self._error("")
+        if self.base_combo.currentData() != current:
+            self._on_base_changed()
 
     # ================================================================== form state
     def base_info(self) -> ModelInfo | None:
@@ -362,6 +390,8 @@ class FinetuneDialog(QDialog):
         self.photo_radio.setEnabled(self.image is not None and neural)
         if not neural and self.photo_radio.isChecked():
             self.folder_radio.setChecked(True)
+        elif neural and self._prefer_photo and self.image is not None and not self.photo_radio.isChecked():
+            self.photo_radio.setChecked(True)
         self.photo_radio.setToolTip("" if neural else "Fine-tuning on one photo needs an edge-guided model")
         if info is not None:
             try:

@@ -2,7 +2,9 @@
 
 Each ``train`` record (``{"kind": "train", "step": N, "losses": {"image/g_l1": 0.12, ...}}``) adds one point
 to every curve it names; records of a step already seen replace the later points (a resumed run). The y axis
-is logarithmic when every value is positive and they span more than a factor of 20, else linear.
+is logarithmic when every value is positive and they span more than a factor of 20, else linear. Curves of
+:data:`SMOOTH_FROM` points or more (batch-1 losses are noisy) are drawn faintly as they are, with an
+exponential moving average on top (TensorBoard's smoothing, bias-corrected).
 """
 
 from __future__ import annotations
@@ -17,6 +19,18 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 52, 12, 10, 26
+SMOOTH_FROM = 30
+SMOOTHING = 0.85
+
+
+def smoothed(values: list[float], weight: float = SMOOTHING) -> list[float]:
+    """Bias-corrected exponential moving average (the first value is not pulled towards zero)."""
+    out, average, norm = [], 0.0, 0.0
+    for value in values:
+        average = weight * average + (1 - weight) * value
+        norm = weight * norm + (1 - weight)
+        out.append(average / norm)
+    return out
 
 
 def _ticks(low: float, high: float, count: int = 4) -> list[float]:
@@ -153,17 +167,25 @@ class LossPlot(QWidget):
                          f"step {int(max(steps))}" + ("  (log scale)" if log else ""))
         painter.save()
         painter.setClipRect(rect.adjusted(-1, -1, 1, 1))
+        painter.setBrush(Qt.NoBrush)
         for name, series in self._series.items():
             if not series:
                 continue
-            path = QPainterPath(to_xy(*series[0]))
-            for step, value in series[1:]:
-                path.lineTo(to_xy(step, value))
-            painter.setPen(QPen(self._colors[name], 2))
-            painter.setBrush(Qt.NoBrush)
+            color = self._colors[name]
             if len(series) == 1:
+                painter.setPen(QPen(color, 2))
                 painter.drawEllipse(to_xy(*series[0]), 2.5, 2.5)
-            else:
+                continue
+            curves = [([v for _, v in series], QPen(color, 2))]
+            if len(series) >= SMOOTH_FROM:
+                faint = QColor(color)
+                faint.setAlpha(70)
+                curves = [(curves[0][0], QPen(faint, 1)), (smoothed(curves[0][0]), QPen(color, 2))]
+            for values, pen in curves:
+                path = QPainterPath(to_xy(series[0][0], values[0]))
+                for (step, _), value in zip(series[1:], values[1:]):
+                    path.lineTo(to_xy(step, value))
+                painter.setPen(pen)
                 painter.drawPath(path)
         painter.restore()
         # Legend: top right, one line per curve with its latest value.

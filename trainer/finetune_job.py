@@ -324,9 +324,12 @@ def _lit(value: object) -> str:
     return toml_value(value)
 
 
-def build_config(spec: JobSpec, run_dir: Path, resume: bool = False):
-    """The trainer config of ``spec`` writing into ``run_dir`` (validated by ``train()``)."""
+def build_config(spec: JobSpec, run_dir: Path, resume: bool = False, files_dir: Path | None = None):
+    """The trainer config of ``spec`` writing into ``run_dir`` (validated by ``train()``); the photo and mask
+    of "this photo" are read from ``files_dir`` (default ``run_dir``)."""
     from trainer.config import TrainConfig, apply_overrides
+
+    files_dir = files_dir if files_dir is not None else run_dir
 
     steps = spec.steps
     # Curves: about 100 points; validation (figures + a sample grid) about 4 times and checkpoints about 5 times
@@ -344,7 +347,7 @@ def build_config(spec: JobSpec, run_dir: Path, resume: bool = False):
     if spec.mode == "photo":
         from trainer.internal import internal_config
 
-        config = internal_config(run_dir / spec.photo, run_dir / spec.mask, spec.base_card, run_dir, steps=steps,
+        config = internal_config(files_dir / spec.photo, files_dir / spec.mask, spec.base_card, run_dir, steps=steps,
                                  size=spec.size, batch_size=spec.batch_size, lr=spec.lr, device=spec.device,
                                  adversarial=spec.adversarial)
         return apply_overrides(config, [*common, *schedule])
@@ -573,7 +576,7 @@ def estimate(run_dir: str | Path, steps: int = 3) -> dict[str, Any]:
     run_dir = Path(run_dir)
     spec = read_spec(run_dir)
     scratch = Path(tempfile.mkdtemp(prefix=".estimate-", dir=run_dir))
-    config = build_config(dataclasses.replace(spec, steps=max(100, steps + 1)), scratch)
+    config = build_config(dataclasses.replace(spec, steps=max(100, steps + 1)), scratch, files_dir=run_dir)
     from trainer.config import apply_overrides
 
     config = apply_overrides(config, ["schedule.log_every=1", "data.val_images=0", "schedule.validate_every=100000",

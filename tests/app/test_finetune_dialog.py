@@ -278,6 +278,17 @@ def test_a_completion_base_cannot_fine_tune_on_one_photo(make_dialog, base: Path
     assert spec.kind == "completion" and spec.parts == "completion" and spec.edge_card == ""
 
 
+def test_the_model_list_can_arrive_after_the_dialog_opened(qtbot, base: Path) -> None:
+    image = photo_array(72, 64)
+    dialog = FinetuneDialog([], image, None, Settings.load(), auto_estimate=False)
+    qtbot.addWidget(dialog)
+    assert dialog.base_combo.count() == 0 and not dialog.start() and "No model to fine-tune" in dialog.last_error
+    assert dialog.folder_radio.isChecked()
+    dialog.set_models(ModelStore().fill_models())
+    assert dialog.base_combo.currentData() == "t-image" and dialog.photo_radio.isChecked()
+    assert dialog.last_error == "" and dialog.size_spin.value() == 32
+
+
 def test_delete_an_unfinished_run(make_dialog) -> None:
     run = job.runs_root() / "old"
     run.mkdir(parents=True)

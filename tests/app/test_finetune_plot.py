@@ -11,7 +11,7 @@ import pytest
 from PySide6.QtGui import QColor, QImage
 
 from app.finetune_runner import JsonlTail, classify
-from app.loss_plot import LossPlot
+from app.loss_plot import LossPlot, smoothed
 from trainer import finetune_job as job
 from trainer.records import MetricsLog, read_records
 
@@ -82,6 +82,21 @@ def test_plot_uses_a_log_scale_for_wide_ranges(qtbot) -> None:
     assert plot.uses_log_scale()
     pixels = _pixels(plot)
     assert (_near(pixels, plot.color("l")).sum()) > 100
+
+
+def test_long_noisy_curves_are_smoothed(qtbot) -> None:
+    assert smoothed([2.0, 2.0, 2.0]) == pytest.approx([2.0, 2.0, 2.0])  # bias-corrected: no ramp from zero
+    noisy = [1.0 + (0.5 if i % 2 else -0.5) for i in range(100)]
+    assert np.ptp(smoothed(noisy)[20:]) < 0.2 < np.ptp(noisy)
+    plot = LossPlot()
+    qtbot.addWidget(plot)
+    plot.resize(400, 240)
+    plot.set_records([{"kind": "train", "step": i + 1, "losses": {"l1": v}} for i, v in enumerate(noisy)])
+    rect = plot.plot_rect()
+    strong = _near(_pixels(plot), plot.color("l1"))
+    ys, xs = np.nonzero(strong)
+    ys = ys[(xs > rect.left() + 5) & (xs < rect.left() + rect.width() * 0.6)]
+    assert len(ys) > 50 and np.ptp(ys) < rect.height() * 0.3  # the bold line is the calm average, not the zigzag
 
 
 def test_tail_reads_complete_lines_and_notices_a_rewrite(tmp_path: Path) -> None:

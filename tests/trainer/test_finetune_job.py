@@ -163,12 +163,17 @@ def test_main_reports_data_errors_and_a_taken_name(tmp_path: Path, base: Path,
     assert job.run_info(run).checkpoint  # the training is kept
 
 
-def test_estimate_times_steps_and_cleans_up(tmp_path: Path, base: Path) -> None:
-    run = _job(tmp_path, base)
+@pytest.mark.parametrize("mode", ["folder", "photo"])
+def test_estimate_times_steps_and_cleans_up(tmp_path: Path, base: Path, mode: str) -> None:
+    import cv2
+
+    run = _job(tmp_path, base, mode=mode, photo=job.PHOTO_FILE, mask=job.MASK_FILE)
+    cv2.imwrite(str(run / job.PHOTO_FILE), np.random.default_rng(0).integers(0, 255, (40, 48, 3), np.uint8))
+    cv2.imwrite(str(run / job.MASK_FILE), np.zeros((40, 48), np.uint8))
     result = job.estimate(run, steps=2)
     assert result["seconds_per_step"] > 0 and result["steps"] == 2 and "CPU" in result["hardware"]
     assert result["startup_s"] >= 0
-    assert sorted(p.name for p in run.iterdir()) == [job.SPEC_FILE]
+    assert sorted(p.name for p in run.iterdir()) == sorted([job.SPEC_FILE, job.PHOTO_FILE, job.MASK_FILE])
 
 
 def test_checks_and_listing(tmp_path: Path, base: Path) -> None:
