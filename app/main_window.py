@@ -82,6 +82,7 @@ class MainWindow(QMainWindow):
         self._closing = False
         self._shut_down = False
         self._grow_step = 8
+        self._finetune = None  # the fine-tune dialog while it is open (non-modal)
         # Warm copies of the photo for the worker and the autosave thread (only changed rects are copied).
         self._request_mirror = ImageMirror(self.document)
         self._autosave_mirror = ImageMirror(self.document)
@@ -188,10 +189,8 @@ class MainWindow(QMainWindow):
 
         a("refresh_models", "&Refresh Model List", self.engine.refresh_models, None,
           "Rescan the bundled and user model folders")
-        # Issue 6 hangs the fine-tune dialog here; the lead wires ``fine_tune`` to it.
-        fine_tune = a("fine_tune", "&Fine-tune…", None, None, "coming", icon_key="fine_tune")
-        fine_tune.setEnabled(False)
-        fine_tune.setToolTip("coming")
+        a("fine_tune", "&Fine-tune…", self.show_finetune, None,
+          "Adapt a model to your photos, or to the open photo (trains in its own process)", icon_key="fine_tune")
         a("about", "&About Inpaint Studio", self.show_about, None, icon_key="about")
         a("shortcuts", "&Keyboard Shortcuts", self.show_shortcuts, "F1")
 
@@ -738,6 +737,39 @@ class MainWindow(QMainWindow):
             self.device_label.setText("Engine: restarting…")
             self.engine.set_engine_factory(default_engine_factory(self.settings.device, self.settings.cpu_threads))
 
+    def show_finetune(self) -> None:
+        """Models > Fine-tune…: non-modal (training runs in its own process; the editor stays usable)."""
+        from app.finetune_dialog import FinetuneDialog
+
+        if self._finetune is not None:
+            self._finetune.show()
+            self._finetune.raise_()
+            self._finetune.activateWindow()
+            return
+        doc = self.document
+        image = None if doc.is_empty() else doc.image.copy()
+        mask = None if doc.is_empty() else doc.mask.copy()
+        path = self.files.save_target or self.files.original_path
+        dialog = FinetuneDialog(self.models, image, mask, self.settings, self, photo_name=path.name if path else "")
+        dialog.model_registered.connect(self.on_model_registered)
+        self.engine.models_changed.connect(dialog.set_models)
+        dialog.finished.connect(self._on_finetune_closed)
+        self._finetune = dialog
+        dialog.show()
+
+    @Slot(str, bool)
+    def on_model_registered(self, name: str, make_default: bool) -> None:
+        """A fine-tune registered ``name``: rescan (the selector then picks ``settings.default_model``)."""
+        self.engine.refresh_models()
+        self.statusBar().showMessage(f"Fine-tuned model '{name}' is ready"
+                                     + (" and is now the default." if make_default else "."), 8000)
+
+    @Slot()
+    def _on_finetune_closed(self) -> None:
+        if self._finetune is not None:
+            self._finetune.deleteLater()
+            self._finetune = None
+
     def show_about(self) -> None:
         QMessageBox.about(self, f"About {APP_TITLE}",
                           f"<b>{APP_TITLE}</b><p>Removes things from photos with edge-guided inpainting "
@@ -790,6 +822,8 @@ class MainWindow(QMainWindow):
         self.document.image_replaced.disconnect(self._on_image_replaced)
         self.document.layer_changed.disconnect(self._request_mirror.mark)
         self.document.layer_changed.disconnect(self._autosave_mirror.mark)
+        if self._finetune is not None:
+            self._finetune.shutdown()  # training saves a checkpoint (Resume continues it next time)
         self.engine.shutdown()
         self.autosaver.stop(clear=clean)
         self.settings.brush_size = self._sizes_for_settings()

@@ -273,14 +273,13 @@ def test_mask_menu_and_view_actions(make_window, qtbot, photo_file, tmp_path):
     assert window.canvas.is_fit()
 
 
-def test_models_menu_lists_backends_and_keeps_a_fine_tune_placeholder(make_window, qtbot):
+def test_models_menu_lists_backends_and_opens_fine_tune(make_window, qtbot):
     window = make_window()
     qtbot.waitUntil(lambda: bool(window.models), timeout=10_000)
     names = [window.model_combo.itemData(i) for i in range(window.model_combo.count())]
     assert names[0] == "default" and "telea" in names and "navier-stokes" in names
     fine_tune = window.actions["fine_tune"]
-    assert not fine_tune.isEnabled() and fine_tune.toolTip() == "coming"
-    assert fine_tune in window.models_menu.actions()
+    assert fine_tune.isEnabled() and fine_tune in window.models_menu.actions()
     menu_models = [a.data() for a in window.model_actions.actions()]
     assert menu_models == names
     window.model_actions.actions()[names.index("telea")].trigger()
@@ -315,3 +314,26 @@ def test_changing_the_device_restarts_the_engine(make_window, qtbot):
         window.apply_preferences(engine_changed=True)
     errors = [(t, m) for k, t, m in window.prompter.asked if k == "error"]
     assert errors and errors[0][0] == "Fill engine" and "cuda:7" in errors[0][1]
+
+
+def test_fine_tune_dialog_opens_once_and_a_registered_model_reaches_the_selector(make_window, qtbot):
+    from app.finetune_dialog import FinetuneDialog
+    from engine.model_files import ModelCard, save_model
+    from engine.networks import EdgeGenerator, ImageGenerator
+    from engine.paths import user_models_dir
+
+    window = make_window()
+    qtbot.waitUntil(lambda: bool(window.models), timeout=10_000)
+    window.actions["fine_tune"].trigger()
+    dialog = window._finetune
+    assert isinstance(dialog, FinetuneDialog) and dialog.isVisible()
+    window.actions["fine_tune"].trigger()
+    assert window._finetune is dialog  # non-modal, one at a time
+
+    args = {"base_channels": 8, "residual_blocks": 1}
+    save_model(EdgeGenerator(**args), ModelCard("mine-edge", "edgeconnect-edge", args, "edge", 64), user_models_dir())
+    save_model(ImageGenerator(**args), ModelCard("mine-image", "edgeconnect-image", args, "image", 64,
+                                                 companion="mine-edge"), user_models_dir())
+    dialog.model_registered.emit("mine-image", False)
+    qtbot.waitUntil(lambda: "mine-image" in [window.model_combo.itemData(i)
+                                             for i in range(window.model_combo.count())], timeout=10_000)
