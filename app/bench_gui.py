@@ -31,34 +31,13 @@ from PySide6.QtCore import QEvent, QEventLoop, QObject, QPointF, Qt, QTimer
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
+from app.bench_canvas import rss_mb, synthetic_photo
+
 HEARTBEAT_MS = 5
-
-
-def rss_mb() -> float:
-    """Resident memory of this process in MB (Linux /proc), else NaN."""
-    try:
-        with open("/proc/self/status") as handle:
-            for line in handle:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return float("nan")
 
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def synthetic_photo(height: int, width: int, seed: int = 0) -> np.ndarray:
-    """Smooth colour regions plus grain: cheap to make, not constant, compresses like a photo."""
-    import cv2
-
-    rng = np.random.default_rng(seed)
-    small = rng.integers(0, 256, (height // 60 + 1, width // 60 + 1, 3), dtype=np.uint8)
-    photo = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
-    grain = rng.integers(0, 20, (height, width, 1), dtype=np.uint8)
-    return cv2.add(photo, np.repeat(grain, 3, axis=2))
 
 
 def write_standin_models(folder: Path) -> None:

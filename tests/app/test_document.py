@@ -16,6 +16,13 @@ from engine.api import FillResult
 from engine.errors import MaskError
 
 
+def npz_round_trip(state: dict, folder) -> dict:
+    """Write a history state as the session autosave does (.npz) and read it back without pickle."""
+    np.savez(folder / "h.npz", **state)
+    with np.load(folder / "h.npz", allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
 @pytest.fixture
 def doc(qapp):
     d = Document()
@@ -264,10 +271,7 @@ def test_history_round_trip_restores_layers_index_and_clean(doc, tmp_path):
     doc.undo_stack.undo()
     doc.undo_stack.undo()  # index 4 of 6: redo must still work after recovery
     layers = {n: doc.layer(n).copy() for n in ("image", "mask", "sketch_drawn", "sketch_erased")}
-    state = doc.history_state()
-    np.savez(tmp_path / "h.npz", **state)
-    with np.load(tmp_path / "h.npz", allow_pickle=False) as f:
-        loaded = {k: f[k] for k in f.files}
+    loaded = npz_round_trip(doc.history_state(), tmp_path)
 
     other = Document()
     other.load_array(layers["image"])
@@ -361,10 +365,7 @@ def test_two_region_fill_history_round_trip(big, tmp_path):
     original = big.image.copy()
     big.apply_fill(fake_fill(big, 9, regions=[CROP_A, CROP_B]))
     layers = {n: big.layer(n).copy() for n in ("image", "mask", "sketch_drawn", "sketch_erased")}
-    state = big.history_state()
-    np.savez(tmp_path / "h.npz", **state)
-    with np.load(tmp_path / "h.npz", allow_pickle=False) as f:
-        loaded = {k: f[k] for k in f.files}
+    loaded = npz_round_trip(big.history_state(), tmp_path)
     other = Document()
     other.load_array(layers["image"])
     other.set_layers(mask=layers["mask"], sketch_drawn=layers["sketch_drawn"], sketch_erased=layers["sketch_erased"])
