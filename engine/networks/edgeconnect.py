@@ -15,13 +15,22 @@ import torch
 from torch import nn
 
 from engine.networks.layers import ResnetBlock, maybe_spectral
+from engine.networks.prefill import harmonic_fill
+
+
+def _upsample(in_channels: int, out_channels: int, resize: bool, sn: bool) -> nn.Module:
+    """Double the resolution: a transposed conv (the paper's), or nearest resize + 3 x 3 conv (no checkerboard)."""
+    if not resize:
+        return maybe_spectral(nn.ConvTranspose2d(in_channels, out_channels, 4, stride=2, padding=1), sn)
+    return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.ReflectionPad2d(1),
+                         maybe_spectral(nn.Conv2d(in_channels, out_channels, 3), sn))
 
 
 class _EncoderDecoder(nn.Module):
-    """Encoder (two stride-2 convs), dilated residual blocks, decoder (two transposed convs)."""
+    """Encoder (two stride-2 convs), dilated residual blocks, decoder (two upsampling convs)."""
 
     def __init__(self, in_channels: int, out_channels: int, base_channels: int, residual_blocks: int,
-                 use_spectral_norm: bool) -> None:
+                 use_spectral_norm: bool, resize_upsampling: bool = False) -> None:
         super().__init__()
         c = base_channels
         sn = use_spectral_norm
@@ -39,10 +48,10 @@ class _EncoderDecoder(nn.Module):
         )
         self.middle = nn.Sequential(*[ResnetBlock(4 * c, 2, sn) for _ in range(residual_blocks)])
         self.decoder = nn.Sequential(
-            maybe_spectral(nn.ConvTranspose2d(4 * c, 2 * c, 4, stride=2, padding=1), sn),
+            _upsample(4 * c, 2 * c, resize_upsampling, sn),
             nn.InstanceNorm2d(2 * c, track_running_stats=False),
             nn.ReLU(True),
-            maybe_spectral(nn.ConvTranspose2d(2 * c, c, 4, stride=2, padding=1), sn),
+            _upsample(2 * c, c, resize_upsampling, sn),
             nn.InstanceNorm2d(c, track_running_stats=False),
             nn.ReLU(True),
             nn.ReflectionPad2d(3),
@@ -70,17 +79,31 @@ class EdgeGenerator(nn.Module):
 
 
 class ImageGenerator(nn.Module):
-    """Fills the hole of an RGB image guided by a full edge map (known edges plus completed ones)."""
+    """Fills the hole of an RGB image guided by a full edge map (known edges plus completed ones).
+
+    ``prefill=True`` hands the network the harmonic fill of the hole (``engine.networks.prefill``) instead of
+    zeros and makes it predict a correction to that fill; the last layer starts at zero, so an untrained
+    network already returns the smooth fill and training only has to add structure and texture.
+    ``resize_upsampling=True`` decodes with resize + conv instead of transposed convs (no checkerboard).
+    """
 
     stage = "image"
     stride = 4
 
-    def __init__(self, base_channels: int = 64, residual_blocks: int = 8, use_spectral_norm: bool = False) -> None:
+    def __init__(self, base_channels: int = 64, residual_blocks: int = 8, use_spectral_norm: bool = False,
+                 prefill: bool = False, resize_upsampling: bool = False) -> None:
         super().__init__()
-        self.net = _EncoderDecoder(5, 3, base_channels, residual_blocks, use_spectral_norm)
+        self.prefill = prefill
+        self.net = _EncoderDecoder(5, 3, base_channels, residual_blocks, use_spectral_norm, resize_upsampling)
+        if prefill:
+            last = self.net.decoder[-1]
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
 
     def forward(self, image: torch.Tensor, edges: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Return the generated RGB image in [0, 1], N x 3 x H x W (hole and known area alike)."""
-        known = 1.0 - mask
-        out = self.net(torch.cat([image * known, edges, mask], dim=1))
-        return (torch.tanh(out) + 1.0) / 2.0
+        if not self.prefill:
+            out = self.net(torch.cat([image * (1.0 - mask), edges, mask], dim=1))
+            return (torch.tanh(out) + 1.0) / 2.0
+        smooth = harmonic_fill(image, mask)
+        return (smooth + self.net(torch.cat([smooth, edges, mask], dim=1))).clamp(0.0, 1.0)
