@@ -21,6 +21,7 @@ from engine.edges import DEFAULT_SIGMA, known_edges, to_gray
 from engine.errors import EngineError, ModelFileError
 from engine.model_files import ModelCard
 from engine.model_store import ModelStore
+from engine.networks.prefill import harmonic_fill
 from engine.resolution import pad_amounts, pad_reflect
 
 EDGE_THRESHOLD = 0.5  # probability above which a completed edge counts as an edge in the shown edge map
@@ -195,7 +196,24 @@ class NavierStokesBackend(_OpenCVBackend):
     flag = cv2.INPAINT_NS
 
 
-CLASSICAL: dict[str, type[_OpenCVBackend]] = {"telea": TeleaBackend, "navier-stokes": NavierStokesBackend}
+class HarmonicBackend(_OpenCVBackend):
+    """The smoothest fill that meets the hole's border (``engine.networks.prefill``): what the prefill image
+    models refine, and the least-squared-error fill when nothing else is known."""
+
+    name = "harmonic"
+    description = "Harmonic (membrane) fill: smooth, fast; classical baseline, no model needed"
+    context_margin = 32
+
+    def fill(self, work: WorkInput, edges: np.ndarray | None, device: torch.device) -> np.ndarray:
+        image = torch.from_numpy(np.ascontiguousarray(work.image)).permute(2, 0, 1)[None].float() / 255.0
+        mask = torch.from_numpy(np.ascontiguousarray(work.mask))[None, None].float()
+        with torch.inference_mode():
+            out = harmonic_fill(image, mask)
+        return (out[0].permute(1, 2, 0).numpy() * 255.0 + 0.5).clip(0, 255).astype(np.uint8)
+
+
+CLASSICAL: dict[str, type[_OpenCVBackend]] = {"telea": TeleaBackend, "navier-stokes": NavierStokesBackend,
+                                              "harmonic": HarmonicBackend}
 
 
 def classical_infos() -> list[ModelInfo]:
@@ -209,7 +227,8 @@ def list_backends(store: ModelStore) -> list[ModelInfo]:
 
 
 def create_backend(name: str, store: ModelStore) -> Backend:
-    """The backend called ``name`` (a model name, ``telea`` or ``navier-stokes``); ``EngineError`` if unusable."""
+    """The backend called ``name``: a model name or a classical fill (``telea``, ``navier-stokes``,
+    ``harmonic``); ``EngineError`` if unusable."""
     key = name.strip()
     if key.lower() in CLASSICAL:
         return CLASSICAL[key.lower()]()

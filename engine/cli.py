@@ -22,7 +22,7 @@ import numpy as np
 from engine.errors import EngineError, MaskError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-DEFAULT_EVAL_BACKENDS = "telea,navier-stokes,default"
+DEFAULT_EVAL_BACKENDS = "telea,navier-stokes,harmonic,default"
 
 
 class CliError(EngineError):

@@ -32,6 +32,7 @@ from engine.api import FillRequest
 from engine.model_files import read_card
 from engine.paths import REPO_ROOT, shared_data_dir
 from trainer import finetune_job as job
+from trainer.holdout import blob, place_holes
 
 
 def pick_photos(folder: Path, count: int) -> list[Path]:
@@ -45,32 +46,11 @@ def pick_photos(folder: Path, count: int) -> list[Path]:
     return [photos[i] for i in index]
 
 
-def _blob(h: int, w: int, rng: np.random.Generator, area: float) -> np.ndarray:
-    """A filled random ellipse of about ``area`` of the image, anywhere."""
-    mask = np.zeros((h, w), np.uint8)
-    ratio = rng.uniform(0.6, 1.6)
-    ry = np.sqrt(area * h * w / np.pi / ratio)
-    rx = ry * ratio
-    cy = rng.uniform(ry, h - ry) if h > 2 * ry else h / 2
-    cx = rng.uniform(rx, w - rx) if w > 2 * rx else w / 2
-    cv2.ellipse(mask, (round(cx), round(cy)), (round(rx), round(ry)), float(rng.uniform(0, 180)), 0, 360, 1, -1)
-    return mask > 0
-
-
 def make_masks(h: int, w: int, holes: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(user mask, synthetic holes): the holes lie in the known area, 12 px or more from the user's mask and
     from each other."""
-    user = _blob(h, w, rng, 0.08)
-    taken = cv2.dilate(user.astype(np.uint8), np.ones((25, 25), np.uint8)) > 0
-    synthetic = np.zeros((h, w), bool)
-    for _ in range(holes):
-        for _attempt in range(200):
-            hole = _blob(h, w, rng, float(rng.uniform(0.02, 0.04)))
-            if not (hole & taken).any():
-                synthetic |= hole
-                taken |= cv2.dilate(hole.astype(np.uint8), np.ones((25, 25), np.uint8)) > 0
-                break
-    return user, synthetic
+    user = blob(h, w, rng, 0.08)
+    return user, place_holes(user, holes, rng, area=(0.02, 0.04))
 
 
 def _noised(rgb: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:

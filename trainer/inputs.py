@@ -19,10 +19,12 @@ from engine.evaluation import default_nvidia_dir
 from trainer.config import TrainConfig
 from trainer.data import DataError, InternalPhotoDataset, PhotoDataset, ValidationSet, find_images, read_photo
 from trainer.distributed import DistContext
+from trainer.holdout import holdout_items, place_holes
 from trainer.masks import MaskGenerator, read_mask_file
 
 INTERNAL_VAL_SEED = 1_000_003
 INTERNAL_LENGTH = 4096
+MAX_HOLDOUT_HOLES = 4
 
 
 class EpochIndexed(Dataset):
@@ -77,12 +79,22 @@ def read_internal(config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
     return rgb, mask
 
 
+def internal_holdout(config: TrainConfig, user: np.ndarray) -> np.ndarray:
+    """The held-out holes of an internal fine-tune (``trainer.holdout``): one per validation item, at most
+    ``MAX_HOLDOUT_HOLES``, the same for training and validation (a fixed seed)."""
+    count = min(config.data.val_images, MAX_HOLDOUT_HOLES)
+    if count == 0:
+        return np.zeros_like(user)
+    return place_holes(user, count, np.random.default_rng(INTERNAL_VAL_SEED))
+
+
 def training_dataset(config: TrainConfig, train_photos: list[Path] | None) -> Dataset:
     """The dataset the loop samples from (photos of a folder, or crops of the one photo being edited)."""
     masks = MaskGenerator(config.data.masks)
     if config.internal.photo:
         rgb, user = read_internal(config)
-        return InternalPhotoDataset(rgb, user, config.data.size, masks, edge_sigma(config), seed=config.optim.seed,
+        unseen = user | internal_holdout(config, user)
+        return InternalPhotoDataset(rgb, unseen, config.data.size, masks, edge_sigma(config), seed=config.optim.seed,
                                     length=INTERNAL_LENGTH)
     return PhotoDataset(train_photos, config.data.size, masks, edge_sigma(config),
                         boundaries_dir=config.data.boundaries_dir or None, seed=config.optim.seed,
@@ -96,14 +108,16 @@ def validation_items(config: TrainConfig, val_photos: list[Path] | None) -> tupl
         return [], ["validation off (data.val_images = 0)"]
     if config.internal.photo:
         rgb, user = read_internal(config)
+        items = holdout_items(rgb, user, internal_holdout(config, user), config.data.size, config.data.edge_sigma)
+        for item in items:
+            item["bucket"] = "held-out holes in the known area"
+        if items:
+            return items, []
         data = InternalPhotoDataset(rgb, user, config.data.size, MaskGenerator(config.data.masks),
                                     config.data.edge_sigma, seed=INTERNAL_VAL_SEED, length=count)
-        items = []
-        for i in range(count):
-            item = dict(data[i])
-            item["bucket"] = "synthetic holes in the known area"
-            items.append(item)
-        return items, []
+        items = [dict(data[i], bucket="synthetic holes in the known area") for i in range(count)]
+        return items, ["no room for held-out holes in the photo's known area: validating on crops it also "
+                       "trains on, so the figures are optimistic"]
     irregular: str | None = config.data.val_irregular_dir
     if irregular == "auto":
         nvidia = default_nvidia_dir()

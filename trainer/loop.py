@@ -218,6 +218,8 @@ class _Trainer:
         last_val: dict[str, Any] = {}
         data = iter(loader)
         images_per_step = cfg.optim.batch_size * ctx.world_size
+        if step == 0 and ctx.is_main and val_items and any(vars(cfg.init).values()):
+            last_val = self._validate(0, val_items)  # a fine-tune's "before": the model it starts from
         stage.train()
         try:
             while step < self.total:

@@ -9,6 +9,7 @@ import torch
 from engine.api import FillRequest
 from engine.backends import (
     EdgeConnectBackend,
+    HarmonicBackend,
     NavierStokesBackend,
     TeleaBackend,
     WorkInput,
@@ -31,7 +32,7 @@ def test_registry_names_every_backend(tiny_models_dir):
     store = ModelStore()
     kinds = {info.name: info.kind for info in list_backends(store)}
     assert kinds == {"edgeconnect-image": "neural", "glcic": "completion", "telea": "classical",
-                     "navier-stokes": "classical"}
+                     "navier-stokes": "classical", "harmonic": "classical"}
     assert isinstance(create_backend("telea", store), TeleaBackend)
     assert isinstance(create_backend("Navier-Stokes", store), NavierStokesBackend)
     assert isinstance(create_backend("edgeconnect-image", store), EdgeConnectBackend)
@@ -101,7 +102,7 @@ def test_classical_backends_fill_smoothly():
     image = np.full((50, 50, 3), 120, np.uint8)
     mask = np.zeros((50, 50), bool)
     mask[20:30, 20:30] = True
-    for backend in (TeleaBackend(), NavierStokesBackend()):
+    for backend in (TeleaBackend(), NavierStokesBackend(), HarmonicBackend()):
         work = WorkInput(image.copy(), mask)
         work.image[mask] = 0
         out = backend.fill(work, None, torch.device("cpu"))

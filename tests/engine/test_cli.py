@@ -204,7 +204,7 @@ def test_models_lists_cards_and_broken_files(tiny_models_dir, isolated_home, cap
     (broken / "wrecked.json").write_text("{not json")
     assert cli.main(["models"]) == 0
     out = capsys.readouterr().out
-    for name in ("edgeconnect-edge", "edgeconnect-image", "telea", "navier-stokes"):
+    for name in ("edgeconnect-edge", "edgeconnect-image", "telea", "navier-stokes", "harmonic"):
         assert name in out
     assert "working resolution 64 px" in out
     assert "'default' is edgeconnect-image" in out

@@ -125,7 +125,7 @@ def test_default_resolves_to_pair_then_telea(tiny_models_dir, monkeypatch, tmp_p
     monkeypatch.setenv("INPAINT_STUDIO_BUNDLED_MODELS", str(tmp_path / "none"))
     plain = Engine()
     assert plain.resolve_model("default") == "telea"
-    assert {m.name for m in plain.models()} == {"telea", "navier-stokes"}
+    assert {m.name for m in plain.models()} == {"telea", "navier-stokes", "harmonic"}
     assert Engine(default_model="navier-stokes").resolve_model("default") == "navier-stokes"
 
 

@@ -41,6 +41,8 @@ def test_finetune_on_photo_improves_its_fills(tmp_path: Path) -> None:
     assert summary.status == "completed" and seen[-1]["kind"] == "end"
     losses = [r["losses"] for r in read_records(tmp_path / "run", "train")]
     assert set(losses[0]) == {"image/g_l1"}  # L1 only: no discriminator by default
+    vals = read_records(tmp_path / "run", "val")
+    assert [v["step"] for v in vals] == [0, 20]  # the base is validated before the first step
     result = export_run(tmp_path / "run", tmp_path / "models", companion="t-edge")
     tuned = result.models[0]
     assert tuned.stem == "t-photo-image"

@@ -206,7 +206,7 @@ def test_internal_fine_tuning_on_one_photo(tmp_path: Path) -> None:
                                 f"internal.photo='{photo}'", f"internal.mask='{tmp_path / 'mask.png'}'",
                                 "data.val_images=2"))
     assert summary.status == "completed"
-    assert list(summary.validation) == ["all", "synthetic holes in the known area"]
+    assert list(summary.validation) == ["all", "held-out holes in the known area"]
     card = json.loads(export_run(tmp_path / "run", tmp_path / "m").models[0].with_suffix(".json").read_text())
     assert "internal fine-tuning" in card["data"]
     assert latest_checkpoint(tmp_path / "run" / "checkpoints") is not None
