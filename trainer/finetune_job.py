@@ -349,7 +349,7 @@ def build_config(spec: JobSpec, run_dir: Path, resume: bool = False, files_dir: 
 
         config = internal_config(files_dir / spec.photo, files_dir / spec.mask, spec.base_card, run_dir, steps=steps,
                                  size=spec.size, batch_size=spec.batch_size, lr=spec.lr, device=spec.device,
-                                 adversarial=spec.adversarial)
+                                 adversarial=spec.adversarial, edge_model=spec.edge_card or None)
         return apply_overrides(config, [*common, *schedule])
     settings = [*common, *schedule, f"data.train_dir={_lit(spec.folder)}", "data.val_images=8"]
     if spec.parts == "completion":

@@ -2,8 +2,9 @@
 
 Training samples are crops of the photo's known area with synthetic holes that avoid the user's mask
 (``trainer.data.InternalPhotoDataset``); the user's hole has no ground truth and is left out of the loss.
-The image generator is fine-tuned guided by the crops' own Canny edges (the ``image`` stage), starting from
-the chosen model; its edge companion is kept. Defaults favour speed on a CPU: L1 only (no discriminator),
+The image generator is fine-tuned on the edges its edge companion completes in each synthetic hole (the
+``image-on-predicted`` stage: the same guide the editor gives it), starting from the chosen model; the edge
+companion itself is kept. Defaults favour speed on a CPU: L1 only (no discriminator),
 batch 1. :func:`photo_fill_psnr` measures fills on synthetic holes in the photo's known area, before and after.
 """
 
@@ -26,15 +27,21 @@ EVAL_SEED = 7_340_033
 
 def internal_config(photo: str | Path, mask: str | Path, image_model: str | Path, out: str | Path,
                     steps: int = 300, size: int = 256, batch_size: int = 1, lr: float = 1e-4,
-                    device: str = "auto", adversarial: bool = False, overrides: list[str] | None = None
-                    ) -> TrainConfig:
+                    device: str = "auto", adversarial: bool = False, edge_model: str | Path | None = None,
+                    overrides: list[str] | None = None) -> TrainConfig:
     """The config of an internal fine-tune of ``image_model`` on ``photo`` (``mask``: white = the user's hole).
 
+    With ``edge_model`` (the pair's edge model) the image generator learns on that model's completed edges
+    (``image-on-predicted``), which is what it gets in the editor; without it, on the crops' exact Canny edges.
     ``adversarial=True`` keeps EdgeConnect's discriminator losses (slower; L1 alone gives the PSNR gain).
     """
     card = read_card(image_model)
+    if edge_model:
+        stage = ["stage.name='image-on-predicted'", f"init.edge={_lit(Path(edge_model).with_suffix('.json'))}"]
+    else:
+        stage = ["stage.name=image"]
     settings = [
-        "stage.name=image", f"init.image={_lit(Path(image_model).with_suffix('.json'))}",
+        *stage, f"init.image={_lit(Path(image_model).with_suffix('.json'))}",
         f"internal.photo={_lit(photo)}", f"internal.mask={_lit(mask)}", f"run.out={_lit(out)}",
         f"optim.steps={steps}", f"data.size={size}", f"optim.batch_size={batch_size}", f"optim.lr={lr!r}",
         f"run.device={_lit(device)}", "data.val_images=4", "optim.workers=0",

@@ -70,6 +70,9 @@ def test_configs_of_each_kind_of_job(tmp_path: Path, base: Path) -> None:
     photo = validate(job.build_config(job.JobSpec(**{**spec.__dict__, "mode": "photo", "photo": job.PHOTO_FILE,
                                                      "mask": job.MASK_FILE}), run))
     assert photo.internal.photo == str(run / job.PHOTO_FILE) and photo.run.name == "mine"
+    # "this photo" trains on the edges the pair's own edge model completes, as the editor fills
+    assert photo.stage.name == "image-on-predicted" and photo.init.edge.endswith("t-edge.json")
+    assert photo.init.image.endswith("t-image.json")
 
 
 def test_stop_then_resume_registers_the_model_weights_before_cards(tmp_path: Path, base: Path,
