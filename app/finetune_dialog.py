@@ -784,8 +784,9 @@ class FinetuneDialog(QDialog):
         latest = table.get("all", {})
         text = f"Validation at step {record.get('step')}"
         if self._first_val is not record and "hole_psnr" in first and "hole_psnr" in latest:
-            text += (f" — hole PSNR {latest['hole_psnr']:.2f} dB (was {first['hole_psnr']:.2f} at step "
-                     f"{self._first_val.get('step')})")
+            gain = latest["hole_psnr"] - first["hole_psnr"]
+            where = "the base model" if self._first_val.get("step") == 0 else f"step {self._first_val.get('step')}"
+            text += f" — hole PSNR {latest['hole_psnr']:.2f} dB, {gain:+.2f} dB against {where}"
         self.val_label.setText(text)
 
     def _show_sample(self, path: str) -> None:

@@ -155,6 +155,10 @@ def test_photo_fine_tune_cancel_then_resume_after_reopening(qtbot, make_dialog) 
     assert outcome.state == "registered", (outcome.message, outcome.stderr[-2000:])
     steps = [s for s, _ in reopened.loss_plot.series()["image/g_l1"]]
     assert steps == [1, 2, 3, 4, 5, 6]  # the curve continues where it stopped
+    # held-out holes were validated on the base before step 1 and again at the end
+    assert "Validation at step 6" in reopened.val_label.text()
+    assert "against the base model" in reopened.val_label.text()
+    assert reopened.val_table.verticalHeaderItem(1).text() == "held-out holes in the known area"
     card = read_card(user_models_dir() / "beach-tuned.json")
     assert card.steps == 6 and "beach.jpg" in card.data and "internal fine-tuning" in card.data
     assert card.companion == "t-edge"
