@@ -17,6 +17,9 @@ import torch
 import torch.nn.functional as F
 
 SWEEPS_PER_LEVEL = 16
+# Pyramid depth, fixed so that the computation graph does not depend on the input size (a traced or ONNX
+# export works at any size): 13 halvings reach one pixel from 8192 px; pooling a 1 x 1 level is harmless.
+LEVELS = 13
 
 
 def _neighbour_mean(x: torch.Tensor) -> torch.Tensor:
@@ -33,7 +36,7 @@ def harmonic_fill(image: torch.Tensor, mask: torch.Tensor, sweeps: int = SWEEPS_
     known = 1.0 - mask
     levels: list[tuple[torch.Tensor, torch.Tensor]] = []
     values, weight = image * known, known
-    while min(values.shape[-2:]) > 1:
+    for _ in range(LEVELS):
         levels.append((values, weight))
         values = F.avg_pool2d(values, 2, ceil_mode=True)
         weight = F.avg_pool2d(weight, 2, ceil_mode=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from engine.networks import build_network
@@ -85,3 +86,24 @@ def test_prefill_generator_trains_through_the_zero_initialised_last_layer():
         optim.step()
         losses.append(loss.item())
     assert np.mean(losses[-3:]) < 0.9 * losses[0]
+
+
+def test_onnx_export_fills_a_large_hole_at_a_size_other_than_traced(tmp_path):
+    """The pyramid depth is fixed, so the exported graph solves big holes at sizes it was not traced at."""
+    pytest.importorskip("onnxruntime")
+    import onnxruntime as ort
+
+    class Fill(torch.nn.Module):
+        def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            return harmonic_fill(image, mask)
+
+    path = tmp_path / "fill.onnx"
+    torch.onnx.export(Fill(), (torch.rand(1, 3, 32, 32), torch.zeros(1, 1, 32, 32)), str(path),
+                      input_names=["image", "mask"], output_names=["fill"], opset_version=17, dynamo=False,
+                      dynamic_axes={n: {2: "h", 3: "w"} for n in ("image", "mask", "fill")})
+    image = torch.rand(1, 3, 300, 420)
+    mask = _hole(300, 420, (20, 280, 30, 400))
+    expected = harmonic_fill(image, mask).numpy()
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"image": image.numpy(), "mask": mask.numpy()})[0]
+    assert np.abs(got - expected).max() < 1e-4
