@@ -120,6 +120,21 @@ def save_checkpoint(folder: str | Path, step: int, state: dict[str, Any], keep_l
     return target
 
 
+BEST_NAME = "best.safetensors"
+
+
+def save_best(folder: str | Path, step: int, state: dict[str, Any]) -> Path:
+    """Write ``state`` as ``folder/best.safetensors`` atomically: the weights of the best validation so far
+    (``schedule.keep_best``). It is not a resume point and is never pruned."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors, tree = flatten_state(state)
+    metadata = {"format": FORMAT, "version": str(FORMAT_VERSION), "step": str(step), "state": tree}
+    target = folder / BEST_NAME
+    write_with_atomic(target, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+    return target
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint` (tensors on the CPU)."""
     path = Path(path)

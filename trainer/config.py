@@ -123,6 +123,7 @@ class ScheduleConfig:
     validate_every: int = 500
     checkpoint_every: int = 500
     keep_last: int = 3
+    keep_best: bool = False  # also keep the best validated weights (hole PSNR, all buckets); export uses them
     sample_grids: bool = True
     sample_count: int = 4
 

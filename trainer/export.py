@@ -103,11 +103,13 @@ def strip_spectral_norm(module: nn.Module) -> nn.Module:
 
 
 def export_run(run_dir: str | Path, out_dir: str | Path, onnx: bool = False, name: str | None = None,
-               companion: str | None = None, resolution: int | None = None) -> ExportResult:
+               companion: str | None = None, resolution: int | None = None, best: bool = False) -> ExportResult:
     """Write the run's generators as engine model files into ``out_dir`` (and ``.onnx`` graphs with ``onnx``).
 
     ``resolution`` is the working resolution the engine runs the models at; by default the training crop
     size. A larger value suits models trained on crops of downscaled photos (the card says both).
+    ``best`` exports the best validated weights (``checkpoints/best.safetensors`` of a ``schedule.keep_best``
+    run) instead of the latest, when the run has them.
     """
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     if resolution is not None and (resolution < 16 or resolution % 4):
@@ -118,12 +120,15 @@ def export_run(run_dir: str | Path, out_dir: str | Path, onnx: bool = False, nam
     if latest is None:
         raise ExportError(f"{run_dir}: no checkpoint to export yet")
     config = load_config(run_dir / CONFIG_FILE)
-    state = checkpoints.load_checkpoint(latest)
+    best_file = run_dir / CHECKPOINT_DIR / checkpoints.BEST_NAME
+    chosen = best_file if best and best_file.is_file() else latest
+    state = checkpoints.load_checkpoint(chosen)
     step = int(state["step"])
+    last_step = int(checkpoints.load_checkpoint(latest)["step"]) if chosen is not latest else step
     starts = read_records(run_dir, "start")
     start = starts[-1] if starts else {}
     hardware = " + ".join(dict.fromkeys(s.get("hardware", "") for s in starts if s.get("hardware"))) or "unknown"
-    vals = read_records(run_dir, "val")
+    vals = [v for v in read_records(run_dir, "val") if v.get("step") == step] or read_records(run_dir, "val")
     table = vals[-1]["table"] if vals else {}
     val_step = vals[-1]["step"] if vals else None
     base = _safe_name(name or config.run.name or run_dir.resolve().name)
@@ -168,7 +173,9 @@ def export_run(run_dir: str | Path, out_dir: str | Path, onnx: bool = False, nam
             data=_data_description(config, start), steps=step, hardware=hardware, date=now, command=command,
             license=license_note,
             description=f"Trained with inpaint-train ({stage_text}, {step} steps) on {config.data.size} px crops"
-                        + (f"; runs at a {resolution} px working resolution." if resolution else "."),
+                        + (f"; runs at a {resolution} px working resolution." if resolution else ".")
+                        + (f" The best validation of the run's {last_step} steps (hole PSNR) was at step {step}: "
+                           "these are its weights." if chosen is not latest else ""),
             validation={"step": val_step, "table": _table_for(part, table)} if table else {})
         result.models.append(save_model(module, card, out_dir))
         if onnx:

@@ -350,7 +350,8 @@ def build_config(spec: JobSpec, run_dir: Path, resume: bool = False, files_dir: 
         config = internal_config(files_dir / spec.photo, files_dir / spec.mask, spec.base_card, run_dir, steps=steps,
                                  size=spec.size, batch_size=spec.batch_size, lr=spec.lr, device=spec.device,
                                  adversarial=spec.adversarial, edge_model=spec.edge_card or None)
-        return apply_overrides(config, [*common, *schedule])
+        # Validation on the held-out holes is cheap (a few crops): ten times per run, so the kept best is close.
+        return apply_overrides(config, [*common, *schedule, f"schedule.validate_every={max(1, steps // 10)}"])
     settings = [*common, *schedule, f"data.train_dir={_lit(spec.folder)}", "data.val_images=8"]
     if spec.parts == "completion":
         settings += ["stage.name=glcic", f"init.glcic={_lit(spec.base_card)}"]
@@ -480,7 +481,7 @@ def register(run_dir: str | Path, spec: JobSpec | None = None, fault: str = "") 
         if fault == "enospc:export":
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(staging / f"{spec.name}.safetensors"))
         companion = _edge_name(spec) if spec.parts == "image" else None
-        result = export_run(run_dir, staging, name=spec.name, companion=companion)
+        result = export_run(run_dir, staging, name=spec.name, companion=companion, best=True)
         for staged, final in _finish_cards(spec, staging, result.models):
             for suffix in (".safetensors", ".json"):  # weights first: the store never sees a card alone
                 target = models_dir / f"{final}{suffix}"
@@ -553,12 +554,29 @@ def run_job(run_dir: str | Path, progress_fn: Callable[[dict[str, Any]], None] |
     write_status(run_dir, "trained", "Training finished; registering the model.", step=summary.step)
     cards = register(run_dir, spec, fault)
     names = [p.stem for p in cards]
-    write_status(run_dir, "registered", f"Registered {', '.join(names)} in {spec.registered_dir()}.",
+    gain = held_out_gain(run_dir) if spec.mode == "photo" else ""
+    write_status(run_dir, "registered", f"Registered {', '.join(names)} in {spec.registered_dir()}.{gain}",
                  models=names, step=summary.step)
     with contextlib.suppress(OSError):
         shutil.rmtree(run_dir / "checkpoints")  # the model is exported; checkpoints only cost disk now
     return JobOutcome("registered", summary.step, summary.total_steps, cards, time.perf_counter() - started,
                       summary.messages)
+
+
+def held_out_gain(run_dir: str | Path) -> str:
+    """What "this photo" bought on its held-out holes: the base (step 0) against the kept (best) weights."""
+    from trainer.records import read_records
+
+    scores = {r["step"]: (r.get("table", {}).get("all") or {}).get("hole_psnr") for r in read_records(run_dir, "val")}
+    scores = {step: value for step, value in scores.items() if value is not None}
+    if 0 not in scores or len(scores) < 2:
+        return ""
+    kept = max(scores, key=lambda step: (scores[step], -step))
+    if kept == 0:
+        return (f" Fine-tuning did not improve the held-out holes of the photo ({scores[0]:.2f} dB with the base "
+                "model), so the new model keeps the base model's weights.")
+    return (f" Held-out holes of the photo: {scores[0]:.2f} dB with the base model, {scores[kept]:.2f} dB "
+            f"({scores[kept] - scores[0]:+.2f} dB) with the weights kept from step {kept}.")
 
 
 class _Measured(Exception):

@@ -46,6 +46,7 @@ def internal_config(photo: str | Path, mask: str | Path, image_model: str | Path
         f"optim.steps={steps}", f"data.size={size}", f"optim.batch_size={batch_size}", f"optim.lr={lr!r}",
         f"run.device={_lit(device)}", "data.val_images=4", "optim.workers=0",
         f"schedule.validate_every={steps}", f"schedule.checkpoint_every={max(1, steps // 3)}",
+        "schedule.keep_best=true",
         f"schedule.log_every={max(1, min(10, steps // 30))}",
         f"run.name={_lit(card.name.removesuffix('-image') + '-photo')}",
     ]

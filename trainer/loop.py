@@ -32,7 +32,7 @@ from trainer.config import ConfigError, TrainConfig, config_from_dict, to_toml, 
 from trainer.distributed import DistContext, setup
 from trainer.initial import apply_init_arguments, init_weights
 from trainer.inputs import make_loader, split_photos, training_dataset, validation_items
-from trainer.records import MetricsLog, hardware_description
+from trainer.records import MetricsLog, hardware_description, read_records
 from trainer.stages import Stage, build_stage
 from trainer.validation import validate_stage, write_grid
 
@@ -149,7 +149,8 @@ class _Trainer:
 
     def _state(self, step: int) -> dict[str, Any]:
         return {"step": step, "stage": self.config.stage.name, "config": to_toml(self.config),
-                "world_size": self.ctx.world_size, "model": self.stage.state_dict(), "rng": self.rng_states}
+                "world_size": self.ctx.world_size, "model": self.stage.state_dict(),
+                "rng": getattr(self, "rng_states", [])}
 
     def _save(self, step: int) -> Path | None:
         self.rng_states = self.ctx.gather(rng_state())
@@ -220,6 +221,7 @@ class _Trainer:
         images_per_step = cfg.optim.batch_size * ctx.world_size
         if step == 0 and ctx.is_main and val_items and any(vars(cfg.init).values()):
             last_val = self._validate(0, val_items)  # a fine-tune's "before": the model it starts from
+            self._keep_if_best(0, last_val)
         stage.train()
         try:
             while step < self.total:
@@ -254,6 +256,7 @@ class _Trainer:
                     tick_start, tick_step = now, step
                 if (step % sched.validate_every == 0 or step == self.total) and ctx.is_main and val_items:
                     last_val = self._validate(step, val_items)
+                    self._keep_if_best(step, last_val)
                 if step % sched.checkpoint_every == 0 or step == self.total:
                     last_ckpt = self._save(step)
             if status == "aborted":
@@ -270,6 +273,19 @@ class _Trainer:
         self._emit({"kind": "end", "step": step, "status": status, "elapsed_s": elapsed,
                     "images_per_s": summary.images_per_s, "checkpoint": str(last_ckpt) if last_ckpt else None})
         return summary
+
+    def _keep_if_best(self, step: int, table: dict[str, Any]) -> None:
+        """With ``schedule.keep_best``: save the weights when this validation's hole PSNR is the best of the run
+        (earlier validations, also of earlier sessions, are read back from the log)."""
+        score = (table.get("all") or {}).get("hole_psnr")
+        if not self.config.schedule.keep_best or score is None:
+            return
+        earlier = [(r.get("table", {}).get("all") or {}).get("hole_psnr") for r in read_records(self.run_dir, "val")
+                   if r.get("step", -1) < step]
+        if all(e is None or score > e for e in earlier):
+            state = {**self._state(step), "rng": []}
+            path = checkpoints.save_best(self.ckpt_dir, step, state)
+            self._emit({"kind": "best", "step": step, "hole_psnr": score, "path": str(path)})
 
     def _validate(self, step: int, items: list[dict[str, Any]]) -> dict[str, Any]:
         cfg = self.config

@@ -209,3 +209,21 @@ def test_spec_errors_are_clear(tmp_path: Path) -> None:
     (tmp_path / job.SPEC_FILE).write_text(json.dumps({"name": "x"}))
     with pytest.raises(job.JobError, match="lacks base, base_card"):
         job.read_spec(tmp_path)
+
+
+def _val_records(run: Path, scores: dict[int, float]) -> None:
+    run.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps({"kind": "val", "step": step, "table": {"all": {"hole_psnr": value}}})
+             for step, value in scores.items()]
+    (run / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def test_held_out_gain_names_the_kept_step_or_says_the_base_was_kept(tmp_path: Path) -> None:
+    _val_records(tmp_path / "gain", {0: 18.0, 30: 19.5, 60: 20.25, 90: 19.0})
+    text = job.held_out_gain(tmp_path / "gain")
+    assert "18.00 dB with the base model, 20.25 dB (+2.25 dB)" in text and "step 60" in text
+    _val_records(tmp_path / "none", {0: 18.0, 30: 17.5, 60: 17.9})
+    assert "did not improve" in job.held_out_gain(tmp_path / "none")
+    assert "keeps the base model's weights" in job.held_out_gain(tmp_path / "none")
+    _val_records(tmp_path / "folder", {100: 18.0})
+    assert job.held_out_gain(tmp_path / "folder") == ""

@@ -210,3 +210,35 @@ def test_internal_fine_tuning_on_one_photo(tmp_path: Path) -> None:
     card = json.loads(export_run(tmp_path / "run", tmp_path / "m").models[0].with_suffix(".json").read_text())
     assert "internal fine-tuning" in card["data"]
     assert latest_checkpoint(tmp_path / "run" / "checkpoints") is not None
+
+
+def test_keep_best_saves_the_best_validation_and_export_uses_it(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """With schedule.keep_best the weights of the best hole-PSNR validation are kept and exported, and the
+    card says which step they come from; plain export still takes the latest checkpoint."""
+    import trainer.loop as loop
+
+    scripted = iter([10.0, 12.0, 11.0, 13.0, 9.0, 8.0])  # hole PSNR of the validations at steps 1..6
+    real = loop.validate_stage
+
+    def scripted_validation(*args, **kwargs):
+        table, grid = real(*args, **kwargs)
+        table["all"]["hole_psnr"] = next(scripted)
+        return table, grid
+
+    monkeypatch.setattr(loop, "validate_stage", scripted_validation)
+    photos = write_photos(tmp_path / "photos", count=4)
+    run = tmp_path / "run"
+    summary = train(tiny_config(photos, run, "optim.steps=6", "stage.name=image", "schedule.validate_every=1",
+                                "schedule.keep_best=true", "data.val_images=2"))
+    assert summary.status == "completed"
+    assert [b["step"] for b in read_records(run, "best")] == [1, 2, 4]  # each beat every validation before it
+    assert int(load_checkpoint(run / "checkpoints" / "best.safetensors")["step"]) == 4
+    kept = export_run(run, tmp_path / "best", best=True).models[0]
+    latest = export_run(run, tmp_path / "latest").models[0]
+    kept_card, latest_card = (json.loads(p.with_suffix(".json").read_text()) for p in (kept, latest))
+    assert (kept_card["steps"], latest_card["steps"]) == (4, 6)
+    assert kept_card["validation"]["step"] == 4 and kept_card["validation"]["table"]["all"]["hole_psnr"] == 13.0
+    assert "of the run's 6 steps (hole PSNR) was at step 4" in kept_card["description"]
+    kept_weights, latest_weights = load_model(kept)[0].state_dict(), load_model(latest)[0].state_dict()
+    assert any(not torch.equal(kept_weights[k], latest_weights[k]) for k in kept_weights)
