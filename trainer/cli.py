@@ -142,9 +142,12 @@ def _run_export(argv: list[str]) -> int:
     p.add_argument("--companion", help="image stage: the name of the edge model the image model pairs with")
     p.add_argument("--resolution", type=int,
                    help="working resolution the engine runs the models at (default: the training crop size)")
+    p.add_argument("--best", action="store_true",
+                   help="export the best validated weights of a run trained with schedule.keep_best (default: the "
+                        "latest checkpoint)")
     args = p.parse_args(argv)
     result = export_run(args.run_dir, args.out, onnx=args.onnx, name=args.name, companion=args.companion,
-                        resolution=args.resolution)
+                        resolution=args.resolution, best=args.best)
     for message in result.messages:
         print(f"{PROG}: {message}", file=sys.stderr)
     for path in result.models + result.onnx:

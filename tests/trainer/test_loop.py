@@ -234,7 +234,10 @@ def test_keep_best_saves_the_best_validation_and_export_uses_it(tmp_path: Path,
     assert summary.status == "completed"
     assert [b["step"] for b in read_records(run, "best")] == [1, 2, 4]  # each beat every validation before it
     assert int(load_checkpoint(run / "checkpoints" / "best.safetensors")["step"]) == 4
-    kept = export_run(run, tmp_path / "best", best=True).models[0]
+    from trainer.cli import main
+
+    assert main(["export", str(run), "--out", str(tmp_path / "best"), "--best"]) == 0
+    kept = tmp_path / "best" / "run-image.safetensors"
     latest = export_run(run, tmp_path / "latest").models[0]
     kept_card, latest_card = (json.loads(p.with_suffix(".json").read_text()) for p in (kept, latest))
     assert (kept_card["steps"], latest_card["steps"]) == (4, 6)
