@@ -240,6 +240,7 @@ class FinetuneDialog(QDialog):
         validator.setNotation(QDoubleValidator.ScientificNotation)
         self.lr_edit.setValidator(validator)
         form.addRow("Learning rate", self.lr_edit)
+        self._base_resolution = 256
         self.size_spin = QSpinBox()
         self.size_spin.setRange(24, 2048)
         self.size_spin.setSingleStep(4)
@@ -395,7 +396,7 @@ class FinetuneDialog(QDialog):
         self.photo_radio.setToolTip("" if neural else "Fine-tuning on one photo needs an edge-guided model")
         if info is not None:
             try:
-                self.size_spin.setValue(max(24, int(read_card(info.path).resolution) // 4 * 4))
+                self._base_resolution = int(read_card(info.path).resolution)
             except ModelFileError as exc:
                 self._error(str(exc))
         self._on_mode_changed()
@@ -406,6 +407,10 @@ class FinetuneDialog(QDialog):
     def _on_mode_changed(self) -> None:
         photo = self.mode() == "photo"
         defaults = PHOTO_DEFAULTS if photo else FOLDER_DEFAULTS
+        # Folder: the base's working resolution. This photo: half of it, so the crops (windows between the crop
+        # size and the photo's short side) also cover the smaller scale the editor shows a whole photo at.
+        size = self._base_resolution // 2 if photo else self._base_resolution
+        self.size_spin.setValue(max(24, size // 4 * 4))
         self.steps_spin.setValue(defaults["steps"])
         self.batch_spin.setValue(defaults["batch"])
         self.lr_edit.setText(f"{defaults['lr']:g}")

@@ -23,6 +23,7 @@ from engine.pipeline import Engine
 from tests.app.helpers import photo_array
 from tests.trainer.conftest import write_photos
 from trainer import finetune_job as job
+from trainer.records import read_records
 
 RUN_TIMEOUT = 240_000  # ms; a tiny run takes seconds, but the CI machine may be busy
 
@@ -160,7 +161,10 @@ def test_photo_fine_tune_cancel_then_resume_after_reopening(qtbot, make_dialog) 
     assert "against the base model" in reopened.val_label.text()
     assert reopened.val_table.verticalHeaderItem(1).text() == "held-out holes in the known area"
     card = read_card(user_models_dir() / "beach-tuned.json")
-    assert card.steps == 6 and "beach.jpg" in card.data and "internal fine-tuning" in card.data
+    scores = {r["step"]: r["table"]["all"]["hole_psnr"] for r in read_records(run_dir, "val")}
+    kept = max(scores, key=lambda step: (scores[step], -step))  # the best held-out validation is registered
+    assert card.steps == kept and "beach.jpg" in card.data and "internal fine-tuning" in card.data
+    assert ("keeps the base model's weights" if kept == 0 else f"kept from step {kept}") in outcome.message
     assert card.companion == "t-edge"
     assert reopened.runs_list.count() == 0
 
@@ -290,7 +294,9 @@ def test_the_model_list_can_arrive_after_the_dialog_opened(qtbot, base: Path) ->
     assert dialog.folder_radio.isChecked()
     dialog.set_models(ModelStore().fill_models())
     assert dialog.base_combo.currentData() == "t-image" and dialog.photo_radio.isChecked()
-    assert dialog.last_error == "" and dialog.size_spin.value() == 32
+    assert dialog.last_error == "" and dialog.size_spin.value() == 24  # this photo: half of 32 px, at least 24
+    dialog.folder_radio.setChecked(True)
+    assert dialog.size_spin.value() == 32  # a folder: the base's working resolution
 
 
 def test_delete_an_unfinished_run(make_dialog) -> None:
