@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from app import finetune_dialog as dialog_module
 from app.finetune_dialog import FinetuneDialog, format_duration
@@ -17,11 +16,10 @@ from app.finetune_runner import running_runners
 from app.settings import Settings
 from engine.model_files import ModelCard, read_card, save_model
 from engine.model_store import ModelStore
-from engine.networks import EdgeGenerator, ImageGenerator
 from engine.paths import user_models_dir
 from engine.pipeline import Engine
 from tests.app.helpers import photo_array
-from tests.trainer.conftest import write_photos
+from tests.trainer.conftest import save_tiny_pair, write_photos
 from trainer import finetune_job as job
 from trainer.records import read_records
 
@@ -32,14 +30,7 @@ RUN_TIMEOUT = 240_000  # ms; a tiny run takes seconds, but the CI machine may be
 def base(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A tiny edge-guided pair (t-edge + t-image, resolution 32) as the bundled models."""
     folder = tmp_path / "bundled"
-    folder.mkdir()
-    torch.manual_seed(0)
-    edge_args = {"base_channels": 8, "residual_blocks": 1, "use_spectral_norm": True}
-    image_args = {"base_channels": 8, "residual_blocks": 1, "use_spectral_norm": False}
-    save_model(EdgeGenerator(**edge_args), ModelCard("t-edge", "edgeconnect-edge", edge_args, "edge", 32), folder)
-    save_model(ImageGenerator(**image_args), ModelCard("t-image", "edgeconnect-image", image_args, "image", 32,
-                                                       companion="t-edge", data="random init", license="test terms"),
-               folder)
+    save_tiny_pair(folder, data="random init", license="test terms")
     monkeypatch.setenv("INPAINT_STUDIO_BUNDLED_MODELS", str(folder))
     return folder
 

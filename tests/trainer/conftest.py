@@ -49,3 +49,22 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_config(photos: Path, out: Path, *overrides: str) -> TrainConfig:
     """A validated-later config of tiny networks on ``photos`` writing to ``out``."""
     return apply_overrides(TrainConfig(), [*TINY, f"data.train_dir='{photos}'", f"run.out='{out}'", *overrides])
+
+
+def save_tiny_pair(folder: Path, **image_card: str) -> tuple[Path, Path]:
+    """A random 8-channel edge-guided pair ``t-edge`` + ``t-image`` (resolution 32) in ``folder``; extra
+    ``image_card`` fields (``data``, ``license``) go on the image model's card. Returns the weights' paths."""
+    import torch
+
+    from engine.model_files import ModelCard, save_model
+    from engine.networks import EdgeGenerator, ImageGenerator
+
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    edge_args = {"base_channels": 8, "residual_blocks": 1, "use_spectral_norm": True}
+    image_args = {"base_channels": 8, "residual_blocks": 1, "use_spectral_norm": False}
+    edge = save_model(EdgeGenerator(**edge_args), ModelCard("t-edge", "edgeconnect-edge", edge_args, "edge", 32),
+                      folder)
+    image = save_model(ImageGenerator(**image_args), ModelCard("t-image", "edgeconnect-image", image_args, "image", 32,
+                                                               companion="t-edge", **image_card), folder)
+    return edge, image

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from engine.model_files import ModelCard, read_card, save_model
 from engine.model_store import ModelStore
-from engine.networks import CompletionNetwork, EdgeGenerator, ImageGenerator
-from tests.trainer.conftest import write_photos
+from engine.networks import CompletionNetwork
+from tests.trainer.conftest import save_tiny_pair, write_photos
 from trainer import finetune_job as job
 from trainer.config import validate
 
@@ -22,13 +21,7 @@ from trainer.config import validate
 @pytest.fixture
 def base(tmp_path: Path) -> Path:
     folder = tmp_path / "bundled"
-    folder.mkdir()
-    torch.manual_seed(0)
-    edge = {"base_channels": 8, "residual_blocks": 1, "use_spectral_norm": True}
-    image = {"base_channels": 8, "residual_blocks": 1, "use_spectral_norm": False}
-    save_model(EdgeGenerator(**edge), ModelCard("t-edge", "edgeconnect-edge", edge, "edge", 32), folder)
-    save_model(ImageGenerator(**image), ModelCard("t-image", "edgeconnect-image", image, "image", 32,
-                                                  companion="t-edge"), folder)
+    save_tiny_pair(folder)
     save_model(CompletionNetwork(8), ModelCard("t-glcic", "glcic", {"base_channels": 8}, "completion", 32), folder)
     return folder
 

@@ -6,24 +6,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
-from engine.model_files import ModelCard, save_model
-from engine.networks import EdgeGenerator, ImageGenerator
-from tests.trainer.conftest import write_photos
+from tests.trainer.conftest import save_tiny_pair, write_photos
 from trainer.export import export_run
 from trainer.internal import finetune_on_photo, photo_fill_psnr
 from trainer.records import read_records
-
-
-def _tiny_pair(folder: Path) -> tuple[Path, Path]:
-    torch.manual_seed(0)
-    edge = save_model(EdgeGenerator(8, 1, True), ModelCard("t-edge", "edgeconnect-edge", {
-        "base_channels": 8, "residual_blocks": 1, "use_spectral_norm": True}, "edge", 32), folder)
-    image = save_model(ImageGenerator(8, 1, False), ModelCard("t-image", "edgeconnect-image", {
-        "base_channels": 8, "residual_blocks": 1, "use_spectral_norm": False}, "image", 32, companion="t-edge"),
-        folder)
-    return edge, image
 
 
 def test_finetune_on_photo_improves_its_fills(tmp_path: Path) -> None:
@@ -31,7 +18,7 @@ def test_finetune_on_photo_improves_its_fills(tmp_path: Path) -> None:
     user = np.zeros((64, 72), np.uint8)
     user[40:60, 50:70] = 255
     cv2.imwrite(str(tmp_path / "mask.png"), user)
-    edge, image = _tiny_pair(tmp_path / "base")
+    edge, image = save_tiny_pair(tmp_path / "base")
     rgb = cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2RGB)
     before = photo_fill_psnr(image, edge, rgb, user > 0, count=4, size=32)
 
