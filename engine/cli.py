@@ -22,6 +22,7 @@ import numpy as np
 from engine.errors import EngineError, MaskError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool whose reader closed the pipe
 DEFAULT_EVAL_BACKENDS = "telea,navier-stokes,harmonic,default"
 
 
@@ -577,13 +578,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler below, not at interpreter exit
+        return code
     except EngineError as exc:
         _say(f"inpaint {args.command}: error: {_one_line(exc)}")
         return EXIT_FAILED
     except KeyboardInterrupt:
         _say(f"inpaint {args.command}: interrupted")
         return 130
+    except BrokenPipeError:  # the reader went away (``inpaint models | head``): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except Exception as exc:
         if os.environ.get("INPAINT_DEBUG"):
             traceback.print_exc()

@@ -338,3 +338,17 @@ def test_fill_keeps_16_bit_depth_and_untouched_pixels_exact(tmp_path, tiny_model
     assert np.any(result[hole] != rgb16[hole])
     if with_alpha:
         np.testing.assert_array_equal(raw[..., 3], alpha16)
+
+
+def test_a_closed_pipe_ends_quietly(tiny_models_dir, isolated_home):
+    """``inpaint models | head -0``: the reader is gone before anything is written; no 'unexpected error', no
+    traceback, exit 141 (128 + SIGPIPE) as a shell reports it."""
+    import subprocess
+    import sys
+
+    code = "import sys; from engine import cli; sys.exit(cli.main(['models']))"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # before the process has imported torch, so every write meets a closed pipe
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == cli.EXIT_BROKEN_PIPE == 141, stderr
+    assert "unexpected error" not in stderr and "Traceback" not in stderr and "Exception ignored" not in stderr
