@@ -106,8 +106,10 @@ def export_run(run_dir: str | Path, out_dir: str | Path, onnx: bool = False, nam
                companion: str | None = None, resolution: int | None = None, best: bool = False) -> ExportResult:
     """Write the run's generators as engine model files into ``out_dir`` (and ``.onnx`` graphs with ``onnx``).
 
-    ``resolution`` is the working resolution the engine runs the models at; by default the training crop
-    size. A larger value suits models trained on crops of downscaled photos (the card says both).
+    ``resolution`` is the working resolution the engine runs the models at; by default that of the model a
+    part was fine-tuned from (``init``: a fine-tune's crop size says nothing about the scale its base runs at),
+    else the training crop size. A larger value suits models trained on crops of downscaled photos (the card
+    says both).
     ``best`` exports the best validated weights (``checkpoints/best.safetensors`` of a ``schedule.keep_best``
     run) instead of the latest, when the run has them.
     """
@@ -165,15 +167,16 @@ def export_run(run_dir: str | Path, out_dir: str | Path, onnx: bool = False, nam
     for part, module in modules.items():
         stage_text = f"{config.stage.name} stage" + (", EMA weights" if "ema" in state["model"]["parts"][part]
                                                      else "")
+        working = resolution or _init_resolution(config, part) or config.data.size
         card = ModelCard(
             name=names[part], architecture=getattr(config.model, part).architecture,
             arguments=dict(getattr(config.model, part).arguments), stage=PART_STAGE[part],
-            resolution=resolution or config.data.size,
+            resolution=working,
             companion=names.get("edge") if part == "image" else None,
             data=_data_description(config, start), steps=step, hardware=hardware, date=now, command=command,
             license=license_note,
             description=f"Trained with inpaint-train ({stage_text}, {step} steps) on {config.data.size} px crops"
-                        + (f"; runs at a {resolution} px working resolution." if resolution else ".")
+                        + (f"; runs at a {working} px working resolution." if working != config.data.size else ".")
                         + (f" The best validation of the run's {last_step} steps (hole PSNR) was at step {step}: "
                            "these are its weights." if chosen is not latest else ""),
             validation={"step": val_step, "table": _table_for(part, table)} if table else {})
@@ -181,6 +184,14 @@ def export_run(run_dir: str | Path, out_dir: str | Path, onnx: bool = False, nam
         if onnx:
             _export_onnx(part, module, out_dir / f"{names[part]}.onnx", result, config.data.size)
     return result
+
+
+def _init_resolution(config: TrainConfig, part: str) -> int | None:
+    """The working resolution of the model ``part`` was initialised from (its card), if any."""
+    path = getattr(config.init, part, "")
+    if not path or not Path(path).with_suffix(".json").is_file():
+        return None
+    return read_card(path).resolution
 
 
 def _frozen_card(config: TrainConfig, name: str, resolution: int | None) -> ModelCard:
