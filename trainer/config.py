@@ -160,6 +160,9 @@ class InternalConfig:
 
     photo: str = ""
     mask: str = ""
+    # [low, high]: scales of the training crops (crop px per photo px; 1 = the photo's own resolution), e.g.
+    # the scales the engine fills the user's hole at; empty = every scale from 1 down to "the short side fits".
+    scale: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -418,6 +421,9 @@ def validate(config: TrainConfig, need_data: bool = True) -> TrainConfig:
         raise ConfigError(f"losses.vgg_weights: file not found: {config.losses.vgg_weights}")
     if not config.run.out:
         raise ConfigError("run.out: no run folder given (--out RUN_DIR)")
+    scale = config.internal.scale
+    if scale and not (len(scale) == 2 and 0 < scale[0] <= scale[1] <= 4):
+        raise ConfigError(f"internal.scale: expected [low, high] with 0 < low <= high <= 4, got {scale}")
     if config.internal.photo or config.internal.mask:
         for name in ("photo", "mask"):
             value = getattr(config.internal, name)

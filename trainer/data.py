@@ -426,8 +426,10 @@ class InternalPhotoDataset(Dataset):
 
     ``user_mask`` (H x W bool, True = the user's hole) marks pixels with no ground truth. Each item:
 
-    - a crop at a random scale between "the whole short side fits in ``size``" and the photo's own
-      resolution (upscaled when the photo is smaller than ``size``), at a random position where at most
+    - a square window of the photo, its side drawn uniformly from ``windows`` (default: from ``size`` to the
+      short side, i.e. every scale between the photo's own resolution and "the whole short side fits in
+      ``size``"; never more than the short side), resized to ``size`` (upscaled when the photo is smaller),
+      at a random position where at most
       ``max_user_fraction`` of it is the user's hole; when no position qualifies the window shrinks towards
       ``size`` px, and at that size the least-overlapping position is used;
     - ``valid`` = 1 where ground truth exists, 0 on the user's hole (and on pixels the resize blends with it);
@@ -443,7 +445,7 @@ class InternalPhotoDataset(Dataset):
 
     def __init__(self, image_rgb: np.ndarray, user_mask: np.ndarray, size: int, mask_generator: MaskFn,
                  edge_sigma: Sigma = 2.0, seed: int = 0, length: int = 1000, max_user_fraction: float = 0.02,
-                 tries: int = 12, min_synthetic: float = 0.02) -> None:
+                 tries: int = 12, min_synthetic: float = 0.02, windows: tuple[int, int] | None = None) -> None:
         image_rgb = np.asarray(image_rgb)
         user_mask = np.asarray(user_mask).astype(bool)
         if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.dtype != np.uint8:
@@ -462,6 +464,11 @@ class InternalPhotoDataset(Dataset):
         self.max_user_fraction = float(max_user_fraction)
         self.tries = max(1, int(tries))
         self.min_synthetic = float(min_synthetic)
+        short = min(user_mask.shape)
+        low, high = windows if windows is not None else (self.size, short)
+        self.windows = (max(1, min(int(low), short)), max(1, min(int(high), short)))
+        if self.windows[0] > self.windows[1]:
+            raise ValueError(f"windows must be (low, high) with low <= high, got {windows}")
         self.epoch = 0
         # Summed-area table of the user's hole for O(1) overlap of any window.
         self._integral = cv2.integral(user_mask.astype(np.uint8))
@@ -485,12 +492,10 @@ class InternalPhotoDataset(Dataset):
 
     def _place(self, rng: np.random.Generator) -> tuple[int, int, int]:
         """(window, top, left): a random window size and a random position whose overlap with the user's hole is
-        at most ``max_user_fraction``; the window shrinks towards ``size`` until one exists, and at the smallest
-        size the least-overlapping position is used."""
-        h, w = self.user_mask.shape
-        short = min(h, w)
-        lo = min(self.size, short)
-        window = round(float(rng.uniform(lo, short)))
+        at most ``max_user_fraction``; the window shrinks towards the smallest of ``windows`` until one exists,
+        and at that size the least-overlapping position is used."""
+        lo, hi = self.windows
+        window = round(float(rng.uniform(lo, hi)))
         while True:
             overlaps, tops, lefts = self._overlaps(window)
             ok = np.argwhere(overlaps <= self.max_user_fraction + 1e-9)

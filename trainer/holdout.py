@@ -53,11 +53,13 @@ def place_holes(user_mask: np.ndarray, count: int, rng: np.random.Generator,
 
 
 def holdout_items(image_rgb: np.ndarray, user_mask: np.ndarray, holes: np.ndarray, size: int,
-                  edge_sigma: float, margin: float = 0.5) -> list[dict[str, torch.Tensor]]:
+                  edge_sigma: float, margin: float = 0.5, scale: float = 1.0) -> list[dict[str, torch.Tensor]]:
     """One validation item per held-out hole, in the format of ``InternalPhotoDataset`` items.
 
-    The crop is a square around the hole with ``margin`` x its extent of context on each side (at least
-    ``size`` px, at most the photo's short side), resized to ``size``. ``mask`` is the held-out hole plus
+    The crop is a square around the hole of ``size / scale`` px (the scale training crops are cut at, which is
+    the scale the engine fills the user's hole at: a fine-tune specialises to it quickly, so validating at
+    another scale misjudges it), enlarged when needed to give the hole ``margin`` x its extent of context on
+    each side, at most the photo's short side; resized to ``size``. ``mask`` is the held-out hole plus
     any of the user's hole in the crop; ``valid`` is 0 on the user's hole, so only the held-out pixels are
     scored. ``edges`` are the crop's Canny edges outside the user's hole, as in training.
     """
@@ -67,7 +69,7 @@ def holdout_items(image_rgb: np.ndarray, user_mask: np.ndarray, holes: np.ndarra
     for label in range(1, count):
         ys, xs = np.nonzero(labels == label)
         extent = max(ys.max() - ys.min(), xs.max() - xs.min()) + 1
-        window = int(min(min(h, w), max(size, round(extent * (1 + 2 * margin)))))
+        window = int(min(min(h, w), max(round(size / scale), round(extent * (1 + 2 * margin)))))
         cy, cx = (ys.min() + ys.max()) // 2, (xs.min() + xs.max()) // 2
         top = int(np.clip(cy - window // 2, 0, h - window))
         left = int(np.clip(cx - window // 2, 0, w - window))

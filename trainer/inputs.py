@@ -79,6 +79,14 @@ def read_internal(config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
     return rgb, mask
 
 
+def internal_windows(config: TrainConfig) -> tuple[int, int] | None:
+    """Window sides (photo px) of the internal crops for ``internal.scale``; None = the dataset's default."""
+    if not config.internal.scale:
+        return None
+    low, high = config.internal.scale
+    return max(1, round(config.data.size / high)), max(1, round(config.data.size / low))
+
+
 def internal_holdout(config: TrainConfig, user: np.ndarray) -> np.ndarray:
     """The held-out holes of an internal fine-tune (``trainer.holdout``): one per validation item, at most
     ``MAX_HOLDOUT_HOLES``, the same for training and validation (a fixed seed)."""
@@ -95,7 +103,7 @@ def training_dataset(config: TrainConfig, train_photos: list[Path] | None) -> Da
         rgb, user = read_internal(config)
         unseen = user | internal_holdout(config, user)
         return InternalPhotoDataset(rgb, unseen, config.data.size, masks, edge_sigma(config), seed=config.optim.seed,
-                                    length=INTERNAL_LENGTH)
+                                    length=INTERNAL_LENGTH, windows=internal_windows(config))
     return PhotoDataset(train_photos, config.data.size, masks, edge_sigma(config),
                         boundaries_dir=config.data.boundaries_dir or None, seed=config.optim.seed,
                         augment=config.data.augment)
@@ -108,7 +116,9 @@ def validation_items(config: TrainConfig, val_photos: list[Path] | None) -> tupl
         return [], ["validation off (data.val_images = 0)"]
     if config.internal.photo:
         rgb, user = read_internal(config)
-        items = holdout_items(rgb, user, internal_holdout(config, user), config.data.size, config.data.edge_sigma)
+        low, high = config.internal.scale or (1.0, 1.0)
+        items = holdout_items(rgb, user, internal_holdout(config, user), config.data.size, config.data.edge_sigma,
+                              scale=float(np.sqrt(low * high)))
         for item in items:
             item["bucket"] = "held-out holes in the known area"
         if items:

@@ -20,22 +20,27 @@ from engine.model_files import load_model, read_card
 from trainer.config import TrainConfig, apply_overrides
 from trainer.data import InternalPhotoDataset
 from trainer.loop import AbortCallback, ProgressCallback, RunSummary, train
-from trainer.masks import MaskConfig, MaskGenerator
+from trainer.masks import MaskConfig, MaskGenerator, read_mask_file
 
 EVAL_SEED = 7_340_033
 
 
 def internal_config(photo: str | Path, mask: str | Path, image_model: str | Path, out: str | Path,
-                    steps: int = 300, size: int = 256, batch_size: int = 1, lr: float = 1e-4,
+                    steps: int = 150, size: int = 128, batch_size: int = 4, lr: float = 1e-4,
                     device: str = "auto", adversarial: bool = False, edge_model: str | Path | None = None,
-                    overrides: list[str] | None = None) -> TrainConfig:
+                    scale: list[float] | None = None, overrides: list[str] | None = None) -> TrainConfig:
     """The config of an internal fine-tune of ``image_model`` on ``photo`` (``mask``: white = the user's hole).
 
     With ``edge_model`` (the pair's edge model) the image generator learns on that model's completed edges
     (``image-on-predicted``), which is what it gets in the editor; without it, on the crops' exact Canny edges.
     ``adversarial=True`` keeps EdgeConnect's discriminator losses (slower; L1 alone gives the PSNR gain).
+    ``scale`` ([low, high], crop px per photo px) sets the crops' scales; by default those the engine fills
+    ``mask`` at with this model (:func:`engine_scales`).
     """
     card = read_card(image_model)
+    if scale is None:
+        user = read_mask_file(mask)  # unreadable: the trainer names the problem when it starts
+        scale = engine_scales(user, card.resolution) if user is not None else None
     if edge_model:
         stage = ["stage.name='image-on-predicted'", f"init.edge={_lit(Path(edge_model).with_suffix('.json'))}"]
     else:
@@ -52,7 +57,26 @@ def internal_config(photo: str | Path, mask: str | Path, image_model: str | Path
     ]
     if not adversarial:
         settings += ["losses.adversarial=0", "losses.feature_matching=0"]
+    if scale:
+        settings.append(f"internal.scale=[{float(scale[0])!r}, {float(scale[1])!r}]")
     return apply_overrides(TrainConfig(), settings + list(overrides or []))
+
+
+def engine_scales(user_mask: np.ndarray, resolution: int, jitter: float = 1.25) -> list[float]:
+    """[low, high]: the scales (working px per photo px) at which the engine fills ``user_mask``, widened by
+    ``jitter`` (never above 1: the engine does not upscale).
+
+    The engine crops each hole with its context margin and shrinks the crop so its long side fits the model's
+    working resolution (``engine.regions``, ``engine.resolution``); training crops at those scales teach the
+    model the photo's texture as it will see it around the user's hole.
+    """
+    from engine.regions import find_regions
+
+    regions = find_regions(np.asarray(user_mask, bool))
+    if not regions:
+        return [1.0 / jitter, 1.0]
+    scales = [min(1.0, resolution / max(r.width, r.height)) for r in regions]
+    return [min(scales) / jitter, min(1.0, max(scales) * jitter)]
 
 
 def _lit(value: object) -> str:

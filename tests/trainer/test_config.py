@@ -51,6 +51,8 @@ def test_toml_round_trip_with_odd_strings(tmp_path: Path) -> None:
     ("model.edge.arguments.residual_blocks=0", "model.edge.arguments.residual_blocks: expected a positive"),
     ("optim.amp=maybe", "optim.amp: 'maybe' is not one of auto, on, off"),
     ("data.size=20", "data.size: the PatchGAN discriminators need crops of at least 24 px"),
+    ("internal.scale=[0.9, 0.5]", "internal.scale: expected [low, high] with 0 < low <= high <= 4"),
+    ("internal.scale=[0.5]", "internal.scale: expected [low, high]"),
 ])
 def test_bad_key_or_value_names_it(tmp_path: Path, override: str, message: str) -> None:
     base = apply_overrides(TrainConfig(), [f"data.train_dir='{tmp_path}'", f"run.out='{tmp_path / 'run'}'"])

@@ -339,6 +339,27 @@ def test_internal_dataset_bad_inputs():
         InternalPhotoDataset(photo, user[:10], 32, _masks())
 
 
+def test_internal_dataset_windows_set_the_crop_scale():
+    """A photo whose red channel counts columns: the span of red values in a crop is the window's width."""
+    h, w = 120, 240
+    photo = np.zeros((h, w, 3), np.uint8)
+    photo[..., 0] = np.arange(w, dtype=np.uint8)[None, :]
+    user = np.zeros((h, w), bool)
+    user[:8, :8] = True
+
+    def spans(windows):
+        ds = InternalPhotoDataset(photo, user, 32, _masks(), seed=3, length=12, windows=windows)
+        red = [ds[i]["image"][0] * 255 for i in range(len(ds))]
+        return [float(r.max() - r.min()) + 1 for r in red]
+
+    assert all(30 <= s <= 34 for s in spans((32, 32)))  # the photo's own resolution
+    assert all(56 <= s <= 66 for s in spans((60, 64)))  # about half of it
+    default = spans(None)  # from 32 px up to the short side (120 px)
+    assert min(default) >= 30 and max(default) > 100 and np.std(default) > 15
+    with pytest.raises(ValueError, match="windows"):
+        InternalPhotoDataset(photo, user, 32, _masks(), windows=(80, 40))
+
+
 def test_internal_dataset_small_photo_upscaled():
     photo, user = _internal_case()
     small = cv2.resize(photo, (40, 30), interpolation=cv2.INTER_NEAREST)

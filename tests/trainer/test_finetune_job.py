@@ -59,13 +59,17 @@ def test_configs_of_each_kind_of_job(tmp_path: Path, base: Path) -> None:
     import cv2
 
     cv2.imwrite(str(run / job.PHOTO_FILE), np.full((40, 48, 3), 128, np.uint8))
-    cv2.imwrite(str(run / job.MASK_FILE), np.zeros((40, 48), np.uint8))
+    hole = np.zeros((40, 48), np.uint8)
+    hole[10:20, 10:20] = 255
+    cv2.imwrite(str(run / job.MASK_FILE), hole)
     photo = validate(job.build_config(job.JobSpec(**{**spec.__dict__, "mode": "photo", "photo": job.PHOTO_FILE,
                                                      "mask": job.MASK_FILE}), run))
     assert photo.internal.photo == str(run / job.PHOTO_FILE) and photo.run.name == "mine"
     # "this photo" trains on the edges the pair's own edge model completes, as the editor fills
     assert photo.stage.name == "image-on-predicted" and photo.init.edge.endswith("t-edge.json")
     assert photo.init.image.endswith("t-image.json")
+    # crops at the scale the engine fills this hole at: its crop is the whole 48 x 40 photo, shrunk to 32 px
+    assert photo.internal.scale == pytest.approx([32 / 48 / 1.25, 32 / 48 * 1.25])
 
 
 def test_stop_then_resume_registers_the_model_weights_before_cards(tmp_path: Path, base: Path,

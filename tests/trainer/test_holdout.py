@@ -53,6 +53,18 @@ def test_items_score_only_the_held_out_pixels():
         assert float(scored.mean()) < 0.6  # context around the hole is part of the crop
 
 
+def test_items_are_cut_at_the_training_scale():
+    """At scale 0.5 a held-out hole is shown shrunk by half (a 96 px window for 48 px items), as training sees it;
+    the hole then covers about a quarter of the pixels it covers at the photo's own resolution."""
+    rgb = np.random.default_rng(1).integers(0, 256, (200, 240, 3), dtype=np.uint8)
+    user = np.zeros((200, 240), bool)
+    holes = np.zeros((200, 240), bool)
+    holes[90:106, 110:126] = True
+    native = holdout_items(rgb, user, holes, 48, 2.0)[0]["mask"].sum()
+    half = holdout_items(rgb, user, holes, 48, 2.0, scale=0.5)[0]["mask"].sum()
+    assert native == 16 * 16 and 0.2 < float(half / native) < 0.35
+
+
 @pytest.fixture
 def internal_config(tmp_path: Path) -> TrainConfig:
     photo = write_photos(tmp_path / "photo", count=1, h=96, w=128) / "photo0.png"
