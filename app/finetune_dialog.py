@@ -68,8 +68,6 @@ from trainer import finetune_job as job
 
 log = logging.getLogger(__name__)
 
-PHOTO_DEFAULTS = {"steps": 300, "batch": 1, "lr": 2e-4}  # chosen with trainer/finetune_bench.py (docs/finetuning.md)
-FOLDER_DEFAULTS = {"steps": 2000, "batch": 4, "lr": 1e-4}
 ESTIMATE_PHOTO_SIDE = 1024  # the estimate trains on a downscaled copy (the step cost depends on the crop size)
 VAL_COLUMNS = (("hole_psnr", "hole PSNR"), ("psnr", "PSNR"), ("ssim", "SSIM"), ("l1", "L1 %"))
 Confirm = Callable[[str, str], bool]
@@ -406,9 +404,9 @@ class FinetuneDialog(QDialog):
     @Slot()
     def _on_mode_changed(self) -> None:
         photo = self.mode() == "photo"
-        defaults = PHOTO_DEFAULTS if photo else FOLDER_DEFAULTS
-        # Folder: the base's working resolution. This photo: half of it, so the crops (windows between the crop
-        # size and the photo's short side) also cover the smaller scale the editor shows a whole photo at.
+        defaults = job.PHOTO_DEFAULTS if photo else job.FOLDER_DEFAULTS
+        # Folder: the base's working resolution. This photo: half of it; the job cuts the crops at the scale the
+        # engine fills the user's hole at (trainer.internal.engine_scales), so this only sets their context.
         size = self._base_resolution // 2 if photo else self._base_resolution
         self.size_spin.setValue(max(24, size // 4 * 4))
         self.steps_spin.setValue(defaults["steps"])

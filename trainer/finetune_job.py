@@ -57,6 +57,10 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 RESERVED_NAMES = {"default", "telea", "navier-stokes", "con", "prn", "aux", "nul",
                   *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
 OOM_ADVICE = "try a smaller batch size or training resolution"
+# "This photo": chosen with trainer/finetune_bench.py (docs/finetuning.md); the crop size is half the base's
+# working resolution. Longer runs drift: the fills of held-out holes got worse after about 150 steps.
+PHOTO_DEFAULTS = {"steps": 150, "batch": 4, "lr": 1e-4}
+FOLDER_DEFAULTS = {"steps": 2000, "batch": 4, "lr": 1e-4}
 DISK_ADVICE = "free some disk space, then Resume: the last checkpoint is kept"
 PROG = "inpaint-finetune"
 _PROCESS_START = time.perf_counter()  # the estimate's start-up time counts from here (torch is imported later)

@@ -286,8 +286,12 @@ def test_the_model_list_can_arrive_after_the_dialog_opened(qtbot, base: Path) ->
     dialog.set_models(ModelStore().fill_models())
     assert dialog.base_combo.currentData() == "t-image" and dialog.photo_radio.isChecked()
     assert dialog.last_error == "" and dialog.size_spin.value() == 24  # this photo: half of 32 px, at least 24
+    spec = dialog.current_spec()
+    assert (spec.steps, spec.batch_size, spec.lr) == tuple(job.PHOTO_DEFAULTS.values())  # those the bench measured
     dialog.folder_radio.setChecked(True)
     assert dialog.size_spin.value() == 32  # a folder: the base's working resolution
+    spec = dialog.current_spec()
+    assert (spec.steps, spec.batch_size, spec.lr) == tuple(job.FOLDER_DEFAULTS.values())
 
 
 def test_delete_an_unfinished_run(make_dialog) -> None:
