@@ -244,7 +244,8 @@ class FinetuneDialog(QDialog):
         self.size_spin.setSingleStep(4)
         self.size_spin.setSuffix(" px")
         self.size_spin.setToolTip("Side of the training crops (a multiple of 4); the base model's working "
-                                  "resolution is what the editor fills at")
+                                  "resolution is what the editor fills at. For this photo the crops are cut at "
+                                  "the scale the editor fills your mask at")
         form.addRow("Training resolution", self.size_spin)
         self.device_combo = QComboBox()
         for device, label in _device_choices():
