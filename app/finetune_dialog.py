@@ -812,8 +812,9 @@ class FinetuneDialog(QDialog):
             make_default = self.default_check.isChecked()
             if make_default:
                 self._set_default(spec.name)
+            kept = job.held_out_gain(self.run_dir) if spec.mode == "photo" and self.run_dir is not None else ""
             self.status_label.setText(f"Done: '{spec.name}' is in your models folder and in the model selector"
-                                      + (" and is now the default model." if make_default else "."))
+                                      + (" and is now the default model." if make_default else ".") + kept)
             self.model_registered.emit(spec.name, make_default)
         elif outcome.state == "stopped":
             self.progress_bar.setFormat("stopped — Resume continues")

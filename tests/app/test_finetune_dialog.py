@@ -156,6 +156,9 @@ def test_photo_fine_tune_cancel_then_resume_after_reopening(qtbot, make_dialog) 
     kept = max(scores, key=lambda step: (scores[step], -step))  # the best held-out validation is registered
     assert card.steps == kept and "beach.jpg" in card.data and "internal fine-tuning" in card.data
     assert ("keeps the base model's weights" if kept == 0 else f"kept from step {kept}") in outcome.message
+    # the dialog says which weights it kept: the last validation line alone may show a loss the run did not keep
+    assert ("keeps the base model's weights" if kept == 0 else f"kept from step {kept}") in \
+        reopened.status_label.text()
     assert card.companion == "t-edge"
     assert reopened.runs_list.count() == 0
 
