@@ -406,10 +406,7 @@ class FinetuneDialog(QDialog):
     def _on_mode_changed(self) -> None:
         photo = self.mode() == "photo"
         defaults = job.PHOTO_DEFAULTS if photo else job.FOLDER_DEFAULTS
-        # Folder: the base's working resolution. This photo: half of it; the job cuts the crops at the scale the
-        # engine fills the user's hole at (trainer.internal.engine_scales), so this only sets their context.
-        size = self._base_resolution // 2 if photo else self._base_resolution
-        self.size_spin.setValue(max(24, size // 4 * 4))
+        self.size_spin.setValue(job.default_crop_size(self._base_resolution, photo))
         self.steps_spin.setValue(defaults["steps"])
         self.batch_spin.setValue(defaults["batch"])
         self.lr_edit.setText(f"{defaults['lr']:g}")

@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--photos", type=int, default=6)
     p.add_argument("--holes", type=int, default=3)
     p.add_argument("--steps", type=int, default=job.PHOTO_DEFAULTS["steps"])
-    p.add_argument("--size", type=int, default=0, help="crop size (0 = half the base working resolution)")
+    p.add_argument("--size", type=int, default=0, help="crop size (0 = as the dialog proposes)")
     p.add_argument("--batch", type=int, default=job.PHOTO_DEFAULTS["batch"])
     p.add_argument("--lr", type=float, default=job.PHOTO_DEFAULTS["lr"])
     p.add_argument("--adversarial", action="store_true")
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     models = Path(args.models)
     base_card = models / f"{args.image}.json"
     card = read_card(base_card)
-    size = args.size or max(24, card.resolution // 2 // 4 * 4)
+    size = args.size or job.default_crop_size(card.resolution, photo=True)
     work = Path(args.work or tempfile.mkdtemp(prefix="finetune-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),

@@ -57,8 +57,8 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 RESERVED_NAMES = {"default", "telea", "navier-stokes", "con", "prn", "aux", "nul",
                   *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
 OOM_ADVICE = "try a smaller batch size or training resolution"
-# "This photo": chosen with trainer/finetune_bench.py (docs/finetuning.md); the crop size is half the base's
-# working resolution. Longer runs drift: the fills of held-out holes got worse after about 150 steps.
+# "This photo": chosen with trainer/finetune_bench.py (docs/finetuning.md). Longer runs drift: the fills of
+# held-out holes got worse after about 150 steps.
 PHOTO_DEFAULTS = {"steps": 150, "batch": 4, "lr": 1e-4}
 FOLDER_DEFAULTS = {"steps": 2000, "batch": 4, "lr": 1e-4}
 DISK_ADVICE = "free some disk space, then Resume: the last checkpoint is kept"
@@ -124,6 +124,14 @@ class JobSpec:
     def model_names(self) -> list[str]:
         """File names (stems) this job registers: the new model, and its own edge model for a joint run."""
         return [self.name, f"{self.name}-edge"] if self.parts == "joint" else [self.name]
+
+
+def default_crop_size(resolution: int, photo: bool) -> int:
+    """The proposed training crop side for a base of working ``resolution``: the resolution itself for a folder,
+    half of it for "this photo" (its crops are cut at the engine's scale, so the size only sets their context);
+    a multiple of 4, at least 24."""
+    size = resolution // 2 if photo else resolution
+    return max(24, size // 4 * 4)
 
 
 def runs_root() -> Path:

@@ -4,8 +4,9 @@ Training samples are crops of the photo's known area with synthetic holes that a
 (``trainer.data.InternalPhotoDataset``); the user's hole has no ground truth and is left out of the loss.
 The image generator is fine-tuned on the edges its edge companion completes in each synthetic hole (the
 ``image-on-predicted`` stage: the same guide the editor gives it), starting from the chosen model; the edge
-companion itself is kept. Defaults favour speed on a CPU: L1 only (no discriminator),
-batch 1. :func:`photo_fill_psnr` measures fills on synthetic holes in the photo's known area, before and after.
+companion itself is kept. Defaults are the dialog's (L1 only, no discriminator; crops at the scales the engine
+fills the user's mask at). :func:`photo_fill_psnr` measures fills on synthetic holes in the photo's known area,
+before and after.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import torch
 from engine import metrics
 from engine.model_files import load_model, read_card
 from trainer.config import TrainConfig, apply_overrides
-from trainer.data import InternalPhotoDataset
+from trainer.data import DataError, InternalPhotoDataset
+from trainer.inputs import read_internal
 from trainer.loop import AbortCallback, ProgressCallback, RunSummary, train
-from trainer.masks import MaskConfig, MaskGenerator, read_mask_file
+from trainer.masks import MaskConfig, MaskGenerator
 
 EVAL_SEED = 7_340_033
 
@@ -38,9 +40,6 @@ def internal_config(photo: str | Path, mask: str | Path, image_model: str | Path
     ``mask`` at with this model (:func:`engine_scales`).
     """
     card = read_card(image_model)
-    if scale is None:
-        user = read_mask_file(mask)  # unreadable: the trainer names the problem when it starts
-        scale = engine_scales(user, card.resolution) if user is not None else None
     if edge_model:
         stage = ["stage.name='image-on-predicted'", f"init.edge={_lit(Path(edge_model).with_suffix('.json'))}"]
     else:
@@ -59,7 +58,14 @@ def internal_config(photo: str | Path, mask: str | Path, image_model: str | Path
         settings += ["losses.adversarial=0", "losses.feature_matching=0"]
     if scale:
         settings.append(f"internal.scale=[{float(scale[0])!r}, {float(scale[1])!r}]")
-    return apply_overrides(TrainConfig(), settings + list(overrides or []))
+    config = apply_overrides(TrainConfig(), settings + list(overrides or []))
+    if not config.internal.scale:
+        try:  # the mask as training reads it: resized to the photo
+            _rgb, user = read_internal(config)
+        except (DataError, OSError):  # the trainer names the problem when it starts
+            return config
+        config.internal.scale = engine_scales(user, card.resolution)
+    return config
 
 
 def engine_scales(user_mask: np.ndarray, resolution: int, jitter: float = 1.25) -> list[float]:
@@ -71,11 +77,12 @@ def engine_scales(user_mask: np.ndarray, resolution: int, jitter: float = 1.25) 
     model the photo's texture as it will see it around the user's hole.
     """
     from engine.regions import find_regions
+    from engine.resolution import working_size
 
     regions = find_regions(np.asarray(user_mask, bool))
     if not regions:
         return [1.0 / jitter, 1.0]
-    scales = [min(1.0, resolution / max(r.width, r.height)) for r in regions]
+    scales = [max(working_size(r.height, r.width, resolution)) / max(r.height, r.width) for r in regions]
     return [min(scales) / jitter, min(1.0, max(scales) * jitter)]
 
 

@@ -65,3 +65,19 @@ def test_a_finetune_keeps_the_working_resolution_of_its_base(tmp_path: Path) -> 
     tuned = export_run(tmp_path / "run", tmp_path / "models", companion="t-edge").models[0]
     assert read_card(image).resolution == 32 and read_card(tuned).resolution == 32
     assert read_card(export_run(tmp_path / "run", tmp_path / "other", resolution=64).models[0]).resolution == 64
+
+
+def test_the_crop_scales_come_from_the_mask_as_training_reads_it(tmp_path: Path) -> None:
+    """A mask saved at half the photo's size is resized to the photo before the engine's scales are taken."""
+    from trainer.internal import engine_scales, internal_config
+
+    photo = write_photos(tmp_path / "photo", count=1, h=96, w=128) / "photo0.png"
+    full = np.zeros((96, 128), np.uint8)
+    full[40:60, 50:70] = 255
+    cv2.imwrite(str(tmp_path / "full.png"), full)
+    cv2.imwrite(str(tmp_path / "half.png"), cv2.resize(full, (64, 48), interpolation=cv2.INTER_NEAREST))
+    _edge, image = save_tiny_pair(tmp_path / "base")
+    scales = [internal_config(photo, tmp_path / f"{name}.png", image, tmp_path / name).internal.scale
+              for name in ("full", "half")]
+    assert scales[0] == scales[1] == engine_scales(full > 0, 32)
+    assert internal_config(photo, tmp_path / "nope.png", image, tmp_path / "x").internal.scale == []
