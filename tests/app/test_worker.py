@@ -154,14 +154,18 @@ def test_shutdown_during_a_fill_cancels_and_waits(qtbot):
 
 
 def test_a_client_dropped_without_shutdown_is_detected_not_fatal(qtbot):
-    import gc
+    import weakref
 
     from app.worker import running_engine_threads, stop_all_engine_threads
 
     clients = [EngineClient(FakeEngine)]
     qtbot.waitUntil(lambda: bool(clients[0].models), timeout=5000)
+    gone = weakref.ref(clients[0])
+    # The last reference: the client is destroyed right here, without shutdown(); without the registry this
+    # would abort: "QThread: Destroyed while thread is still running". (No gc.collect(): collecting other tests'
+    # Qt wrappers at an arbitrary point segfaulted now and then.)
     clients.clear()
-    gc.collect()  # without the registry this would abort: "QThread: Destroyed while thread is still running"
+    assert gone() is None
     assert len(running_engine_threads()) == 1
     assert stop_all_engine_threads() == 1
     assert running_engine_threads() == []
