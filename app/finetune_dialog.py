@@ -813,6 +813,8 @@ class FinetuneDialog(QDialog):
             self.status_label.setText(f"Done: '{spec.name}' is in your models folder and in the model selector"
                                       + (" and is now the default model." if make_default else ".") + kept)
             self.model_registered.emit(spec.name, make_default)
+            self.name_edit.clear()  # the name is taken now: offer a free one for a next run
+            self._suggest_name()
         elif outcome.state == "stopped":
             self.progress_bar.setFormat("stopped — Resume continues")
             self.status_label.setText(outcome.message + " Resume it from the list above, also after restarting "

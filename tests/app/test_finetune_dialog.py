@@ -114,7 +114,10 @@ def test_folder_fine_tune_registers_a_complete_model(qtbot, make_dialog, photos:
     assert dialog.sample_label.pixmap() is not None and not dialog.sample_label.pixmap().isNull()
     assert dialog.val_table.rowCount() >= 1 and "step 4" in dialog.val_label.text()
     assert dialog.runs_list.count() == 0  # a registered run is not offered for resuming
-    # The same name is now taken.
+    # The name is taken now: the field offers a free one for a next run instead of warning about it.
+    assert dialog.name_edit.text() not in ("", "my-photos") and job.check_name(dialog.name_edit.text()) is None
+    assert "already exists" not in dialog.name_status.text()
+    dialog.name_edit.setText("my-photos")
     assert "already exists" in dialog.name_status.text()
 
 
