@@ -216,7 +216,9 @@ class FinetuneDialog(QDialog):
             known = 1.0 - float(np.count_nonzero(self.mask)) / max(1, self.mask.size)
             h, w = self.image.shape[:2]
             self.photo_note.setText(f"{self.photo_name or 'the open photo'}, {w} x {h}: learns from its "
-                                    f"{known:.0%} unmasked area; your mask is never a target.")
+                                    f"{known:.0%} unmasked area; your mask is never a target. It checks its fills on "
+                                    "held-out holes of the photo and keeps the base model's weights unless "
+                                    "they improve.")
         (self.photo_radio if self.image is not None else self.folder_radio).setChecked(True)
 
         self.parts_combo = QComboBox()
