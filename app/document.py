@@ -35,6 +35,7 @@ from app.commands import (
 )
 from engine.api import FillOptions, FillRequest, FillResult
 from engine.errors import MaskError
+from engine.regions import merge_overlapping
 
 HISTORY_VERSION = 1
 
@@ -125,21 +126,7 @@ class Extent:
 
 def merge_boxes(boxes: list[Box]) -> list[Box]:
     """Merge boxes that overlap (until none do), so no pixel is stored twice; order of first appearance."""
-    merged = list(boxes)
-    changed = True
-    while changed:
-        changed = False
-        out: list[Box] = []
-        for box in merged:
-            for i, other in enumerate(out):
-                if _overlap(box, other):
-                    out[i] = mask_ops.union_box(box, other)
-                    changed = True
-                    break
-            else:
-                out.append(box)
-        merged = out
-    return merged
+    return merge_overlapping(boxes, lambda box: box, mask_ops.union_box)
 
 
 class Stroke:

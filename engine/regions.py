@@ -22,7 +22,9 @@ side with a 48 px floor. Why:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -34,6 +36,7 @@ GROUP_DILATION = 2  # px: strokes closer than about twice this are one component
 MAX_COMPONENT_PIXELS = 2_000_000  # connected components above this run on a downsampled mask
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive ends)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -130,23 +133,32 @@ def _union(a: Box, b: Box) -> Box:
     return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
 
 
-def merge_regions(hole_boxes: list[Box], width: int, height: int, margin: int | None = None) -> list[Region]:
-    """Give each hole box its context margin and merge regions whose crop boxes overlap, until stable."""
-    regions = [Region(_grow(b, context_margin(b, margin), width, height), b) for b in hole_boxes]
+def merge_overlapping(items: list[T], box_of: Callable[[T], Box], join: Callable[[T, T], T]) -> list[T]:
+    """Replace any two items whose boxes overlap by ``join(a, b)`` until none overlap; order of first appearance."""
+    merged = list(items)
     changed = True
     while changed:
         changed = False
-        merged: list[Region] = []
-        for region in regions:
-            for i, other in enumerate(merged):
-                if _overlap(region.box, other.box):
-                    hole = _union(region.hole_box, other.hole_box)
-                    merged[i] = Region(_grow(hole, context_margin(hole, margin), width, height), hole)
+        out: list[T] = []
+        for item in merged:
+            for i, other in enumerate(out):
+                if _overlap(box_of(item), box_of(other)):
+                    out[i] = join(item, other)
                     changed = True
                     break
             else:
-                merged.append(region)
-        regions = merged
+                out.append(item)
+        merged = out
+    return merged
+
+
+def merge_regions(hole_boxes: list[Box], width: int, height: int, margin: int | None = None) -> list[Region]:
+    """Give each hole box its context margin and merge regions whose crop boxes overlap, until stable."""
+    def region(hole: Box) -> Region:
+        return Region(_grow(hole, context_margin(hole, margin), width, height), hole)
+
+    regions = merge_overlapping([region(b) for b in hole_boxes], lambda r: r.box,
+                                lambda a, b: region(_union(a.hole_box, b.hole_box)))
     return sorted(regions, key=lambda r: (r.box[1], r.box[0]))
 
 
