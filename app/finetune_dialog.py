@@ -58,6 +58,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.finetune_runner import FinetuneRunner, RunOutcome
+from app.fitted_image import FittedImageLabel
 from app.loss_plot import LossPlot
 from app.settings import Settings
 from engine.api import ModelInfo
@@ -283,23 +284,22 @@ class FinetuneDialog(QDialog):
         self.status_label = QLabel("Choose the settings on the left, then Start.")
         self.status_label.setWordWrap(True)
         self.loss_plot = LossPlot()
-        self.sample_label = QLabel("The latest sample grid (input, edges, output, truth) appears here.")
-        self.sample_label.setAlignment(Qt.AlignCenter)
+        self.sample_label = FittedImageLabel("The latest sample grid (input, edges, output, truth) appears here.")
         self.sample_label.setMinimumHeight(120)
-        self.sample_label.setWordWrap(True)
         self.val_label = QLabel("Validation")
         self.val_table = QTableWidget(0, len(VAL_COLUMNS))
         self.val_table.setHorizontalHeaderLabels([label for _, label in VAL_COLUMNS])
-        self.val_table.setMaximumHeight(120)
         self.val_table.setEditTriggers(QTableWidget.NoEditTriggers)
         self.val_table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
-        self.val_table.verticalHeader().setMaximumWidth(180)
+        self.val_table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.val_table.verticalHeader().setMaximumWidth(320)
         live.addWidget(self.progress_bar)
         live.addWidget(self.status_label)
-        live.addWidget(self.loss_plot, 2)
+        live.addWidget(self.loss_plot, 1)
         live.addWidget(self.sample_label, 1)
         live.addWidget(self.val_label)
         live.addWidget(self.val_table)
+        self._fit_table_height()
 
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
@@ -715,8 +715,7 @@ class FinetuneDialog(QDialog):
         self._first_val = None
         self.loss_plot.clear()
         self.val_table.setRowCount(0)
-        self.sample_label.setPixmap(QPixmap())
-        self.sample_label.setText("The latest sample grid appears after the first validation.")
+        self.sample_label.clear_image("The latest sample grid appears after the first validation.")
         self.progress_bar.setRange(0, spec.steps)
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat("starting…")
@@ -775,9 +774,11 @@ class FinetuneDialog(QDialog):
             return
         if self._first_val is None:
             self._first_val = record
-        self.val_table.setRowCount(len(table))
-        self.val_table.setVerticalHeaderLabels([str(b) for b in table])
-        for row, metrics in enumerate(table.values()):
+        # "all" repeats the only bucket when there is one (a "this photo" run's held-out holes): show it once.
+        shown = {b: m for b, m in table.items() if not (b == "all" and len(table) == 2)}
+        self.val_table.setRowCount(len(shown))
+        self.val_table.setVerticalHeaderLabels([str(b) for b in shown])
+        for row, metrics in enumerate(shown.values()):
             for col, (key, _) in enumerate(VAL_COLUMNS):
                 value = metrics.get(key) if isinstance(metrics, dict) else None
                 text = f"{value:.3f}" if key == "ssim" and isinstance(value, float) else \
@@ -791,14 +792,20 @@ class FinetuneDialog(QDialog):
             where = "the base model" if self._first_val.get("step") == 0 else f"step {self._first_val.get('step')}"
             text += f" — hole PSNR {latest['hole_psnr']:.2f} dB, {gain:+.2f} dB against {where}"
         self.val_label.setText(text)
+        self._fit_table_height()
+
+    def _fit_table_height(self) -> None:
+        """The validation table is as tall as its rows (no empty band below them)."""
+        table = self.val_table
+        rows = sum(table.rowHeight(r) for r in range(table.rowCount()))
+        table.setFixedHeight(table.horizontalHeader().sizeHint().height() + rows + 2 * table.frameWidth())
 
     def _show_sample(self, path: str) -> None:
         pixmap = QPixmap(path)
         if pixmap.isNull():
             return
         self.sample_label.setToolTip(path)
-        self.sample_label.setPixmap(pixmap.scaled(max(200, self.sample_label.width()), 240, Qt.KeepAspectRatio,
-                                                  Qt.SmoothTransformation))
+        self.sample_label.set_image(pixmap)
 
     @Slot(object)
     def on_run_finished(self, outcome: RunOutcome) -> None:

@@ -5,8 +5,10 @@
 
 The window opens ``PHOTO`` (with the dark theme ``inpaint-gui`` uses), paints the given brush strokes with
 real mouse events (photo coordinates ``x0,y0,x1,y1``), optionally predicts edges and/or fills, and saves
-``QScreen.grabWindow`` of the window (``QWidget.grab`` when the platform cannot grab the screen).
-The session and settings go to a temporary folder, never the user's.
+``QScreen.grabWindow`` of the window (``QWidget.grab`` when the platform cannot grab the screen). With
+``--finetune-out`` it then runs Models > Fine-tune... on the photo with the dialog's defaults and saves the
+dialog once the run has ended. The session, settings and fine-tuned models go to a temporary folder, never
+the user's.
 """
 
 from __future__ import annotations
@@ -57,6 +59,35 @@ def wait_for(app: QApplication, condition, timeout: float = 120.0) -> bool:
     return True
 
 
+def save_grab(widget, out: Path) -> None:
+    """Save the widget's window as the screen shows it (``QWidget.grab`` when the screen cannot be grabbed)."""
+    screen = widget.screen()
+    pixmap = screen.grabWindow(widget.winId()) if screen is not None else None
+    if pixmap is None or pixmap.isNull():
+        pixmap = widget.grab()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pixmap.save(str(out))
+
+
+def finetune_and_grab(app: QApplication, window, out: Path) -> str:
+    """Open Models > Fine-tune..., start "this photo" with the defaults, wait for the end, save the dialog."""
+    from app.finetune_dialog import FinetuneDialog
+
+    window.show_finetune()
+    dialog = window.findChild(FinetuneDialog)
+    dialog.resize(1100, 860)
+    wait_for(app, lambda: dialog.estimate is not None, timeout=120)
+    estimate = dialog.estimate_label.text()
+    started = time.monotonic()
+    if not dialog.start():
+        return f"the fine-tune did not start: {dialog.last_error}"
+    wait_for(app, lambda: dialog.outcome is not None, timeout=900)
+    settle(app, 1.0)
+    save_grab(dialog, out)
+    return (f"saved {out}; estimate {estimate!r}; run {time.monotonic() - started:.0f} s; "
+            f"{dialog.status_label.text()!r}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Screenshot of the editor in use.")
     parser.add_argument("photo")
@@ -69,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fill", action="store_true")
     parser.add_argument("--tool", default="brush", help="tool active in the picture")
     parser.add_argument("--hover", default=None, help="x,y photo point where the pointer rests (brush outline)")
+    parser.add_argument("--finetune-out", default=None,
+                        help="also run Models > Fine-tune... on this photo with the dialog's defaults and save the "
+                             "dialog, once the run has finished, to this file")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
 
     os.environ.setdefault("INPAINT_STUDIO_HOME", tempfile.mkdtemp(prefix="inpaint-shot-"))
@@ -113,15 +147,11 @@ def main(argv: list[str] | None = None) -> int:
         _send(window.canvas, QEvent.MouseMove, window.canvas.map_from_document(QPointF(x, y)), Qt.NoButton,
               Qt.NoButton)
     settle(app, 0.5)
-    screen = window.screen()
-    pixmap = screen.grabWindow(window.winId()) if screen is not None else None
-    if pixmap is None or pixmap.isNull():
-        pixmap = window.grab()
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    pixmap.save(str(out))
-    print(f"saved {out} ({pixmap.width()} x {pixmap.height()}); model list: {[m.name for m in window.models]}; "
+    save_grab(window, Path(args.out))
+    print(f"saved {args.out}; model list: {[m.name for m in window.models]}; "
           f"messages: {prompter.asked}; status: {window.statusBar().currentMessage()!r}")
+    if args.finetune_out:
+        print(finetune_and_grab(app, window, Path(args.finetune_out)))
     window.document.undo_stack.setClean()
     window.close()
     return 0
