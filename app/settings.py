@@ -114,7 +114,7 @@ class Settings:
                 log.warning("settings: ignoring %s=%r (bad type)", f.name, value)
         self.brush_size = max(1, min(2000, self.brush_size))
         self.mask_opacity = max(0.05, min(1.0, self.mask_opacity))
-        self.cpu_threads = max(1, self.cpu_threads)
+        self.cpu_threads = max(1, min(os.cpu_count() or 1, self.cpu_threads))  # more only slows torch down
         self.recent_files = self.recent_files[:MAX_RECENT]
 
     # ----------------------------------------------------------------- recent files

@@ -43,6 +43,7 @@ import numpy as np
 
 from engine import paths
 from engine.api import FillRequest, FillResult
+from engine.errors import EngineError
 
 CASES = ("crop512", "hole300", "hole2000")
 STAGE_KEYS = ("crop", "edges", "image", "upsample", "composite")
@@ -115,6 +116,8 @@ def make_engine(args: argparse.Namespace):
     elif args.models == "bundled":
         store = ModelStore()
     else:
+        if not Path(args.models).is_dir():
+            raise EngineError(f"--models {args.models}: not 'random', 'bundled' or a folder of model files")
         store = ModelStore(bundled_dir=args.models, user_dir=Path(tempfile.mkdtemp(prefix="inpaint-bench-user-")))
     return Engine(device=args.device, cpu_threads=args.threads, store=store)
 
@@ -268,15 +271,50 @@ def describe(engine, args: argparse.Namespace) -> str:
             f"after one warm-up (hole2000: one run in a fresh process); load average at the end {load}")
 
 
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def pick_model(engine, requested: str | None, models: str) -> str:
+    """The neural model to time: the one asked for, else the random pair's, else the folder's first."""
+    if requested:
+        engine.backend(requested)  # EngineError naming the problem, before anything is timed
+        return requested
+    if models == "random":
+        return "edgeconnect-image"
+    neural = [m.name for m in engine.models() if m.kind in ("neural", "completion")]
+    if not neural:
+        raise EngineError(f"no usable neural model in {models!r}; see `inpaint models`")
+    return neural[0]
+
+
+def _check_writable(path: Path) -> None:
+    """Fail before a long run, not after it, when the markdown file cannot be written."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise EngineError(f"--markdown {path} is a folder; give a file name")
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise EngineError(f"--markdown {path}: cannot write into {folder}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="inpaint bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated subset of {', '.join(CASES)}")
-    parser.add_argument("--runs", type=int, default=5, help="timed runs per case (median reported; default 5)")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    parser.add_argument("--runs", type=_at_least_one, default=5,
+                        help="timed runs per case (median reported; default 5)")
+    parser.add_argument("--threads", type=_at_least_one, default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N or mps (default cpu)")
     parser.add_argument("--models", default="random",
                         help="'random' (default-architecture random init), 'bundled', or a model folder")
-    parser.add_argument("--model", default="edgeconnect-image", help="neural model name to time")
+    parser.add_argument("--model", default=None,
+                        help="neural model to time (default: edgeconnect-image for random models, else the first "
+                             "edge-guided or completion model of the folder)")
     parser.add_argument("--base-channels", type=int, default=32, help="width of the random models (default 32)")
     parser.add_argument("--residual-blocks", type=int, default=4, help="depth of the random models (default 4)")
     parser.add_argument("--resolution", type=int, default=256, help="working resolution of the random models")
@@ -300,9 +338,12 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [c for c in cases if c not in CASES]
     if unknown:
         parser.error(f"unknown case(s) {', '.join(unknown)}; choose from {', '.join(CASES)}")
+    if args.markdown:
+        _check_writable(args.markdown)
     if args.wait_idle:
         wait_until_idle(args.wait_idle)
     engine = make_engine(args)
+    args.model = pick_model(engine, args.model, str(args.models))
     rows: list[dict] = []
     if "crop512" in cases:
         rows += run_case_crop512(engine, args.model, args.runs)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 import traceback
@@ -27,7 +28,11 @@ DEFAULT_EVAL_BACKENDS = "telea,navier-stokes,harmonic,default"
 
 
 class CliError(EngineError):
-    """A problem with the command line or the files named on it (shown as one line)."""
+    """A problem with the files named on the command line (shown as one line, exit code 1)."""
+
+
+class UsageError(CliError):
+    """The command line itself is wrong: options missing or mixed (shown as one line, exit code 2)."""
 
 
 # ---------------------------------------------------------------- helpers
@@ -53,7 +58,11 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def _check_output(out: Path, inputs: Sequence[Path | None], overwrite: bool) -> None:
-    """Refuse to write over an input file, or over an existing file unless ``overwrite``."""
+    """Refuse an output format we cannot write, an input file, or an existing file unless ``overwrite``
+    (checked before any work is done)."""
+    from engine.imageio import format_for_path
+
+    format_for_path(out)
     for src in inputs:
         if src is not None and _same_file(out, src):
             raise CliError(f"refusing to write {out}: it is one of the input files")
@@ -108,13 +117,13 @@ def cmd_fill(args: argparse.Namespace) -> int:
     single = args.image is not None
     batch = args.input is not None or args.masks is not None
     if single and batch:
-        raise CliError("use either IMAGE --mask MASK -o OUT, or --input DIR --masks DIR --output DIR, not both")
+        raise UsageError("use either IMAGE --mask MASK -o OUT, or --input DIR --masks DIR --output DIR, not both")
     if batch:
         return _fill_batch(args)
     if not single:
-        raise CliError("nothing to fill: give IMAGE --mask MASK -o OUT, or --input DIR --masks DIR --output DIR")
+        raise UsageError("nothing to fill: give IMAGE --mask MASK -o OUT, or --input DIR --masks DIR --output DIR")
     if args.mask is None or args.output is None:
-        raise CliError("the single-file form needs IMAGE, --mask MASK and -o OUT")
+        raise UsageError("the single-file form needs IMAGE, --mask MASK and -o OUT")
     out = Path(args.output)
     _check_output(out, [args.image, args.mask, args.edges], args.overwrite)
     from engine.imageio import save_image
@@ -122,7 +131,7 @@ def cmd_fill(args: argparse.Namespace) -> int:
     loaded, mask, drawn, erased = _load_single(args)
     if not mask.any():
         _say(f"{args.image}: {EMPTY_MASK_NOTE}")
-        save_image(out, loaded.rgb, like=loaded, changed=mask)
+        _write_unchanged(Path(args.image), out, loaded)
         print(f"wrote {out} (unchanged)")
         return EXIT_OK
     engine = _engine(args)
@@ -138,6 +147,41 @@ def cmd_fill(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _write_unchanged(source: Path, out: Path, loaded: Any) -> None:
+    """An empty mask's output: a byte copy of the source when the format stays the same (re-encoding a JPEG
+    would change every pixel a little), else the decoded photo saved in the new format."""
+    from engine.atomic import atomic_path
+    from engine.imageio import format_for_path, save_image
+
+    if format_for_path(out) == loaded.format:
+        try:
+            with atomic_path(out) as tmp:
+                shutil.copyfile(source, tmp)
+        except OSError as exc:
+            raise CliError(f"Cannot save {out}: {exc.strerror or exc}.") from exc
+    else:
+        save_image(out, loaded.rgb, like=loaded, changed=np.zeros(loaded.rgb.shape[:2], bool))
+
+
+def _prepare_output_folder(out_dir: Path) -> None:
+    """Create the batch output folder and make sure files can be written in it, before any photo is done."""
+    import tempfile
+
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir):
+            pass
+    except FileExistsError:
+        raise CliError(f"--output {out_dir} is a file, not a folder") from None
+    except OSError as exc:
+        raise CliError(f"cannot write into the output folder {out_dir}: {exc.strerror or exc}") from None
+
+
+def _check_model(engine: Any, model: str) -> None:
+    """Refuse an unknown or unusable model once, before a batch starts (not once per photo)."""
+    engine.backend(model)  # EngineError naming the problem; the weights' structure was checked when listed
+
+
 def _image_files(folder: Path) -> list[Path]:
     from engine.imageio import SUPPORTED_EXTENSIONS
 
@@ -148,9 +192,9 @@ def _image_files(folder: Path) -> list[Path]:
 
 def _fill_batch(args: argparse.Namespace) -> int:
     if args.input is None or args.masks is None or args.output is None:
-        raise CliError("the batch form needs --input DIR, --masks DIR and --output DIR")
+        raise UsageError("the batch form needs --input DIR, --masks DIR and --output DIR")
     if args.edges is not None:
-        raise CliError("--edges works with the single-file form only")
+        raise UsageError("--edges works with the single-file form only")
     in_dir, mask_dir, out_dir = Path(args.input), Path(args.masks), Path(args.output)
     for label, folder in (("--input", in_dir), ("--masks", mask_dir)):
         if not folder.is_dir():
@@ -164,13 +208,14 @@ def _fill_batch(args: argparse.Namespace) -> int:
     masks: dict[str, Path] = {}
     for p in _image_files(mask_dir):
         masks.setdefault(p.stem, p)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    engine = _engine(args)
+    _check_model(engine, args.model)
+    _prepare_output_folder(out_dir)
 
     from tqdm import tqdm
 
     from engine.imageio import load_image, load_mask, save_image
 
-    engine = _engine(args)
     failed: list[str] = []
     written = skipped = 0
     bar = tqdm(images, desc="fill", unit="image", file=sys.stderr, dynamic_ncols=True, disable=None)
@@ -194,14 +239,15 @@ def _fill_batch(args: argparse.Namespace) -> int:
             mask = load_mask(masks[path.stem], size=(w, h))
             if not mask.any():
                 note(f"{path.name}: {EMPTY_MASK_NOTE}")
-                save_image(out, loaded.rgb, like=loaded, changed=mask)
+                _write_unchanged(path, out, loaded)
             else:
                 result = engine.fill(_request(loaded.rgb, mask, None, None, args))
                 for message in result.messages:
                     note(f"{path.name}: {message}")
                 save_image(out, result.image, like=loaded, changed=mask)
             written += 1
-        except (EngineError, OSError, ValueError) as exc:
+        except (EngineError, OSError, ValueError, MemoryError, RuntimeError) as exc:
+            # RuntimeError: torch's out-of-memory on one huge photo must not stop the others
             failed.append(path.name)
             note(f"{path.name}: failed: {_one_line(exc)}")
     bar.close()
@@ -242,6 +288,8 @@ def cmd_edges(args: argparse.Namespace) -> int:
 
     loaded, mask, drawn, erased = _load_single(args)
     rgb = loaded.rgb
+    if mask.all():
+        raise MaskError(f"the mask {args.mask} covers the whole image: there are no known edges to complete")
     if not mask.any():
         _say(f"{args.image}: the mask is empty: the edge map holds the known edges only")
         edges = known_edges(rgb, mask)
@@ -285,7 +333,7 @@ def _validation_summary(validation: dict[str, Any]) -> str:
 
 def scan_model_cards() -> list[dict[str, Any]]:
     """Every card in the bundled and user model folders, valid or not, as plain dicts (user wins on names)."""
-    from engine.model_files import read_card, weights_path
+    from engine.model_files import check_weights_file, read_card, weights_path
     from engine.paths import bundled_models_dir, user_models_dir
 
     entries: list[dict[str, Any]] = []
@@ -297,10 +345,7 @@ def scan_model_cards() -> list[dict[str, Any]]:
             try:
                 card = read_card(card_file)
                 weights = weights_path(card_file)
-                if not weights.is_file():
-                    raise EngineError(f"{weights}: the weights file is missing")
-                if weights.stat().st_size < 8:
-                    raise EngineError(f"{weights}: the weights file is truncated")
+                check_weights_file(weights)
                 entry.update(name=card.name, stage=card.stage, architecture=card.architecture,
                              resolution=card.resolution, steps=card.steps, data=card.data, hardware=card.hardware,
                              companion=card.companion, license=card.license, description=card.description,
@@ -393,6 +438,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     images_dir, out_dir = Path(args.images), Path(args.out)
     if not images_dir.is_dir():
         raise CliError(f"--images {images_dir} is not a folder")
+    _prepare_output_folder(out_dir)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     if not backends:
         raise CliError("--backends is empty")
@@ -478,12 +524,21 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _thread_count(text: str) -> int:
+    """--threads: between 1 and this machine's CPU threads (more only slows torch down, or crashes it)."""
+    value = _positive_int(text)
+    cores = os.cpu_count() or 1
+    if value > cores:
+        raise argparse.ArgumentTypeError(f"must be at most {cores} (the CPU threads of this machine), got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--device", default="auto", help="auto (CUDA, then Apple MPS, then CPU), cpu, cuda, "
                                                          "cuda:N or mps (default: auto)")
-    common.add_argument("--threads", type=_positive_int, default=None, metavar="N",
-                        help="CPU threads for torch (default: all cores but one)")
+    common.add_argument("--threads", type=_thread_count, default=None, metavar="N",
+                        help="CPU threads for torch, 1 to this machine's count (default: all but one)")
 
     parser = _Parser(prog="inpaint", description="Edge-guided inpainting: remove things from photos from the "
                                                  "command line. Masks: white = hole.")
@@ -492,7 +547,9 @@ def build_parser() -> argparse.ArgumentParser:
     fill = sub.add_parser("fill", parents=[common], help="fill the masked part of a photo (or a folder of them)",
                           description="Fill the white part of MASK in IMAGE and write OUT; or, with --input,\n"
                                       "every photo of a folder with the mask of the same file stem. Pixels\n"
-                                      "outside the mask are kept as they are; format, EXIF and ICC are kept.\n"
+                                      "outside the mask are kept exactly in PNG, TIFF and BMP; JPEG and WebP\n"
+                                      "are re-encoded (quality 95), which changes every pixel slightly. EXIF\n"
+                                      "and ICC are kept. An empty mask copies the file as it is.\n"
                                       "Existing outputs are not replaced without --overwrite; inputs never are.",
                           epilog="examples:\n  inpaint fill photo.jpg --mask hole.png -o filled.jpg\n"
                                  "  inpaint fill photo.jpg --mask hole.png --edges sketch.png -o filled.jpg\n"
@@ -503,8 +560,9 @@ def build_parser() -> argparse.ArgumentParser:
     fill.add_argument("--edges", type=Path, metavar="SKETCH", help="edge sketch: white = draw an edge here, "
                       "pure red = no edge here, black/transparent = the model decides (single-file form)")
     fill.add_argument("--model", default="default", metavar="NAME",
-                      help="fill backend, see `inpaint models` (default: default = the bundled edge-guided pair, "
-                           "else telea)")
+                      help="fill backend, see `inpaint models` (default: 'default' = a pair named edgeconnect "
+                           "when one is installed, else telea; the bundled preview pair is "
+                           "edgeconnect-preview-image)")
     fill.add_argument("-o", "--output", type=Path, metavar="OUT",
                       help="output file (single form) or folder (batch form); the format follows the extension")
     fill.add_argument("--input", type=Path, metavar="DIR", help="batch form: folder of photos")
@@ -583,7 +641,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except EngineError as exc:
         _say(f"inpaint {args.command}: error: {_one_line(exc)}")
-        return EXIT_FAILED
+        return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_FAILED
     except KeyboardInterrupt:
         _say(f"inpaint {args.command}: interrupted")
         return 130

@@ -439,14 +439,33 @@ def _pillow_options(fmt: str, icc: bytes | None, exif: bytes | None, dpi: tuple[
 def load_mask(path: str | os.PathLike[str], size: tuple[int, int] | None = None) -> np.ndarray:
     """A hole mask (H x W bool) from any image: True where the pixel is white.
 
-    White means luminance > 127; when the image has alpha, the pixel must also be opaque (alpha > 127),
-    so a mask painted on a transparent layer works. ``size`` = (width, height) resizes with nearest neighbour.
+    White means brighter than half the format's range (luminance > 127 of 255, or > 32767 of 65535); when the
+    image has alpha, the pixel must also be opaque (alpha > 127), so a mask painted on a transparent layer
+    works. A label mask, which holds only 0 and one darker value (0/1 masks of datasets, or a 16-bit file
+    saved with 8-bit values), marks its hole with that value. ``size`` = (width, height) resizes with nearest
+    neighbour.
     """
     loaded = load_image(path)
-    hole = _luma(loaded.rgb) > 127
+    level = _mask_level(loaded)
+    half = 32767 if level.dtype == np.uint16 else 127
+    hole = level > half
+    if not hole.any():
+        top = level.max()
+        if top > 0 and np.all((level == 0) | (level == top)):
+            hole = level == top
     if loaded.alpha is not None:
         hole &= _alpha8(loaded.alpha) > 127
     return _resize_labels(hole.astype(np.uint8), size).astype(bool)
+
+
+def _mask_level(loaded: LoadedImage) -> np.ndarray:
+    """Brightness of a mask image at its own depth: 16-bit sources keep all 16 bits (so dark values survive)."""
+    if loaded.rgb16 is None:
+        return _luma(loaded.rgb)
+    if loaded.rgb16.ndim == 2:
+        return loaded.rgb16
+    weights = np.array([0.299, 0.587, 0.114], np.float32)
+    return np.round(loaded.rgb16.astype(np.float32) @ weights).astype(np.uint16)
 
 
 def save_mask(path: str | os.PathLike[str], mask: np.ndarray) -> None:

@@ -129,6 +129,46 @@ def _check_not_pickle(path: Path) -> None:
                                  "(pickles can run code and are never loaded)")
 
 
+MAX_HEADER_BYTES = 100_000_000  # safetensors' own limit on the JSON header
+
+
+def check_weights_file(path: str | os.PathLike[str]) -> None:
+    """Check a weights file's structure without loading its tensors (reads only the header).
+
+    A safetensors file is a u64 header length, a JSON header giving each tensor's byte range, then the data:
+    the ranges must end exactly at the end of the file, so a truncated or padded copy is caught here, when the
+    models are listed, instead of when a fill loads it. Raises ``ModelFileError`` naming the problem.
+    """
+    path = weights_path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: weights file not found")
+    size = path.stat().st_size
+    if size == 0:
+        raise ModelFileError(f"{path}: weights file is empty")
+    _check_not_pickle(path)
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+        length = int.from_bytes(head, "little") if len(head) == 8 else 0
+        if not 2 <= length <= min(size - 8, MAX_HEADER_BYTES):
+            raise ModelFileError(f"{path}: not a safetensors file (no valid header), or truncated")
+        try:
+            header = json.loads(handle.read(length))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise ModelFileError(f"{path}: the safetensors header is damaged (not JSON)") from None
+    if not isinstance(header, dict):
+        raise ModelFileError(f"{path}: the safetensors header is damaged (not a JSON object)")
+    try:
+        end = max((int(entry["data_offsets"][1]) for key, entry in header.items() if key != "__metadata__"),
+                  default=0)
+    except (TypeError, KeyError, IndexError, ValueError):
+        raise ModelFileError(f"{path}: the safetensors header is damaged (bad tensor entries)") from None
+    expected = 8 + length + end
+    if expected != size:
+        raise ModelFileError(f"{path}: the file is {size} bytes but its header describes {expected}: "
+                             + ("truncated (an incomplete copy or download?)" if size < expected else
+                                "extra bytes at the end (damaged)"))
+
+
 def load_weights(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """Read a safetensors file onto the CPU; refuse pickles; name the file in every error."""
     path = weights_path(path)

@@ -14,7 +14,7 @@ from torch import nn
 from engine import paths
 from engine.api import ModelInfo
 from engine.errors import ModelFileError
-from engine.model_files import ModelCard, load_model, read_card, weights_path
+from engine.model_files import ModelCard, check_weights_file, load_model, read_card, weights_path
 
 
 @dataclass
@@ -75,8 +75,7 @@ class ModelStore:
                     entry.card = read_card(card_file)
                     if entry.card.name != card_file.stem:
                         entry.card.name = card_file.stem  # the file name is what users and companions refer to
-                    if not weights_path(card_file).is_file():
-                        entry.error = f"{weights_path(card_file)}: weights file not found"
+                    check_weights_file(card_file)
                 except ModelFileError as exc:
                     entry.error = str(exc)
                 except OSError as exc:

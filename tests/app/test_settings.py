@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from app.settings import MAX_RECENT, Settings, settings_path
 
@@ -21,7 +22,7 @@ def test_round_trip(tmp_path):
     settings.brush_size = 77
     settings.mask_color = "#00ff00"
     settings.clear_mask_after_fill = False
-    settings.cpu_threads = 3
+    settings.cpu_threads = os.cpu_count() or 1  # the default is one fewer
     settings.add_recent(tmp_path / "a.jpg")
     settings.save()
     again = Settings.load()
@@ -42,11 +43,12 @@ def test_corrupt_file_resets_with_warning_and_keeps_a_backup():
 
 
 def test_bad_values_fall_back_to_defaults():
-    settings_path().write_text(json.dumps({"brush_size": "huge", "device": 3, "mask_opacity": 9,
+    settings_path().write_text(json.dumps({"brush_size": "huge", "device": 3, "mask_opacity": 9, "cpu_threads": 10**5,
                                            "clear_mask_after_fill": False, "unknown": 1}), encoding="utf-8")
     settings = Settings.load()
     assert settings.brush_size == Settings().brush_size and settings.device == "auto"
     assert settings.mask_opacity == 1.0 and settings.clear_mask_after_fill is False
+    assert settings.cpu_threads == (os.cpu_count() or 1)  # 100000 threads would crash torch
 
 
 def test_old_file_with_removed_keys_loads_quietly_and_drops_them(caplog):

@@ -63,7 +63,29 @@ def test_help_of_every_command(command, capsys):
 def test_usage_errors_are_one_line(capsys):
     assert cli.main(["fill", "--threads", "0"]) == 2
     assert "at least 1" in _one_error_line(capsys.readouterr().err)
+    assert cli.main(["models", "--threads", "100000"]) == 2  # torch would crash with this many
+    assert "the CPU threads of this machine" in _one_error_line(capsys.readouterr().err)
     assert cli.main([]) == 2
+
+
+def test_a_wrong_combination_of_options_exits_2(files, tmp_path, capsys):
+    tmp, img, mask = files
+    for args in (["fill", str(img), "-o", str(tmp / "o.png")],  # no --mask
+                 ["fill", str(img), "--mask", str(mask), "--input", str(tmp), "-o", str(tmp / "o.png")],
+                 ["fill", "--input", str(tmp), "--masks", str(tmp), "--output", str(tmp / "x"), "--edges",
+                  str(mask)],
+                 ["fill"]):
+        assert cli.main(args) == 2, args
+        _one_error_line(capsys.readouterr().err)
+
+
+def test_an_unwritable_output_format_is_refused_before_any_work(files, capsys, monkeypatch):
+    tmp, img, mask = files
+    monkeypatch.setattr(cli, "_engine", lambda args: pytest.fail("the fill ran before the format was checked"))
+    assert cli.main(["fill", str(img), "--mask", str(mask), "-o", str(tmp / "out.gif")]) == 1
+    assert ".gif" in _one_error_line(capsys.readouterr().err)
+    assert cli.main(["edges", str(img), "--mask", str(mask), "-o", str(tmp / "edges.gif")]) == 1
+    _one_error_line(capsys.readouterr().err)
 
 
 def test_single_fill_changes_only_the_hole(files, capsys):
@@ -107,6 +129,30 @@ def test_empty_mask_writes_the_image_unchanged_and_says_so(files, capsys):
     assert cli.main(["fill", str(img), "--mask", str(empty), "-o", str(out)]) == 0
     assert "mask is empty" in capsys.readouterr().err
     np.testing.assert_array_equal(_read(out), _read(img))
+    # A JPEG is copied as it is, not re-encoded (which would change every pixel a little).
+    Image.fromarray(_photo()).save(tmp / "photo.jpg", quality=70)
+    assert cli.main(["fill", str(tmp / "photo.jpg"), "--mask", str(empty), "-o", str(tmp / "same.jpg")]) == 0
+    assert (tmp / "same.jpg").read_bytes() == (tmp / "photo.jpg").read_bytes()
+    # In another format the decoded pixels are written.
+    assert cli.main(["fill", str(tmp / "photo.jpg"), "--mask", str(empty), "-o", str(tmp / "same.png")]) == 0
+    np.testing.assert_array_equal(_read(tmp / "same.png"), _read(tmp / "photo.jpg"))
+
+
+@pytest.mark.parametrize("levels", [(0, 1), (0, 255)], ids=["8-bit 0-1", "16-bit 0-255"])
+def test_label_masks_with_dark_hole_values_are_understood(files, capsys, levels):
+    tmp, img, _ = files
+    hole = _mask() > 0
+    labels = np.where(hole, levels[1], levels[0])
+    path = tmp / "labels.png"
+    if levels[1] == 255:  # a 16-bit PNG that holds 8-bit values
+        Image.fromarray(labels.astype(np.uint16)).save(path)
+    else:
+        _write(path, labels.astype(np.uint8))
+    out = tmp / "out.png"
+    assert cli.main(["fill", str(img), "--mask", str(path), "--model", "telea", "-o", str(out)]) == 0
+    assert "mask is empty" not in capsys.readouterr().err
+    filled, original = _read(out), _read(img)
+    assert (filled[hole] != original[hole]).any() and np.array_equal(filled[~hole], original[~hole])
 
 
 def test_missing_and_corrupt_inputs_are_one_line_errors(files, capsys):
@@ -114,11 +160,11 @@ def test_missing_and_corrupt_inputs_are_one_line_errors(files, capsys):
     (tmp / "bad.png").write_bytes(b"not an image at all")
     for args in (["fill", str(tmp / "nope.png"), "--mask", str(mask), "-o", str(tmp / "o.png")],
                  ["fill", str(tmp / "bad.png"), "--mask", str(mask), "-o", str(tmp / "o.png")],
-                 ["fill", str(img), "--mask", str(mask), "--model", "no-such-model", "-o", str(tmp / "o.png")],
-                 ["fill", str(img), "-o", str(tmp / "o.png")]):
+                 ["fill", str(img), "--mask", str(mask), "--model", "no-such-model", "-o", str(tmp / "o.png")]):
         assert cli.main(args) == 1, args
         _one_error_line(capsys.readouterr().err)
     assert not (tmp / "o.png").exists()
+
 
 
 def test_never_overwrites_an_input_or_an_existing_output(files, capsys):
@@ -170,6 +216,39 @@ def test_batch_reports_a_corrupt_file_and_does_the_rest(tmp_path, capsys):
     assert (out / "p0.png").read_bytes() == b"keep me"
 
 
+def test_batch_goes_on_after_a_photo_runs_out_of_memory(tmp_path, capsys, monkeypatch):
+    from engine.pipeline import Engine
+
+    photos, masks, out = _batch_folders(tmp_path)
+    (photos / "p1.png").unlink()  # only good photos
+    real_fill = Engine.fill
+    calls = []
+
+    def fill(self, request, *args, **kwargs):
+        calls.append(request)
+        if len(calls) == 1:  # p0: torch's out-of-memory is a RuntimeError
+            raise RuntimeError("DefaultCPUAllocator: can't allocate memory")
+        return real_fill(self, request, *args, **kwargs)
+
+    monkeypatch.setattr(Engine, "fill", fill)
+    rc = cli.main(["fill", "--input", str(photos), "--masks", str(masks), "--output", str(out), "--model", "telea"])
+    captured = capsys.readouterr()
+    assert rc == 1 and "p0.png: failed" in captured.err and "can't allocate memory" in captured.err
+    assert "1 written" in captured.out and sorted(p.name for p in out.iterdir()) == ["p2.png"]
+
+
+def test_batch_checks_the_model_and_the_output_folder_first(tmp_path, capsys):
+    photos, masks, out = _batch_folders(tmp_path)
+    rc = cli.main(["fill", "--input", str(photos), "--masks", str(masks), "--output", str(out), "--model", "nope"])
+    assert rc == 1 and "Unknown model 'nope'" in _one_error_line(capsys.readouterr().err)
+    assert not out.exists()  # nothing was started
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    rc = cli.main(["fill", "--input", str(photos), "--masks", str(masks), "--output", str(a_file), "--model", "telea"])
+    assert rc == 1 and "is a file, not a folder" in _one_error_line(capsys.readouterr().err)
+    assert a_file.read_text() == "x"
+
+
 def test_batch_refuses_to_write_into_the_input_folder(tmp_path, capsys):
     photos, masks, _ = _batch_folders(tmp_path)
     before = {p.name: p.read_bytes() for p in photos.iterdir()}
@@ -196,6 +275,9 @@ def test_edges_command_writes_the_edge_map(files, tiny_models_dir, capsys):
     capsys.readouterr()
     assert cli.main(["edges", str(img), "--mask", str(mask), "--model", "glcic", "-o", str(tmp / "g.png")]) == 0
     assert "does not complete edges" in capsys.readouterr().err
+    white = _write(tmp / "white.png", np.full((40, 52), 255, np.uint8))
+    assert cli.main(["edges", str(img), "--mask", str(white), "-o", str(tmp / "w.png")]) == 1
+    assert "whole image" in _one_error_line(capsys.readouterr().err)
 
 
 def test_models_lists_cards_and_broken_files(tiny_models_dir, isolated_home, capsys):
@@ -214,6 +296,16 @@ def test_models_lists_cards_and_broken_files(tiny_models_dir, isolated_home, cap
     names = {m["name"]: m for m in doc["model_files"]}
     assert names["edgeconnect-image"]["resolution"] == 64
     assert "error" in names["wrecked"]
+
+
+def test_models_flags_truncated_weights_and_a_fill_refuses_them(tiny_models_dir, isolated_home, capsys):
+    weights = tiny_models_dir / "edgeconnect-image.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # an incomplete copy
+    assert cli.main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "'default' is telea" in out  # the damaged pair is not offered
+    broken = out.split("Broken model files")[1]
+    assert "edgeconnect-image.safetensors" in broken and "truncated" in broken
 
 
 def test_eval_command_writes_a_report(tmp_path, capsys):
@@ -352,3 +444,24 @@ def test_a_closed_pipe_ends_quietly(tiny_models_dir, isolated_home):
     stderr = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == cli.EXIT_BROKEN_PIPE == 141, stderr
     assert "unexpected error" not in stderr and "Traceback" not in stderr and "Exception ignored" not in stderr
+
+
+def test_bench_refuses_bad_options_before_timing_anything(tmp_path, capsys):
+    assert cli.main(["bench", "--runs", "0"]) == 2
+    assert "at least 1" in capsys.readouterr().err
+    assert cli.main(["bench", "--models", str(tmp_path / "missing")]) == 1
+    assert "not 'random', 'bundled' or a folder" in _one_error_line(capsys.readouterr().err)
+    assert cli.main(["bench", "--markdown", str(tmp_path / "no-such-folder" / "bench.md")]) == 1
+    assert "cannot write" in _one_error_line(capsys.readouterr().err)
+
+
+def test_bench_times_the_first_model_of_a_folder_when_none_is_named(tiny_models_dir):
+    from engine import bench
+    from engine.model_store import ModelStore
+    from engine.pipeline import Engine
+
+    engine = Engine(device="cpu", store=ModelStore(bundled_dir=tiny_models_dir, user_dir=tiny_models_dir / "none"))
+    assert bench.pick_model(engine, None, str(tiny_models_dir)) in {"edgeconnect-image", "glcic"}
+    assert bench.pick_model(engine, None, "random") == "edgeconnect-image"
+    with pytest.raises(cli.EngineError, match="Unknown model"):
+        bench.pick_model(engine, "nope", str(tiny_models_dir))

@@ -123,3 +123,24 @@ def test_safetensors_whose_header_length_looks_like_pickle_magic_loads(tmp_path,
     weights_path(path).write_bytes(new_length.to_bytes(8, "little") + header + data[8 + old_length :])
     loaded, _ = load_model(path)
     assert set(loaded.state_dict()) == set(ImageGenerator(8, 1).state_dict())
+
+
+def test_check_weights_file_reads_only_the_header_and_catches_damage(tmp_path):
+    from engine.model_files import check_weights_file
+
+    path = weights_path(save_model(ImageGenerator(8, 1), _card(), tmp_path))
+    check_weights_file(path)  # a whole file passes
+    whole = path.read_bytes()
+    cases = {
+        "truncated": whole[:-100],
+        "extra bytes": whole + b"\0" * 16,
+        "not JSON": whole[:8] + b"{" + b"\xff" * (int.from_bytes(whole[:8], "little") - 1) + whole[8 + int.from_bytes(
+            whole[:8], "little"):],
+        "no valid header": (10**12).to_bytes(8, "little") + whole[8:],
+        "pickle": pickle.dumps({"a": 1}),
+    }
+    for expected, data in cases.items():
+        path.write_bytes(data)
+        with pytest.raises(ModelFileError, match=expected) as info:
+            check_weights_file(path)
+        assert str(path) in str(info.value)
