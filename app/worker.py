@@ -153,8 +153,10 @@ class EngineWorker(QObject):
 
     @Slot()
     def refresh_models(self) -> None:
-        """Rescan the model folders (after a fine-tune registered a model) and announce the list."""
+        """Rescan the model folders (after a fine-tune registered a model) and announce the list; if the engine
+        could not start, try to start it again (the user may have fixed or removed what stopped it)."""
         if self.engine is None:
+            self.initialize()
             return
         try:
             self.engine.refresh_models()

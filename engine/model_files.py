@@ -56,6 +56,11 @@ class ModelCard:
         missing = [k for k in ("name", "architecture", "arguments", "stage", "resolution") if k not in raw]
         if missing:
             raise ModelFileError(f"{source}: the card lacks {', '.join(missing)}")
+        for key, value in raw.items():
+            expected = _FIELD_TYPES.get(key)
+            if expected is not None and (isinstance(value, bool) or not isinstance(value, expected)):
+                names = " or ".join("null" if t is type(None) else _TYPE_NAMES[t] for t in expected)
+                raise ModelFileError(f"{source}: {key!r} must be {names}, got {type(value).__name__}")
         card = cls(**{k: v for k, v in raw.items() if k in known})
         if card.architecture not in ARCHITECTURES:
             raise ModelFileError(f"{source}: unknown architecture {card.architecture!r} "
@@ -67,6 +72,14 @@ class ModelCard:
         if not isinstance(card.resolution, int) or card.resolution < 16:
             raise ModelFileError(f"{source}: 'resolution' must be an integer of at least 16")
         return card
+
+
+_TYPE_NAMES = {str: "a string", int: "an integer", dict: "an object"}
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "name": (str,), "architecture": (str,), "arguments": (dict,), "stage": (str,), "resolution": (int,),
+    "companion": (str, type(None)), "data": (str,), "steps": (int,), "hardware": (str,), "date": (str,),
+    "command": (str,), "license": (str,), "description": (str,), "validation": (dict,), "card_version": (int,),
+}
 
 
 def weights_path(card_or_weights: str | os.PathLike[str]) -> Path:
@@ -132,12 +145,12 @@ def _check_not_pickle(path: Path) -> None:
 MAX_HEADER_BYTES = 100_000_000  # safetensors' own limit on the JSON header
 
 
-def check_weights_file(path: str | os.PathLike[str]) -> None:
-    """Check a weights file's structure without loading its tensors (reads only the header).
+def read_weights_header(path: str | os.PathLike[str]) -> dict[str, tuple[int, ...]]:
+    """Tensor shapes of a weights file, from its header alone (no tensor is read), after checking its structure.
 
-    A safetensors file is a u64 header length, a JSON header giving each tensor's byte range, then the data:
-    the ranges must end exactly at the end of the file, so a truncated or padded copy is caught here, when the
-    models are listed, instead of when a fill loads it. Raises ``ModelFileError`` naming the problem.
+    A safetensors file is a u64 header length, a JSON header giving each tensor's dtype, shape and byte
+    range, then the data: the ranges must end exactly at the end of the file, so a truncated or padded copy
+    is caught here, when the models are listed, instead of when a fill loads it. Raises ``ModelFileError``.
     """
     path = weights_path(path)
     if not path.is_file():
@@ -157,9 +170,14 @@ def check_weights_file(path: str | os.PathLike[str]) -> None:
             raise ModelFileError(f"{path}: the safetensors header is damaged (not JSON)") from None
     if not isinstance(header, dict):
         raise ModelFileError(f"{path}: the safetensors header is damaged (not a JSON object)")
+    shapes: dict[str, tuple[int, ...]] = {}
+    end = 0
     try:
-        end = max((int(entry["data_offsets"][1]) for key, entry in header.items() if key != "__metadata__"),
-                  default=0)
+        for key, entry in header.items():
+            if key == "__metadata__":
+                continue
+            shapes[key] = tuple(int(n) for n in entry["shape"])
+            end = max(end, int(entry["data_offsets"][1]))
     except (TypeError, KeyError, IndexError, ValueError):
         raise ModelFileError(f"{path}: the safetensors header is damaged (bad tensor entries)") from None
     expected = 8 + length + end
@@ -167,6 +185,12 @@ def check_weights_file(path: str | os.PathLike[str]) -> None:
         raise ModelFileError(f"{path}: the file is {size} bytes but its header describes {expected}: "
                              + ("truncated (an incomplete copy or download?)" if size < expected else
                                 "extra bytes at the end (damaged)"))
+    return shapes
+
+
+def check_weights_file(path: str | os.PathLike[str]) -> None:
+    """Raise ``ModelFileError`` if the weights file is missing, a pickle, or not a whole safetensors file."""
+    read_weights_header(path)
 
 
 def load_weights(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
@@ -184,23 +208,34 @@ def load_weights(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
 
 
 def load_model(path: str | os.PathLike[str]) -> tuple[torch.nn.Module, ModelCard]:
-    """Rebuild the network named by the card and load its tensors; returns it in eval mode on the CPU."""
+    """Rebuild the network named by the card and load its tensors; returns it in eval mode on the CPU.
+
+    The card's network is first built on torch's ``meta`` device (no memory) and its tensor shapes compared
+    with the file's header, so a card asking for a huge network fails here instead of allocating it.
+    """
     card = read_card(path)
-    try:
-        module = build_network(card.architecture, card.arguments)
-    except ValueError as exc:
-        raise ModelFileError(f"{card_path(path)}: {exc}") from None
-    state = load_weights(path)
-    expected = module.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
+    shapes = read_weights_header(path)
+    with torch.device("meta"):
+        probe = _build(card, path)
+    expected = {key: tuple(t.shape) for key, t in probe.state_dict().items()}
+    missing = sorted(set(expected) - set(shapes))
+    unexpected = sorted(set(shapes) - set(expected))
     if missing or unexpected:
         raise ModelFileError(f"{weights_path(path)}: tensors do not match {card.architecture} "
                              f"{card.arguments} (missing {missing[:3]}, unexpected {unexpected[:3]})")
-    for key, tensor in state.items():
-        if tuple(tensor.shape) != tuple(expected[key].shape):
+    for key, shape in shapes.items():
+        if shape != expected[key]:
             raise ModelFileError(f"{weights_path(path)}: shape mismatch for {key}: file has "
-                                 f"{tuple(tensor.shape)}, {card.architecture} {card.arguments} "
-                                 f"expects {tuple(expected[key].shape)}")
-    module.load_state_dict(state)
+                                 f"{shape}, {card.architecture} {card.arguments} expects {expected[key]}")
+    module = _build(card, path)
+    module.load_state_dict(load_weights(path))
     return module.eval(), card
+
+
+def _build(card: ModelCard, path: str | os.PathLike[str]) -> torch.nn.Module:
+    """The card's network; a bad argument (a negative width, a wrong type) is a ``ModelFileError`` naming it."""
+    try:
+        return build_network(card.architecture, card.arguments)
+    except (ValueError, TypeError, RuntimeError) as exc:
+        raise ModelFileError(f"{card_path(path)}: cannot build {card.architecture} from {card.arguments} "
+                             f"({exc})") from None

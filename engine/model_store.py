@@ -80,6 +80,8 @@ class ModelStore:
                     entry.error = str(exc)
                 except OSError as exc:
                     entry.error = f"{card_file}: cannot be read ({exc})"
+                except Exception as exc:  # whatever is in one file, the others stay usable
+                    entry.error = f"{card_file}: cannot be used ({type(exc).__name__}: {exc})"
                 found[entry.name] = entry  # later folders (user) win
         self._models = found
 

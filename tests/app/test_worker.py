@@ -118,6 +118,25 @@ def test_engine_that_cannot_start_reports_it(qtbot, client_for):
         assert client.shutdown()
 
 
+def test_refresh_models_starts_an_engine_that_could_not_start_before(qtbot):
+    attempts: list[int] = []
+
+    def factory():
+        attempts.append(1)
+        if len(attempts) == 1:  # e.g. a model file the user then removed
+            raise RuntimeError("a bad model file")
+        return FakeEngine()
+
+    client = EngineClient(factory)
+    try:
+        qtbot.waitUntil(lambda: len(attempts) == 1, timeout=5000)
+        with qtbot.waitSignal(client.models_changed, timeout=5000) as changed:
+            client.refresh_models()
+        assert len(attempts) == 2 and [m.name for m in changed.args[0]] == ["telea"]  # a fresh engine
+    finally:
+        assert client.shutdown()
+
+
 def test_refresh_models_announces_the_new_list(qtbot, client_for):
     client = client_for(FakeEngine())
     qtbot.waitUntil(lambda: bool(client.models), timeout=5000)

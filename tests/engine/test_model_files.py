@@ -62,7 +62,7 @@ def test_truncated_file_names_the_file(tmp_path):
     path = save_model(ImageGenerator(8, 1), _card(), tmp_path)
     data = weights_path(path).read_bytes()
     weights_path(path).write_bytes(data[: len(data) // 2])
-    with pytest.raises(ModelFileError, match=r"tiny\.safetensors.*truncated or corrupt"):
+    with pytest.raises(ModelFileError, match=r"tiny\.safetensors.*truncated"):
         load_model(path)
 
 
@@ -144,3 +144,43 @@ def test_check_weights_file_reads_only_the_header_and_catches_damage(tmp_path):
         with pytest.raises(ModelFileError, match=expected) as info:
             check_weights_file(path)
         assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize(("field", "value", "expected"), [
+    ("architecture", ["edgeconnect-image"], "'architecture' must be a string, got list"),
+    ("companion", ["edge"], "'companion' must be a string or null, got list"),
+    ("resolution", True, "'resolution' must be an integer, got bool"),
+    ("validation", "good", "'validation' must be an object, got str"),
+])
+def test_card_fields_of_the_wrong_type_name_the_file(tmp_path, field, value, expected):
+    path = save_model(ImageGenerator(8, 1), _card(), tmp_path)
+    raw = json.loads(card_path(path).read_text())
+    raw[field] = value
+    card_path(path).write_text(json.dumps(raw))
+    with pytest.raises(ModelFileError, match=expected) as info:
+        load_model(path)
+    assert "tiny.json" in str(info.value)
+
+
+def test_a_card_asking_for_a_huge_network_fails_before_allocating_it(tmp_path, monkeypatch):
+    import engine.model_files as model_files
+
+    path = save_model(ImageGenerator(8, 1), _card(), tmp_path)
+    raw = json.loads(card_path(path).read_text())
+    raw["arguments"] = {"base_channels": 512, "residual_blocks": 1}  # about 300 MB of weights if built
+    card_path(path).write_text(json.dumps(raw))
+    devices = []
+    real_build = model_files.build_network
+
+    def build(*args, **kwargs):
+        devices.append(torch.empty(0).device.type)  # where this build would put its tensors
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(model_files, "build_network", build)
+    with pytest.raises(ModelFileError, match="shape mismatch"):
+        load_model(path)
+    assert devices == ["meta"]  # only the memory-free probe was built
+    raw["arguments"] = {"base_channels": -8, "residual_blocks": 1}
+    card_path(path).write_text(json.dumps(raw))
+    with pytest.raises(ModelFileError, match=r"tiny\.json: cannot build"):
+        load_model(path)

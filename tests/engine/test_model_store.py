@@ -75,6 +75,25 @@ def test_broken_cards_are_listed_as_unavailable_not_fatal(tiny_models_dir):
     assert len(engine.store.problems()) == 2
 
 
+def test_cards_with_wrong_types_leave_every_other_model_usable(tiny_models_dir):
+    for name, field, value in (("listarch", "architecture", ["glcic"]), ("listcomp", "companion", ["x"])):
+        card = json.loads((tiny_models_dir / "edgeconnect-image.json").read_text())
+        card.update({"name": name, field: value})
+        (tiny_models_dir / f"{name}.json").write_text(json.dumps(card))
+        (tiny_models_dir / f"{name}.safetensors").write_bytes(
+            (tiny_models_dir / "edgeconnect-image.safetensors").read_bytes())
+    engine = Engine()
+    infos = {m.name: m for m in engine.models()}
+    assert infos["listarch"].kind == "unavailable"
+    assert "'architecture' must be a string" in infos["listarch"].description
+    assert infos["listcomp"].kind == "unavailable" and "'companion' must be" in infos["listcomp"].description
+    assert infos["edgeconnect-image"].kind == "neural" and infos["glcic"].kind == "completion"
+    image = np.full((40, 40, 3), 128, np.uint8)
+    mask = np.zeros((40, 40), bool)
+    mask[10:20, 10:20] = True
+    assert engine.fill(FillRequest(image, mask, model="telea")).image.shape == image.shape
+
+
 def test_refresh_finds_new_models(tiny_models_dir):
     store = ModelStore()
     assert store.get("extra") is None
