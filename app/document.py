@@ -550,7 +550,8 @@ class Document(QObject):
             options=options if options is not None else FillOptions(),
         )
 
-    def apply_fill(self, result: FillResult, clear_mask: bool = True) -> FillCommand | None:
+    def apply_fill(self, result: FillResult, clear_mask: bool = True,
+                   sent: FillRequest | None = None) -> FillCommand | None:
         """Put a fill's result in place as one undo step storing, per filled region, only its changed box.
 
         ``result.regions`` are the engine's crop boxes; within each (overlapping ones merged) only the
@@ -558,7 +559,11 @@ class Document(QObject):
         patches, not the box spanning both. A result without regions (not from the engine, which always
         reports them when it changed something) is compared over the whole photo. With ``clear_mask``
         the mask and the edge sketch are cleared in the same step, scanning their tracked extents only.
-        Returns the command, or None when nothing changed.
+
+        ``sent`` is the request the fill was computed for, when the person may have kept editing while it ran:
+        then only pixels that were sent *and* are still masked take the fill (a part erased from the mask
+        meanwhile stays as it is), and only what was sent is cleared (a stroke painted meanwhile, for the next
+        fill, stays). Returns the command, or None when nothing changed.
         """
         new_image = np.asarray(result.image)
         if new_image.shape != self.image.shape:
@@ -568,20 +573,39 @@ class Document(QObject):
         boxes = self._fill_boxes(result.regions)
         for x0, y0, x1, y1 in boxes:
             old, new = self.image[y0:y1, x0:x1], new_image[y0:y1, x0:x1]
+            if sent is not None:
+                still = sent.mask[y0:y1, x0:x1] & self.mask[y0:y1, x0:x1]
+                new = np.where(still[..., None], new, old)
             tight = mask_ops.diff_box(old, new)
             if tight is not None:
                 tx0, ty0, tx1, ty1 = tight
                 patches.append(Patch.make("image", x0 + tx0, y0 + ty0, old[ty0:ty1, tx0:tx1], new[ty0:ty1, tx0:tx1]))
         if clear_mask:
-            patches += self._clear_patches(BOOL_LAYERS, known=boxes if result.regions else ())
+            known = boxes if result.regions else ()
+            patches += self._clear_patches(BOOL_LAYERS, known) if sent is None else self._clear_sent(sent, known)
         if not patches:
             return None
         self.set_predicted_edges(None)
         command = FillCommand(self, f"Fill ({result.backend})" if result.backend else "Fill", patches)
         self.undo_stack.push(command)
-        if clear_mask:  # the patches covered every set pixel: the layers are empty now
+        if clear_mask and sent is None:  # the patches covered every set pixel: the layers are empty now
             self._extent = {name: Extent() for name in BOOL_LAYERS}
         return command
+
+    def _clear_sent(self, sent: FillRequest, known: list[Box] | tuple[Box, ...]) -> list[Patch]:
+        """Patches clearing the pixels of each layer that were set in ``sent`` (what was painted since stays)."""
+        sent_layers = {"mask": sent.mask, "sketch_drawn": sent.sketch_drawn, "sketch_erased": sent.sketch_erased}
+        patches = []
+        for layer in BOOL_LAYERS:
+            was = sent_layers[layer]
+            if was is None:
+                continue
+            for x0, y0, x1, y1 in self.content_boxes(layer, known):
+                old = self.layer(layer)[y0:y1, x0:x1]
+                new = old & ~was[y0:y1, x0:x1]
+                if not np.array_equal(old, new):
+                    patches.append(Patch.make(layer, x0, y0, old, new))
+        return patches
 
     def _fill_boxes(self, regions) -> list[Box]:
         """The boxes a fill may have changed: its regions clipped to the photo and merged where they overlap."""

@@ -79,6 +79,7 @@ class MainWindow(QMainWindow):
         self._doc_generation = 0
         self._job_generation = -1
         self._job_kind = ""
+        self._job_request: FillRequest | None = None
         self._closing = False
         self._shut_down = False
         self._grow_step = 8
@@ -526,11 +527,13 @@ class MainWindow(QMainWindow):
         request = self._build_request()
         self._job_generation = self._doc_generation
         self._job_kind = kind
+        self._job_request = request  # what was sent: the person may keep painting while it runs
         self.progress.setValue(0)
         self.progress.setFormat("Filling…" if kind == "fill" else "Predicting edges…")
         self.progress.setVisible(True)
         self.statusBar().showMessage("Filling… (Esc cancels)" if kind == "fill" else "Predicting edges…")
         if kind == "fill":
+            self.autosaver.save_now()  # a crash during the fill must not lose what was painted
             self.engine.fill(request, copy=False)
         else:
             self.engine.predict_edges(request, copy=False)
@@ -558,7 +561,8 @@ class MainWindow(QMainWindow):
         if not self._current():
             return
         try:
-            command = self.document.apply_fill(result, clear_mask=self.settings.clear_mask_after_fill)
+            command = self.document.apply_fill(result, clear_mask=self.settings.clear_mask_after_fill,
+                                               sent=self._job_request)
         except EngineError as exc:
             self.prompter.error("Fill failed", str(exc))
             return

@@ -201,6 +201,20 @@ def test_apply_fill_changes_only_masked_pixels_and_undoes(doc):
     assert (doc.image[40:60, 30:50] == 7).all()
 
 
+def test_apply_fill_of_a_sent_request_keeps_what_was_drawn_since(doc):
+    doc.add_rectangle((30, 40, 50, 60))
+    stroke(doc, "edge_pen", [(35, 45), (45, 55)], size=2)
+    sent = doc.fill_request("telea")
+    result = fake_fill(doc, 7)  # computed for the sent mask
+    stroke(doc, "edge_pen", [(100, 20), (120, 20)], size=2)  # drawn while the fill ran
+    doc.add_rectangle((90, 10, 130, 30))
+    doc.add_rectangle((30, 40, 35, 60), value=False)  # part of the sent hole taken back
+    doc.apply_fill(result, sent=sent)
+    assert (doc.image[40:60, 35:50] == 7).all() and not (doc.image[40:60, 30:35] == 7).all(axis=2).any()
+    assert doc.mask.sum() == 40 * 20 and doc.mask[10:30, 90:130].all()  # only the new rectangle is left
+    assert doc.sketch_drawn[15:25, 95:125].any() and not doc.sketch_drawn[:, :80].any()
+
+
 def test_apply_fill_keeps_mask_when_asked_and_uses_regions(doc):
     doc.add_rectangle((10, 10, 20, 20))
     cmd = doc.apply_fill(fake_fill(doc, 1, regions=[(0, 0, 40, 40)]), clear_mask=False)

@@ -9,6 +9,7 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
+from app import session as session_module
 from tests.app.fakes import FakeEngine
 from tests.app.helpers import paint_box, write_broken_model
 
@@ -137,6 +138,34 @@ def test_window_stays_responsive_and_closing_during_a_fill_cancels_and_waits(mak
     assert window.isHidden()
     assert not window.engine.is_running()
     assert (window.document.image[BOX[1] + 1, BOX[0] + 1] != (10, 200, 30)).any()  # no late result
+
+
+def test_what_is_painted_or_erased_during_a_fill_is_respected(make_window, qtbot, photo_file):
+    engine = FakeEngine(gate=threading.Event())
+    window = make_window(engine_factory=lambda: engine)
+    _open(window, qtbot, photo_file)
+    paint_box(window, BOX)
+    doc = window.document
+    before = doc.image.copy()
+    with qtbot.waitSignal(window.autosaver.saved, timeout=5000):  # the session is saved as the fill starts
+        assert window.fill()
+    assert np.array_equal(session_module.read_session(window.autosaver.folder).layers["mask"], doc.mask)
+    assert engine.started.wait(5)
+    # While it runs: a stroke for the next object, and part of the sent mask erased again.
+    next_box = (2, 2, 8, 8)
+    paint_box(window, next_box)
+    x0, y0, x1, y1 = BOX
+    erased = (x0, y0, x0 + 4, y1)
+    doc.add_rectangle(erased, value=False)
+    with qtbot.waitSignal(window.engine.finished, timeout=5000):
+        engine.gate.set()
+    qtbot.waitUntil(lambda: window.actions["fill"].isEnabled(), timeout=5000)
+    green = (doc.image == (10, 200, 30)).all(axis=2)
+    assert green[y0:y1, x0 + 4:x1].all()  # the part still masked was filled
+    assert np.array_equal(doc.image[y0:y1, x0:x0 + 4], before[y0:y1, x0:x0 + 4])  # the erased part was not
+    assert doc.mask[3:8, 3:8].all() and doc.mask.sum() == 6 * 6  # the new stroke stays; the sent mask is cleared
+    window.actions["undo"].trigger()  # the fill is one step: undo brings back the mask that was filled
+    assert np.array_equal(doc.image, before) and doc.mask[y0:y1, x0 + 4:x1].all()
 
 
 def test_failing_model_shows_an_error_and_the_editor_keeps_working(make_window, qtbot, photo_file,
