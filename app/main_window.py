@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import session as session_module
+from app import session_slots
 from app.canvas import Canvas
 from app.document import Document
 from app.file_ops import FileOps
@@ -90,8 +91,10 @@ class MainWindow(QMainWindow):
 
         factory = engine_factory or default_engine_factory(self.settings.device, self.settings.cpu_threads)
         self.engine = EngineClient(factory, synchronous=synchronous, parent=self)
-        self.autosaver = session_module.AutoSaver(self._snapshot, int(self.settings.autosave_seconds * 1000),
-                                                  parent=self, busy=self.engine.is_busy)
+        self.session_slot = session_slots.claim_new()  # this editor's own session folder, locked while it runs
+        self.autosaver = session_module.AutoSaver(self._snapshot, self.session_slot.folder,
+                                                  int(self.settings.autosave_seconds * 1000), parent=self,
+                                                  busy=self.engine.is_busy)
         self.autosaver.enabled = autosave
 
         self.setWindowTitle(APP_TITLE)
@@ -692,25 +695,48 @@ class MainWindow(QMainWindow):
         return session_module.take_snapshot(doc, self.files.save_target, mirror=self._autosave_mirror)
 
     def offer_recovery(self) -> bool:
-        """At startup: if the last session did not end cleanly, offer to recover it. True if recovered."""
-        folder = self.autosaver.folder
-        if not session_module.has_session(folder) or session_module.other_editor_owns(folder):
-            return False
-        summary = session_module.session_summary(folder) or {}
+        """At startup: offer the sessions of editors that did not close cleanly, newest first. True if one
+        was recovered (any others stay for the next start).
+
+        Declining removes that session. One that cannot be restored is never deleted here: damaged files are
+        set aside (``damaged-<id>``), and one whose photo cannot be reached now (a drive not mounted) is
+        kept and offered again next time.
+        """
+        recovered_one = False
+        for orphan in session_slots.claim_orphans():
+            if recovered_one:
+                orphan.release(clear=False)
+                continue
+            recovered_one = self._offer(orphan)
+        return recovered_one
+
+    def _offer(self, orphan: session_slots.SessionSlot) -> bool:
+        summary = session_module.session_summary(orphan.folder) or {}
         photo = summary.get("photo_path") or "an unsaved photo"
         when = summary.get("saved_at", "")
         steps = summary.get("history_steps", 0)
         question = (f"The editor did not close cleanly last time.\n\nRecover the session with {photo} "
                     f"({steps} edit{'s' if steps != 1 else ''}, saved {when})?")
-        if not self.prompter.confirm("Recover session", question):
-            session_module.clear_session(folder)
+        if not self.prompter.confirm("Recover session", question, default=True):
+            orphan.release(clear=True)
             return False
         try:
-            recovered = session_module.recover(self.document, folder)
-        except session_module.SessionError as exc:
-            self.prompter.error("Cannot recover the session", str(exc))
-            session_module.clear_session(folder)
+            recovered = session_module.recover(self.document, orphan.folder)
+        except session_module.SessionDamaged as exc:
+            kept = orphan.set_aside()
+            self.prompter.error("Cannot recover the session", f"{exc}\n\nIts files were kept in {kept}.")
             return False
+        except session_module.SessionError as exc:
+            orphan.release(clear=False)
+            self.prompter.error("Cannot recover the session",
+                                f"{exc}\n\nThe session is kept and will be offered again at the next start.")
+            return False
+        try:  # this editor's own session takes over before the old one is removed
+            saved = self.autosaver.save_sync()
+        except Exception as exc:  # disk full...: keep the old one rather than lose both
+            log.warning("could not save the recovered session: %s", exc)
+            saved = None
+        orphan.release(clear=saved is not None)
         self.files.save_target = recovered.save_target
         self.files._original_confirmed = False
         if recovered.messages:
@@ -830,6 +856,7 @@ class MainWindow(QMainWindow):
             self._finetune.shutdown()  # training saves a checkpoint (Resume continues it next time)
         self.engine.shutdown()
         self.autosaver.stop(clear=clean)
+        self.session_slot.release(clear=clean)
         self.settings.brush_size = self._sizes_for_settings()
         self._save_settings()
 

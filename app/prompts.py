@@ -18,7 +18,7 @@ SAVE, DISCARD, CANCEL = "save", "discard", "cancel"
 class Prompter(Protocol):
     """Everything the editor asks or tells the user."""
 
-    def confirm(self, title: str, text: str) -> bool: ...
+    def confirm(self, title: str, text: str, default: bool = False) -> bool: ...  # default: what Enter answers
 
     def unsaved_changes(self, text: str) -> str: ...  # SAVE, DISCARD or CANCEL
 
@@ -37,8 +37,9 @@ class QtPrompter:
     def __init__(self, parent: QWidget | None) -> None:
         self.parent = parent
 
-    def confirm(self, title: str, text: str) -> bool:
-        answer = QMessageBox.question(self.parent, title, text, QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+    def confirm(self, title: str, text: str, default: bool = False) -> bool:
+        answer = QMessageBox.question(self.parent, title, text, QMessageBox.Yes | QMessageBox.No,
+                                      QMessageBox.Yes if default else QMessageBox.No)
         return answer == QMessageBox.Yes
 
     def unsaved_changes(self, text: str) -> str:
@@ -75,9 +76,9 @@ class ScriptedPrompter:
     def _record(self, kind: str, title: str, text: str) -> None:
         self.asked.append((kind, title, text))
 
-    def confirm(self, title: str, text: str) -> bool:
+    def confirm(self, title: str, text: str, default: bool = False) -> bool:
         self._record("confirm", title, text)
-        return self.confirms.popleft() if self.confirms else False
+        return self.confirms.popleft() if self.confirms else default
 
     def unsaved_changes(self, text: str) -> str:
         self._record("unsaved", "Unsaved changes", text)

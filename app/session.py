@@ -1,14 +1,15 @@
 """Session autosave and crash recovery.
 
 The session (which photo, the current photo if it was edited, mask, sketch and undo history) is written
-to ``user_home()/session/`` as ``state.npz`` (``np.savez``, read back with ``allow_pickle=False``) plus a
-small human-readable ``manifest.json``; both writes are atomic. The npz is self-contained (it carries
-the manifest too), so a crash between the two writes still leaves a usable session.
+to the editor's own session folder (``app.session_slots``: ``user_home()/sessions/<id>/``) as
+``state.npz`` (``np.savez``, read back with ``allow_pickle=False``) plus a small human-readable
+``manifest.json``; both writes are atomic. The npz is self-contained (it carries the manifest too), so a
+crash between the two writes still leaves a usable session.
 
 :class:`AutoSaver` saves after edits (debounced), after each fill and on demand; the arrays are copied
 in the GUI thread and written in a short-lived background thread so the window does not stall. A clean
-close clears the session; at the next start a leftover session means a crash or kill, and the window
-offers :func:`recover`.
+close clears the session; at the next start a session whose editor is gone means a crash or kill, and the
+window offers :func:`recover`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from engine import imageio
 from engine.atomic import write_text_atomic, write_with_atomic
 from engine.errors import EngineError
-from engine.paths import user_home
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +42,11 @@ _LAYERS = ("mask", "sketch_drawn", "sketch_erased")
 
 
 class SessionError(Exception):
-    """A saved session cannot be read or does not fit."""
+    """A saved session cannot be restored (its photo is gone, ...)."""
 
 
-def session_dir() -> Path:
-    """``user_home()/session`` (not created here)."""
-    return user_home() / "session"
+class SessionDamaged(SessionError):
+    """The saved session's files cannot be read (damaged, or written by an incompatible version)."""
 
 
 @dataclass
@@ -99,9 +98,8 @@ def _pack(layer: np.ndarray) -> np.ndarray:
     return np.packbits(layer, axis=None) if layer.any() else np.zeros(0, np.uint8)
 
 
-def write_session(snapshot: Snapshot, folder: Path | None = None) -> Path:
-    """Write ``snapshot`` atomically; returns the npz path."""
-    folder = folder or session_dir()
+def write_session(snapshot: Snapshot, folder: Path) -> Path:
+    """Write ``snapshot`` atomically into ``folder``; returns the npz path."""
     folder.mkdir(parents=True, exist_ok=True)
     height, width = snapshot.size
     manifest = {
@@ -143,9 +141,8 @@ class SavedSession:
     history: dict[str, Any]
 
 
-def read_session(folder: Path | None = None) -> SavedSession:
-    """Read the saved session; ``SessionError`` with a clear message when missing or damaged."""
-    folder = folder or session_dir()
+def read_session(folder: Path) -> SavedSession:
+    """Read the saved session; ``SessionError`` when there is none, ``SessionDamaged`` when it is unreadable."""
     path = folder / STATE_FILE
     if not path.is_file():
         raise SessionError("There is no saved session.")
@@ -153,7 +150,7 @@ def read_session(folder: Path | None = None) -> SavedSession:
         with np.load(path, allow_pickle=False) as data:
             manifest = json.loads(str(data["manifest"]))
             if int(manifest.get("version", -1)) != SESSION_VERSION:
-                raise SessionError(f"The saved session has version {manifest.get('version')}; "
+                raise SessionDamaged(f"The saved session has version {manifest.get('version')}; "
                                    f"this editor reads version {SESSION_VERSION}.")
             height, width = int(manifest["height"]), int(manifest["width"])
             layers = {}
@@ -168,46 +165,29 @@ def read_session(folder: Path | None = None) -> SavedSession:
     except SessionError:
         raise
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-        raise SessionError(f"The saved session in {folder} is damaged ({exc}).") from None
+        raise SessionDamaged(f"The saved session in {folder} is damaged ({exc}).") from None
     if image is not None and image.shape != (height, width, 3):
-        raise SessionError("The saved session's photo does not match its size.")
+        raise SessionDamaged("The saved session's photo does not match its size.")
     history = {k: (int(v) if v.ndim == 0 and v.dtype.kind in "iu" else v) for k, v in history.items()}
     return SavedSession(manifest, image, layers, history)
 
 
-def has_session(folder: Path | None = None) -> bool:
-    """True when a saved session exists (a crash, a kill, or another editor still running)."""
-    return ((folder or session_dir()) / STATE_FILE).is_file()
+def has_session(folder: Path) -> bool:
+    """True when ``folder`` holds a saved session."""
+    return (folder / STATE_FILE).is_file()
 
 
-def session_summary(folder: Path | None = None) -> dict[str, Any] | None:
+def session_summary(folder: Path) -> dict[str, Any] | None:
     """The manifest of the saved session (cheap; for the recovery question), or None."""
-    folder = folder or session_dir()
     with contextlib.suppress(OSError, ValueError):
         return json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
     return None
 
 
-def clear_session(folder: Path | None = None) -> None:
-    """Remove the saved session (after a clean close or once recovered and resaved)."""
-    folder = folder or session_dir()
+def clear_session(folder: Path) -> None:
+    """Remove the saved session (after a clean close, or when another photo is opened)."""
     if folder.exists():
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def other_editor_owns(folder: Path | None = None) -> bool:
-    """True when the session was written by another editor process that is still running."""
-    summary = session_summary(folder) or {}
-    pid = summary.get("pid")
-    if not isinstance(pid, int) or pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
 
 
 @dataclass
@@ -219,8 +199,9 @@ class Recovered:
     messages: list[str]
 
 
-def recover(document, folder: Path | None = None) -> Recovered:
-    """Restore the saved session into ``document`` (headless). ``SessionError`` if it cannot be restored.
+def recover(document, folder: Path) -> Recovered:
+    """Restore the saved session into ``document`` (headless). ``SessionError`` if it cannot be restored
+    (``SessionDamaged`` if its files are unreadable).
 
     The photo is reloaded from its file (for format, EXIF and ICC); when it was edited, the saved pixels
     replace it. If the file is gone but the edited pixels were saved, they are recovered as an unsaved photo.
@@ -271,12 +252,12 @@ class AutoSaver(QObject):
     failed = Signal(str)
     _write_done = Signal(str, str)  # path, error (emitted from the writer thread; queued to the GUI thread)
 
-    def __init__(self, snapshot_fn, delay_ms: int = 3000, folder: Path | None = None,
-                 parent: QObject | None = None, busy=None) -> None:
+    def __init__(self, snapshot_fn, folder: Path, delay_ms: int = 3000, parent: QObject | None = None,
+                 busy=None) -> None:
         super().__init__(parent)
         self._snapshot_fn = snapshot_fn
         self._busy = busy or (lambda: False)  # while True, a debounced save waits (a fill is running)
-        self.folder = folder or session_dir()
+        self.folder = folder
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(max(0, int(delay_ms)))
