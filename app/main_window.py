@@ -315,6 +315,10 @@ class MainWindow(QMainWindow):
         self.zoom_label = QLabel()
         self.device_label = QLabel("Engine: starting…")
         self.device_label.setToolTip("Where fills run (set in Preferences)")
+        self.autosave_warning = QLabel("⚠ Autosave failing")
+        self.autosave_warning.setStyleSheet("color: #e67e22")
+        self.autosave_warning.setVisible(False)
+        status.addPermanentWidget(self.autosave_warning)
         status.addPermanentWidget(self.progress)
         status.addPermanentWidget(self.position_label)
         status.addPermanentWidget(self.zoom_label)
@@ -336,7 +340,8 @@ class MainWindow(QMainWindow):
         self.model_combo.currentIndexChanged.connect(self._on_model_selected)
         self.files.opened.connect(self._on_opened)
         self.files.saved.connect(self._on_saved)
-        self.autosaver.failed.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.autosaver.failed.connect(self._on_autosave_failed)
+        self.autosaver.saved.connect(lambda _path: self.autosave_warning.setVisible(False))
         engine.progress.connect(self.on_progress)
         engine.finished.connect(self.on_fill_finished)
         engine.edges_ready.connect(self.on_edges_ready)
@@ -688,6 +693,18 @@ class MainWindow(QMainWindow):
         return None
 
     # ================================================================== session
+    @Slot(str)
+    def _on_autosave_failed(self, text: str) -> None:
+        """Say it once in a dialog (work is not protected against a crash any more), then keep a mark in the
+        status bar until an autosave works again."""
+        first = not self.autosave_warning.isVisible()
+        self.autosave_warning.setToolTip(text)
+        self.autosave_warning.setVisible(True)
+        self.statusBar().showMessage(text, 8000)
+        if first:
+            self.prompter.warning("Autosave failed", f"{text}\n\nUntil this is fixed (free some disk space?), a "
+                                                     "crash would lose the changes made since the last autosave.")
+
     def _snapshot(self):
         doc = self.document
         if doc.is_empty() or doc.undo_stack.count() == 0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -14,9 +15,15 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success it replaces ``target``, on error it is removed.
 
     The temporary name keeps the target's suffix so that writers which pick a format from the
-    extension (Pillow, OpenCV) still do the right thing.
+    extension (Pillow, OpenCV) still do the right thing. A symbolic link is followed: the file it points to
+    is replaced and the link stays. A file without write permission is not replaced (``PermissionError``):
+    renaming over it would succeed, and silently undo the read-only mark its owner set.
     """
     target = Path(target)
+    if target.is_symlink():
+        target = Path(os.path.realpath(target))
+    if target.is_file() and not target.stat().st_mode & 0o200:
+        raise PermissionError(errno.EACCES, "the file is read-only", str(target))
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
     os.close(fd)

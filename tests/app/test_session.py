@@ -251,3 +251,25 @@ def test_leftovers_of_editors_that_never_saved_are_cleaned_up(qapp):
     finally:
         mine.release(clear=True)
     assert list(root.iterdir()) == []
+
+
+def test_a_failing_autosave_is_said_once_and_marked_until_it_works_again(make_window, qtbot, photo_file,
+                                                                         monkeypatch):
+    window = make_window(engine_factory=FakeEngine)
+    assert window.open_path(photo_file)
+    real_write = session.write_session
+
+    def disk_full(snapshot, folder):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(session, "write_session", disk_full)
+    for box in (BOX, (5, 5, 15, 15)):
+        paint_box(window, box)
+        with qtbot.waitSignal(window.autosaver.failed, timeout=5000):
+            window.autosaver.save_now()
+    assert window.prompter.kinds() == ["warning"] and "No space left" in window.prompter.asked[0][2]
+    assert window.autosave_warning.isVisibleTo(window)
+    monkeypatch.setattr(session, "write_session", real_write)
+    with qtbot.waitSignal(window.autosaver.saved, timeout=5000):
+        window.autosaver.save_now()
+    assert not window.autosave_warning.isVisibleTo(window)

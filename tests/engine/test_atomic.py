@@ -36,3 +36,23 @@ def test_replaced_file_keeps_its_permissions(tmp_path):
     write_bytes_atomic(target, b"b")
     assert target.read_bytes() == b"b"
     assert stat.S_IMODE(target.stat().st_mode) == 0o640
+
+
+def test_a_symbolic_link_is_followed_and_stays_a_link(tmp_path):
+    real = tmp_path / "photos" / "real.jpg"
+    real.parent.mkdir()
+    real.write_bytes(b"old")
+    link = tmp_path / "link.jpg"
+    link.symlink_to(real)
+    write_bytes_atomic(link, b"new")
+    assert link.is_symlink() and real.read_bytes() == b"new"
+    assert sorted(p.name for p in real.parent.iterdir()) == ["real.jpg"]  # no temporary file left beside it
+
+
+def test_a_read_only_file_is_not_replaced(tmp_path):
+    target = tmp_path / "locked.png"
+    target.write_bytes(b"keep")
+    target.chmod(0o444)
+    with pytest.raises(PermissionError, match="read-only"):
+        write_bytes_atomic(target, b"new")
+    assert target.read_bytes() == b"keep" and [p.name for p in tmp_path.iterdir()] == ["locked.png"]
