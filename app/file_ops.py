@@ -2,12 +2,17 @@
 
 No widgets here: every question goes through a :class:`app.prompts.Prompter`, so the whole flow runs
 headless in tests. Saves are atomic (``engine.imageio.save_image``): a failed save leaves the old file.
+Decoding and encoding go through ``runner(label, fn)``: the window passes :class:`app.background.
+BackgroundRunner` (off the GUI thread, so a 100-megapixel photo does not freeze it); by default they run
+in place.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
@@ -72,11 +77,13 @@ class FileOps(QObject):
     saved = Signal(object)  # Path
     recent_changed = Signal()
 
-    def __init__(self, document, prompter: Prompter, settings: Settings, parent: QObject | None = None) -> None:
+    def __init__(self, document, prompter: Prompter, settings: Settings, parent: QObject | None = None,
+                 runner: Callable[[str, Callable[[], Any]], Any] | None = None) -> None:
         super().__init__(parent)
         self.document = document
         self.prompter = prompter
         self.settings = settings
+        self.run = runner or (lambda label, fn: fn())
         self.save_target: Path | None = None
         self._original_confirmed = False
 
@@ -112,7 +119,7 @@ class FileOps(QObject):
         if ask_unsaved and not self.maybe_keep_changes():
             return False
         try:
-            loaded = imageio.load_image(path)
+            loaded = self.run(f"Opening {path.name}…", lambda: imageio.load_image(path))
         except EngineError as exc:
             self.prompter.error("Cannot open photo", str(exc))
             return False
@@ -157,9 +164,10 @@ class FileOps(QObject):
             self._original_confirmed = True
         doc = self.document
         source = doc.source
+        image = doc.image.copy()  # a fill that lands while the file is written must not tear it
         try:
-            imageio.save_image(path, doc.image, like=source,
-                               changed=changed_pixels(doc.image, getattr(source, "rgb", None)))
+            self.run(f"Saving {path.name}…", lambda: imageio.save_image(
+                path, image, like=source, changed=changed_pixels(image, getattr(source, "rgb", None))))
         except EngineError as exc:
             self.prompter.error("Save failed", f"{exc}\n\nThe file on disk was not changed.")
             return False

