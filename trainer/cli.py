@@ -67,29 +67,43 @@ def resolve_config_path(name: str) -> Path:
 
 def build_config(args: argparse.Namespace, command: str):
     """The validated-later config of a ``train`` command line."""
-    from trainer.config import TrainConfig, apply_overrides, load_config
+    from trainer.config import ConfigError, TrainConfig, apply_overrides, load_config
     from trainer.initial import part_of_model
     from trainer.loop import CONFIG_FILE
 
     run_config = Path(args.out) / CONFIG_FILE
-    if args.resume and run_config.is_file():
+    if args.resume and not run_config.is_file():
+        raise ConfigError(f"--resume: there is no run in {args.out} (no {CONFIG_FILE}); start it without --resume")
+    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ConfigError(f"--out {args.out} is a file, not a run folder")
+    if args.resume:
         config = load_config(run_config)
     elif args.config:
         config = load_config(resolve_config_path(args.config))
     else:
         config = TrainConfig()
-    quick = {"data.train_dir": args.data, "data.val_dir": args.val, "run.out": args.out, "optim.steps": args.steps,
-             "optim.batch_size": args.batch_size, "data.size": args.size, "stage.name": args.stage,
-             "optim.lr": args.lr, "run.device": args.device, "optim.workers": args.workers, "optim.seed": args.seed,
-             "run.name": args.name, "internal.photo": args.photo, "internal.mask": args.mask}
+    # Paths are stored absolute: a resume or an export from another folder must find the same files.
+    quick = {"data.train_dir": _absolute(args.data), "data.val_dir": _absolute(args.val),
+             "run.out": _absolute(args.out), "optim.steps": args.steps, "optim.batch_size": args.batch_size,
+             "data.size": args.size,
+             "stage.name": args.stage, "optim.lr": args.lr, "run.device": args.device, "optim.workers": args.workers,
+             "optim.seed": args.seed, "run.name": args.name, "internal.photo": _absolute(args.photo),
+             "internal.mask": _absolute(args.mask)}
     assignments = [f"{key}={_toml_literal(value)}" for key, value in quick.items() if value is not None]
     for model in args.init:
-        assignments.append(f"init.{part_of_model(model)}={_toml_literal(str(Path(model).with_suffix('.json')))}")
+        card = _absolute(str(Path(model).with_suffix(".json")))
+        assignments.append(f"init.{part_of_model(model)}={_toml_literal(card)}")
+    original = config.run.command if args.resume else ""
     config = apply_overrides(config, assignments)
     config = apply_overrides(config, list(args.overrides))
+    history = f"{original}; {command}" if original and original != command else command  # how the run was made
     config = apply_overrides(config, ["run.resume=" + ("true" if args.resume else "false"),
-                                      f"run.command={_toml_literal(command)}"])
+                                      f"run.command={_toml_literal(history)}"])
     return config
+
+
+def _absolute(path: str | None) -> str | None:
+    return None if path is None else str(Path(path).expanduser().absolute())
 
 
 def _toml_literal(value: object) -> str:

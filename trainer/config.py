@@ -27,6 +27,10 @@ AMP_MODES = ("auto", "on", "off")
 STAGE_ARCHITECTURES = {"edge": "edgeconnect-edge", "image": "edgeconnect-image", "glcic": "glcic"}
 
 
+STAGE_PARTS = {"edge": ("edge",), "image": ("image",), "image-on-predicted": ("image",),
+               "joint": ("edge", "image"), "glcic": ("glcic",)}  # the networks each stage trains
+
+
 class ConfigError(EngineError):
     """A configuration key or value is wrong; the message names it."""
 
@@ -413,8 +417,13 @@ def validate(config: TrainConfig, need_data: bool = True) -> TrainConfig:
     if config.stage.name != "glcic" and config.data.size < 24:
         raise ConfigError(f"data.size: the PatchGAN discriminators need crops of at least 24 px, "
                           f"got {config.data.size}")
+    used = set(STAGE_PARTS.get(config.stage.name, ())) | ({"edge"} if config.stage.name == "image-on-predicted"
+                                                          else set())
     for name in ("edge", "image", "glcic"):
         path = getattr(config.init, name)
+        if path and name not in used:
+            raise ConfigError(f"init.{name}: the {config.stage.name} stage does not use a {name} model, so "
+                              f"{Path(path).name} would be ignored (it trains: {', '.join(sorted(used))})")
         if path and not config.run.resume and not Path(path).with_suffix(".json").is_file():
             raise ConfigError(f"init.{name}: model card not found: {Path(path).with_suffix('.json')}")
     if config.losses.vgg_weights and not Path(config.losses.vgg_weights).is_file():

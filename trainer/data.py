@@ -12,6 +12,7 @@ Item format (all float32 tensors, S = ``size``): ``image`` 3 x S x S in [0, 1], 
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,6 +27,8 @@ from torch.utils.data import Dataset
 from engine import imageio
 from engine.edges import canny_edges, known_edges, to_gray
 from engine.errors import EngineError, ImageFileError
+
+log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = imageio.SUPPORTED_EXTENSIONS
 MIN_SIDE = 8  # photos with a shorter side are skipped (anything larger is upscaled as needed)
@@ -279,6 +282,7 @@ class PhotoDataset(Dataset):
                 return self.sample(path, rng)
             except _Unreadable as exc:
                 self._skip(path, f"cannot be decoded ({exc})")
+                log.warning("skipped %s: cannot be decoded (%s); another photo is used instead", path, exc)
         raise DataError(f"{MAX_ATTEMPTS} photos in a row could not be read (last: {self.paths[chosen]}); "
                         f"{self.skipped} skipped so far")
 

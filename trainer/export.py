@@ -28,13 +28,11 @@ from engine.model_files import ModelCard, read_card, save_model
 from engine.networks import build_network
 from engine.paths import shared_data_dir
 from trainer import checkpoints
-from trainer.config import TrainConfig, load_config
+from trainer.config import STAGE_PARTS, TrainConfig, load_config
 from trainer.loop import CHECKPOINT_DIR, CONFIG_FILE
 from trainer.records import read_records
 
 PART_STAGE = {"edge": "edge", "image": "image", "glcic": "completion"}
-STAGE_PARTS = {"edge": ("edge",), "image": ("image",), "image-on-predicted": ("image",),
-               "joint": ("edge", "image"), "glcic": ("glcic",)}
 ONNX_TOLERANCE = 1e-3
 SHARED_DATA_LICENSE = ("Trained on the project's shared research data (BSDS500, ImageNet samples, Urban100, "
                        "Sun-Hays 80, McMaster; NVIDIA irregular masks, CC BY-NC-SA 4.0): these weights are for "
@@ -124,6 +122,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, onnx: bool = False, nam
     config = load_config(run_dir / CONFIG_FILE)
     best_file = run_dir / CHECKPOINT_DIR / checkpoints.BEST_NAME
     chosen = best_file if best and best_file.is_file() else latest
+    no_best = best and chosen is latest
     state = checkpoints.load_checkpoint(chosen)
     step = int(state["step"])
     last_step = int(checkpoints.load_checkpoint(latest)["step"]) if chosen is not latest else step
@@ -137,6 +136,10 @@ def export_run(run_dir: str | Path, out_dir: str | Path, onnx: bool = False, nam
     license_note = SHARED_DATA_LICENSE if _uses_shared_data(config) else OTHER_DATA_LICENSE
     command = config.run.command or start.get("command", "")
     result = ExportResult()
+    if no_best:
+        result.messages.append(f"--best: this run kept no best weights (schedule.keep_best was off, or its "
+                               f"validation has no hole PSNR, as for edge models); exported the latest "
+                               f"checkpoint, step {step}")
     parts = STAGE_PARTS[config.stage.name]
     names = {part: (base if part == "glcic" else f"{base}-{part}") for part in parts}
     modules: dict[str, nn.Module] = {}

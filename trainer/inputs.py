@@ -55,7 +55,14 @@ def split_photos(config: TrainConfig) -> tuple[list[Path], list[Path], list[str]
     if not photos:
         raise DataError(f"no photos found in {config.data.train_dir}")
     if config.data.val_dir:
-        return photos, find_images(config.data.val_dir), []
+        train, val = Path(config.data.train_dir).resolve(), Path(config.data.val_dir).resolve()
+        if val == train or train in val.parents or val in train.parents:
+            raise DataError(f"data.val_dir {config.data.val_dir} and data.train_dir {config.data.train_dir} overlap: "
+                            "validation photos would also be trained on; use two separate folders")
+        val_photos = find_images(config.data.val_dir)
+        if not val_photos:
+            raise DataError(f"data.val_dir: no photos found in the validation folder {config.data.val_dir}")
+        return photos, val_photos, []
     held = min(config.data.val_images, len(photos) // 10)
     if held == 0:
         return photos, photos, [f"only {len(photos)} photos: validating on training photos (set data.val_dir "

@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import os
 import random
+import shutil
 import sys
 import time
 import tomllib
@@ -32,7 +33,7 @@ from trainer.config import ConfigError, TrainConfig, config_from_dict, to_toml, 
 from trainer.distributed import DistContext, setup
 from trainer.initial import apply_init_arguments, init_weights
 from trainer.inputs import make_loader, split_photos, training_dataset, validation_items
-from trainer.records import MetricsLog, hardware_description, read_records
+from trainer.records import METRICS_FILE, MetricsLog, hardware_description, read_records
 from trainer.stages import Stage, build_stage
 from trainer.validation import validate_stage, write_grid
 
@@ -106,6 +107,9 @@ class _Trainer:
         elif latest is not None:
             raise ConfigError(f"{self.run_dir} already holds checkpoints of a run: pass --resume to continue it, "
                               "or choose a new --out folder")
+        elif ctx.is_main:  # an earlier run here never reached a checkpoint: nothing can continue its records
+            (self.run_dir / METRICS_FILE).unlink(missing_ok=True)
+            shutil.rmtree(self.run_dir / SAMPLE_DIR, ignore_errors=True)
         if self.resume_state is None:
             config, _, notes = apply_init_arguments(config)
             self.messages += notes
@@ -126,6 +130,9 @@ class _Trainer:
             raise ConfigError(f"--resume: the run trains stage {saved.stage.name!r}, not {config.stage.name!r}")
         if saved.model != config.model:
             self.messages.append("resume: network settings taken from the checkpoint")
+        if saved.optim.batch_size != config.optim.batch_size:
+            self.messages.append(f"resume: batch size {config.optim.batch_size} (the run used "
+                                 f"{saved.optim.batch_size}): it continues, but not as an uninterrupted run would")
         return dataclasses.replace(config, model=saved.model)
 
     # --- setup --------------------------------------------------------------------------------------------------
@@ -186,6 +193,9 @@ class _Trainer:
                 set_rng_state(ranks[ctx.rank])
             else:
                 seed_everything(cfg.optim.seed + ctx.rank + self.start_step)
+                self.messages.append(f"resume: {ctx.world_size} process(es) (the run used "
+                                     f"{self.resume_state.get('world_size')}): it continues, but the data order is "
+                                     "not the one of an uninterrupted run")
             self.log.truncate_after(self.start_step)
         if ctx.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -193,6 +203,7 @@ class _Trainer:
         skipped = getattr(dataset, "skipped", 0)
         if skipped:
             self.messages.append(f"{skipped} unreadable or too small photo(s) skipped")
+        self._warnings_at_start = len(getattr(dataset, "warnings", []))
         self._emit({"kind": "start", "step": self.start_step, "total_steps": self.total, "stage": cfg.stage.name,
                     "hardware": hardware_description(ctx.device, ctx.world_size), "device": str(ctx.device),
                     "world_size": ctx.world_size, "batch_size": cfg.optim.batch_size, "command": cfg.run.command,
@@ -266,6 +277,10 @@ class _Trainer:
                 bar.close()
         elapsed = time.perf_counter() - session_start
         done = step - self.start_step
+        late = [w for w in getattr(dataset, "warnings", [])[self._warnings_at_start:] if w.startswith("skipped ")]
+        if late:  # photos that failed to decode during the run (counted in this process; workers log their own)
+            self.messages.append(f"{len(late)} photo(s) could not be decoded during the run and were replaced: "
+                                 + "; ".join(late[:5]) + (" ..." if len(late) > 5 else ""))
         summary = RunSummary(self.run_dir, status, step, self.total, last_ckpt, last_val, elapsed,
                              done * images_per_step / elapsed if elapsed > 0 else 0.0,
                              getattr(dataset, "skipped", 0), self.messages, ctx.is_main)

@@ -35,6 +35,8 @@ def test_quick_form_resume_and_export_with_onnx(photos: Path, tmp_path: Path,
     assert saved.run.command.startswith("inpaint-train --data")
     assert main(["--out", str(run), "--resume", "--steps", "4"]) == 0
     assert [r["step"] for r in read_records(run, "train")] == [2, 4]
+    command = load_config(run / "config.toml").run.command  # how the run was made: the start, then the resume
+    assert command.startswith("inpaint-train --data") and command.endswith("--resume --steps 4")
     assert load_config(run / "config.toml").model.image.arguments["base_channels"] == 8
     capsys.readouterr()
 
@@ -94,3 +96,55 @@ def test_data_problems_give_one_line(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "folder not found" in _one_line_error(capsys)
     assert main(["export", str(tmp_path), "--out", str(tmp_path / "m")]) == EXIT_ERROR
     assert "not a training run folder" in _one_line_error(capsys)
+
+
+def test_relative_paths_are_stored_absolute_so_resume_works_from_elsewhere(photos: Path, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    local = tmp_path / "work"
+    shutil.copytree(photos, local / "photos")
+    monkeypatch.chdir(local)
+    assert main(["--data", "photos", "--out", "run", "--steps", "2", "--stage", "image", *SETS]) == 0
+    saved = load_config(local / "run" / "config.toml")
+    assert saved.data.train_dir == str(local / "photos") and saved.run.out == str(local / "run")
+    monkeypatch.chdir(tmp_path)
+    assert main(["--out", str(local / "run"), "--resume", "--steps", "4"]) == 0
+
+
+def test_wrong_runs_and_folders_give_one_line(photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--out", str(tmp_path / "nothing"), "--resume"]) == EXIT_ERROR
+    assert "there is no run in" in _one_line_error(capsys)
+    a_file = tmp_path / "afile"
+    a_file.write_text("x")
+    assert main(["--data", str(photos), "--out", str(a_file), *SETS]) == EXIT_ERROR
+    assert "is a file, not a run folder" in _one_line_error(capsys)
+    for val in (photos, photos.parent):  # the same folder, or one holding the training photos
+        assert main(["--data", str(photos), "--val", str(val), "--out", str(tmp_path / "r"), *SETS]) == EXIT_ERROR
+        assert "overlap" in _one_line_error(capsys)
+    empty = tmp_path / "emptyval"
+    empty.mkdir()
+    assert main(["--data", str(photos), "--val", str(empty), "--out", str(tmp_path / "r"), *SETS]) == EXIT_ERROR
+    assert "validation folder" in _one_line_error(capsys)
+
+
+def test_a_model_of_a_part_the_stage_does_not_train_is_refused(photos: Path, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.trainer.conftest import save_tiny_pair
+
+    _, image = save_tiny_pair(tmp_path / "models")
+    code = main(["--data", str(photos), "--out", str(tmp_path / "r"), "--stage", "edge", "--init",
+                 str(image.with_suffix(".json")), *SETS])
+    assert code == EXIT_ERROR
+    assert "the edge stage does not use a image model" in _one_line_error(capsys)
+    assert not (tmp_path / "r").exists()
+
+
+def test_export_best_without_best_weights_says_so(photos: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    assert main(["--data", str(photos), "--out", str(run), "--steps", "2", "--stage", "image", *SETS]) == 0
+    capsys.readouterr()
+    assert main(["export", str(run), "--out", str(tmp_path / "m"), "--best", "--companion", "e"]) == 0
+    err = capsys.readouterr().err
+    assert "kept no best weights" in err and "latest checkpoint, step 2" in err

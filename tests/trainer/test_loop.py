@@ -169,6 +169,44 @@ def test_resume_takes_the_networks_from_the_checkpoint(photos: Path, tmp_path: P
         train(tiny_config(photos, tmp_path / "r", "optim.steps=3", "run.resume=true", "stage.name=image"))
 
 
+def test_resume_with_another_batch_size_says_it_is_not_exact(photos: Path, tmp_path: Path) -> None:
+    train(tiny_config(photos, tmp_path / "r", "optim.steps=1"))
+    resumed = train(tiny_config(photos, tmp_path / "r", "optim.steps=2", "run.resume=true", "optim.batch_size=3"))
+    assert resumed.step == 2 and any("batch size 3 (the run used 2)" in m for m in resumed.messages)
+
+
+def test_a_fresh_start_drops_the_records_of_a_run_killed_before_its_first_checkpoint(photos: Path,
+                                                                                     tmp_path: Path) -> None:
+    run = tmp_path / "r"
+    train(tiny_config(photos, run, "optim.steps=2"))
+    for old in (run / "checkpoints").iterdir():  # as if it had been killed before saving anything
+        old.unlink()
+    (run / "samples").mkdir(exist_ok=True)
+    (run / "samples" / "stale.png").write_bytes(b"x")
+    train(tiny_config(photos, run, "optim.steps=2"))
+    assert len(read_records(run, "start")) == 1 and [r["step"] for r in read_records(run, "train")] == [2]
+    assert not (run / "samples" / "stale.png").exists()
+
+
+def test_a_photo_that_fails_to_decode_during_the_run_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import trainer.data as data_module
+
+    folder = write_photos(tmp_path / "photos", count=3)
+    real_read = data_module.read_photo
+    bad = folder / "photo1.png"
+
+    def read(path, *args, **kwargs):  # its header reads fine (checked at the start); its pixels do not
+        if Path(path) == bad:
+            raise OSError("truncated file")
+        return real_read(path, *args, **kwargs)
+
+    monkeypatch.setattr(data_module, "read_photo", read)
+    summary = train(tiny_config(folder, tmp_path / "run", "optim.steps=4", "data.val_images=0"))
+    assert summary.status == "completed"
+    late = [m for m in summary.messages if "during the run" in m]
+    assert late and "photo1.png" in late[0]
+
+
 def test_resume_without_checkpoint_is_an_error(photos: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no checkpoint"):
         train(tiny_config(photos, tmp_path / "r", "optim.steps=2", "run.resume=true"))
