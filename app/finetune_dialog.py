@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QListWidget,
@@ -72,6 +73,7 @@ log = logging.getLogger(__name__)
 ESTIMATE_PHOTO_SIDE = 1024  # the estimate trains on a downscaled copy (the step cost depends on the crop size)
 VAL_COLUMNS = (("hole_psnr", "hole PSNR"), ("psnr", "PSNR"), ("ssim", "SSIM"), ("l1", "L1 %"))
 Confirm = Callable[[str, str], bool]
+AskName = Callable[[str, str, str], str | None]  # (title, text, proposal) -> the name typed, or None
 
 
 def format_duration(seconds: float) -> str:
@@ -108,6 +110,13 @@ def _device_choices() -> list[tuple[str, str]]:
     return choices
 
 
+def _ask_name(parent: QWidget) -> AskName:
+    def ask(title: str, text: str, proposal: str) -> str | None:
+        name, ok = QInputDialog.getText(parent, title, text, text=proposal)
+        return name.strip() if ok and name.strip() else None
+    return ask
+
+
 def _ask(parent: QWidget) -> Confirm:
     def confirm(title: str, text: str) -> bool:
         return QMessageBox.question(parent, title, text, QMessageBox.Yes | QMessageBox.No,
@@ -129,7 +138,8 @@ class FinetuneDialog(QDialog):
 
     def __init__(self, models: list[ModelInfo], image: np.ndarray | None, mask: np.ndarray | None,
                  settings: Settings, parent: QWidget | None = None, *, photo_name: str = "",
-                 auto_estimate: bool = True, confirm: Confirm | None = None, env: dict[str, str] | None = None,
+                 auto_estimate: bool = True, confirm: Confirm | None = None, ask_name: AskName | None = None,
+                 env: dict[str, str] | None = None,
                  python: str | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Fine-tune a model")
@@ -141,6 +151,7 @@ class FinetuneDialog(QDialog):
         self.photo_name = photo_name
         self.auto_estimate = auto_estimate
         self.confirm = confirm or _ask(self)
+        self.ask_name = ask_name or _ask_name(self)
         self.env = dict(env or {})
         self.python = python
         self.runner: FinetuneRunner | None = None
@@ -437,10 +448,7 @@ class FinetuneDialog(QDialog):
         source = Path(self.photo_name).stem if self.mode() == "photo" and self.photo_name else \
             Path(self.folder_edit.text().strip() or "photos").name
         stem = suggest_name(f"{info.name.removesuffix('-image')}-{source or 'photo'}")
-        name, n = stem, 2
-        while job.check_name(name, self.parts()) is not None and n < 100:
-            name, n = f"{stem}-{n}", n + 1
-        self.name_edit.setText(name)
+        self.name_edit.setText(job.free_name(stem, self.parts()))
 
     @Slot()
     def _browse(self) -> None:
@@ -700,10 +708,20 @@ class FinetuneDialog(QDialog):
             self._error(f"The run '{spec.name}' is being trained by another process right now (pid {pid}).")
             return False
         problem = job.check_name(spec.name, spec.parts, spec.registered_dir(), check_runs=False)
-        if problem:
-            self._error(problem + " (the run keeps its checkpoints; delete it or register under another name "
-                                  "by renaming its folder)")
-            return False
+        while problem:  # the name was taken meanwhile: the run can still be registered under another one
+            name = self.ask_name("Name taken", f"{problem}\n\nThe run keeps its checkpoints. Register it as:",
+                                 job.free_name(spec.name, spec.parts, spec.registered_dir()))
+            if name is None:
+                self._error(problem + " (the run keeps its checkpoints: Resume asks for another name)")
+                return False
+            try:
+                run_dir = job.rename_run(run_dir, name)
+            except job.JobError as exc:
+                problem = str(exc)
+                continue
+            spec = job.read_spec(run_dir)
+            problem = None
+            self.refresh_runs()
         self._launch(run_dir, spec)
         return True
 
@@ -892,6 +910,11 @@ class FinetuneDialog(QDialog):
     @Slot()
     def _delete_selected(self) -> None:
         run_dir = self._selected_run()
+        if run_dir is not None and job.run_info(run_dir).state == "running":
+            pid = job.read_status(run_dir).get("pid")
+            self._error(f"The run '{run_dir.name}' is being trained by another process right now (pid {pid}): "
+                        "stop it there first.")
+            return
         if run_dir is None or not self.confirm("Delete run", f"Delete the run '{run_dir.name}' with its "
                                                              "checkpoints? It cannot be resumed afterwards."):
             return

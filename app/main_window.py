@@ -853,6 +853,11 @@ class MainWindow(QMainWindow):
         if self.file_io.busy:  # a photo is being read or written: closing now could cut a save short
             event.ignore()
             return
+        if self._finetune is not None and self._finetune.is_running() and not self.prompter.confirm(
+                "Stop fine-tuning?", "A fine-tune is still training. Close the editor and stop it? A checkpoint "
+                                     "is saved, and Models > Fine-tune… can resume it later."):
+            event.ignore()
+            return
         if not self.files.maybe_keep_changes():
             event.ignore()
             return

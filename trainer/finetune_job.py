@@ -54,8 +54,10 @@ FAULT_ENV = "INPAINT_FINETUNE_FAULT"  # test hook: hold:N, oom:N, cuda-oom:N, ki
 EXIT_OK, EXIT_BUG, EXIT_ERROR, EXIT_OOM, EXIT_DISK_FULL, EXIT_NAME_TAKEN, EXIT_STOPPED = 0, 1, 2, 3, 4, 5, 130
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-RESERVED_NAMES = {"default", "telea", "navier-stokes", "con", "prn", "aux", "nul",
-                  *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
+# The engine's own backend names (a model called "harmonic" could never be chosen over the classical fill),
+# and Windows device names, which are invalid as a file name's stem whatever follows the first dot.
+RESERVED_NAMES = {"default", "automatic", "telea", "navier-stokes", "harmonic"}
+WINDOWS_DEVICES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
 OOM_ADVICE = "try a smaller batch size or training resolution"
 # "This photo": chosen with trainer/finetune_bench.py (docs/finetuning.md). Longer runs drift: the fills of
 # held-out holes got worse after about 150 steps.
@@ -147,6 +149,25 @@ def write_spec(run_dir: str | Path, spec: JobSpec) -> Path:
     return path
 
 
+def rename_run(run_dir: str | Path, name: str) -> Path:
+    """Give an unfinished run another model name (when its own was taken meanwhile): the spec first, then the
+    folder; returns the run's folder. ``JobError`` if ``name`` cannot be used."""
+    run_dir = Path(run_dir)
+    spec = read_spec(run_dir)
+    problem = check_name(name, spec.parts, spec.registered_dir())
+    if problem:
+        raise JobError(problem)
+    target = run_dir.with_name(name)
+    if target.exists() and target != run_dir:
+        raise JobError(f"A fine-tune folder named '{name}' exists already: choose another name.")
+    write_spec(run_dir, dataclasses.replace(spec, name=name))
+    try:
+        run_dir.rename(target)
+    except OSError:
+        return run_dir  # the spec names the model; the folder's name is only a label
+    return target
+
+
 def read_spec(run_dir: str | Path) -> JobSpec:
     path = Path(run_dir) / SPEC_FILE
     try:
@@ -193,7 +214,7 @@ def check_name(name: str, parts: str = "image", models_dir: str | Path | None = 
     if not NAME_PATTERN.match(name) or name.endswith("."):
         return (f"'{name}' cannot be a model name: use letters, digits, '-', '_' or '.' (no spaces, at most 64 "
                 "characters, starting with a letter or digit).")
-    if name.lower() in RESERVED_NAMES:
+    if name.lower() in RESERVED_NAMES or name.split(".")[0].lower() in WINDOWS_DEVICES:
         return f"'{name}' is a reserved name: choose another."
     stems = [name, f"{name}-edge"] if parts == "joint" else [name]
     user_dir = Path(models_dir) if models_dir is not None else user_models_dir()
@@ -205,10 +226,19 @@ def check_name(name: str, parts: str = "image", models_dir: str | Path | None = 
             return f"A model named '{stem}' is bundled with the program: choose another name."
     if not check_runs:
         return None
-    run = (Path(runs_dir) if runs_dir is not None else runs_root()) / name
-    if (run / SPEC_FILE).is_file() and is_resumable(run):
-        return f"An unfinished fine-tune named '{name}' exists: resume it or delete it first."
+    root = Path(runs_dir) if runs_dir is not None else runs_root()
+    for run in (root.iterdir() if root.is_dir() else ()):
+        if run.name.lower() == name.lower() and (run / SPEC_FILE).is_file() and is_resumable(run):
+            return f"An unfinished fine-tune named '{run.name}' exists: resume it or delete it first."
     return None
+
+
+def free_name(stem: str, parts: str = "image", models_dir: str | Path | None = None) -> str:
+    """``stem``, or ``stem-2``, ``stem-3``... : the first that :func:`check_name` accepts."""
+    name, n = stem, 2
+    while check_name(name, parts, models_dir) is not None and n < 100:
+        name, n = f"{stem}-{n}", n + 1
+    return name
 
 
 def check_folder(folder: str | Path) -> str | None:

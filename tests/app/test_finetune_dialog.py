@@ -16,6 +16,7 @@ from app.finetune_runner import running_runners
 from app.settings import Settings
 from engine.model_files import ModelCard, read_card, save_model
 from engine.model_store import ModelStore
+from engine.networks import CompletionNetwork
 from engine.paths import user_models_dir
 from engine.pipeline import Engine
 from tests.app.helpers import photo_array
@@ -324,6 +325,29 @@ def test_a_run_trained_by_another_process_is_not_resumed_twice(make_dialog) -> N
     assert "running" in dialog.runs_list.item(0).text()
     assert not dialog.resume_run(run) and "another process" in dialog.last_error
     assert not dialog.is_running()
+    dialog.delete_button.click()  # nor deleted under the other process's feet
+    assert run.is_dir() and "another process" in dialog.last_error
+
+
+def test_a_run_whose_name_was_taken_meanwhile_registers_under_another(qtbot, make_dialog, photos: Path) -> None:
+    asked = []
+
+    def ask_name(title: str, text: str, proposal: str) -> str:
+        asked.append((text, proposal))
+        return proposal
+
+    dialog = make_dialog(env={job.FAULT_ENV: "enospc:export"}, ask_name=ask_name)
+    dialog.folder_edit.setText(str(photos))
+    _tiny_settings(dialog, "taken", steps=2)
+    assert _run(qtbot, dialog, dialog.start).state == "disk-full"  # stopped before registering
+    save_model(CompletionNetwork(8), ModelCard("taken", "glcic", {"base_channels": 8}, "completion", 32),
+               user_models_dir())  # meanwhile a model of that name was made
+    dialog.env = {}
+    outcome = _run(qtbot, dialog, lambda: dialog.resume_run(dialog.run_dir))
+    assert outcome.state == "registered", outcome.message
+    assert asked and "already exists" in asked[0][0] and asked[0][1] == "taken-2"
+    assert (user_models_dir() / "taken-2.json").is_file()
+    assert read_card(user_models_dir() / "taken.json").stage == "completion"  # the other model is untouched
 
 
 def test_format_duration() -> None:

@@ -366,3 +366,24 @@ def test_fine_tune_dialog_opens_once_and_a_registered_model_reaches_the_selector
     dialog.model_registered.emit("mine-image", False)
     qtbot.waitUntil(lambda: "mine-image" in [window.model_combo.itemData(i)
                                              for i in range(window.model_combo.count())], timeout=10_000)
+
+
+def test_closing_the_editor_during_a_fine_tune_asks_first(make_window):
+    class TrainingDialog:  # stands for an open fine-tune dialog whose process is training
+        stopped = False
+
+        def is_running(self) -> bool:
+            return not self.stopped
+
+        def shutdown(self, timeout_ms: int = 30_000) -> None:
+            self.stopped = True
+
+    window = make_window(engine_factory=FakeEngine)
+    training = TrainingDialog()
+    window._finetune = training
+    window.prompter.confirms.append(False)
+    assert not window.close() and window.isVisible() and not training.stopped
+    assert window.prompter.asked[-1][1] == "Stop fine-tuning?"
+    window.prompter.confirms.append(True)
+    assert window.close() and training.stopped  # stopped with a checkpoint, resumable later
+    window._finetune = None

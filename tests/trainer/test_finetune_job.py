@@ -183,11 +183,13 @@ def test_checks_and_listing(tmp_path: Path, base: Path) -> None:
     assert "bundled" in job.check_name("t-glcic", models_dir=models, bundled_dir=base, runs_dir=tmp_path)
     assert "cannot be a model name" in job.check_name("a/b", models_dir=models, bundled_dir=base)
     assert "cannot be a model name" in job.check_name("x" * 65, models_dir=models, bundled_dir=base)
-    assert "reserved" in job.check_name("NUL", models_dir=models, bundled_dir=base)
+    for reserved in ("NUL", "con.v2", "harmonic", "Telea", "default"):  # devices, and the engine's own fills
+        assert "reserved" in job.check_name(reserved, models_dir=models, bundled_dir=base), reserved
     run = _job(tmp_path, base, name="busy")
     job.write_status(run, "running", pid=2**22 + 12345)  # no such process
-    assert "unfinished fine-tune" in job.check_name("busy", models_dir=models, bundled_dir=base,
-                                                    runs_dir=run.parent)
+    for name in ("busy", "BUSY"):  # model names are compared case-insensitively, so run names are too
+        assert "unfinished fine-tune" in job.check_name(name, models_dir=models, bundled_dir=base,
+                                                        runs_dir=run.parent)
     info = job.run_info(run)
     assert info.state == "interrupted" and "ended without saying why" in info.message
     job.write_status(run, "running", pid=os.getpid())
@@ -224,3 +226,17 @@ def test_held_out_gain_names_the_kept_step_or_says_the_base_was_kept(tmp_path: P
     assert "keeps the base model's weights" in job.held_out_gain(tmp_path / "none")
     _val_records(tmp_path / "folder", {100: 18.0})
     assert job.held_out_gain(tmp_path / "folder") == ""
+
+
+def test_an_unfinished_run_can_take_another_name(tmp_path: Path, base: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(job, "runs_root", lambda: tmp_path / "runs")
+    run = _job(tmp_path, base, name="beach")
+    (tmp_path / "models").mkdir()
+    save_model(CompletionNetwork(8), ModelCard("beach", "glcic", {"base_channels": 8}, "completion", 32),
+               tmp_path / "models")  # the name was taken while the run trained
+    assert job.free_name("beach", models_dir=tmp_path / "models") == "beach-2"
+    with pytest.raises(job.JobError, match="already exists"):
+        job.rename_run(run, "beach")
+    moved = job.rename_run(run, "beach-2")
+    assert moved == tmp_path / "runs" / "beach-2" and not run.exists()
+    assert job.read_spec(moved).name == "beach-2"
