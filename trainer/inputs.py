@@ -67,7 +67,20 @@ def split_photos(config: TrainConfig) -> tuple[list[Path], list[Path], list[str]
     if held == 0:
         return photos, photos, [f"only {len(photos)} photos: validating on training photos (set data.val_dir "
                                 "for an honest validation)"]
-    return photos[:-held], photos[-held:], [f"validation: {held} photos held out of {config.data.train_dir}"]
+    # The last photos that decode are held out (a damaged file must not leave validation without photos).
+    val: list[Path] = []
+    for path in reversed(photos):
+        if len(val) == held:
+            break
+        try:
+            read_photo(path)
+        except Exception:
+            continue
+        val.append(path)
+    val.reverse()
+    held_out = set(val)
+    train = [p for p in photos if p not in held_out]
+    return train, val, [f"validation: {len(val)} photos held out of {config.data.train_dir}"]
 
 
 def read_internal(config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:

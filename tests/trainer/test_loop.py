@@ -283,3 +283,11 @@ def test_keep_best_saves_the_best_validation_and_export_uses_it(tmp_path: Path,
     assert "of the run's 6 steps (hole PSNR) was at step 4" in kept_card["description"]
     kept_weights, latest_weights = load_model(kept)[0].state_dict(), load_model(latest)[0].state_dict()
     assert any(not torch.equal(kept_weights[k], latest_weights[k]) for k in kept_weights)
+
+
+def test_a_damaged_photo_among_the_last_ones_is_not_held_out_for_validation(tmp_path: Path) -> None:
+    folder = write_photos(tmp_path / "photos", count=10)
+    (folder / "zz_damaged.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)  # sorts last: once the held-out one
+    summary = train(tiny_config(folder, tmp_path / "run", "optim.steps=2", "data.val_images=1",
+                                "schedule.validate_every=2"))
+    assert summary.status == "completed" and read_records(tmp_path / "run", "val")
