@@ -537,10 +537,20 @@ class FinetuneDialog(QDialog):
             problem = job.check_folder(self.folder_edit.text())
             if problem:
                 return problem
-        problem = job.check_name(self.name_edit.text().strip(), self.parts())
+        problem = job.check_name(self.name_edit.text().strip(), self.parts(), check_runs=False)
         if problem:
             return problem
-        return self._disk_problem(info)
+        return self._memory_problem(info) or self._disk_problem(info)
+
+    def _memory_problem(self, info: ModelInfo) -> str | None:
+        """Settings that cannot fit in the chosen device's memory (the process would be killed)."""
+        try:
+            width = int(read_card(info.path).arguments.get("base_channels", 64))
+        except (ModelFileError, TypeError, ValueError):
+            return None
+        return job.memory_problem(self.batch_spin.value(), self.size_spin.value(), width,
+                                  str(self.device_combo.currentData() or "cpu"),
+                                  networks=2 if self.parts() == "joint" else 1)
 
     def _disk_problem(self, info: ModelInfo) -> str | None:
         """Not enough free disk for checkpoints and the export (weights + 2 Adam moments + EMA, kept twice)."""
@@ -578,6 +588,11 @@ class FinetuneDialog(QDialog):
         result = self._estimates.get(self._estimate_key())
         device = self.device_combo.currentText()
         if result is None:
+            info = self.base_info()
+            problem = self._memory_problem(info) if info is not None else None
+            if problem:
+                self.estimate_label.setText(problem)
+                return
             busy = self.estimator is not None and self.estimator.is_running()
             self.estimate_label.setText(f"Measuring a few steps on {device}…" if busy else
                                         "The time estimate appears here (a few steps are measured on the device).")
@@ -617,8 +632,11 @@ class FinetuneDialog(QDialog):
         return True
 
     def problems_for_estimate(self) -> str | None:
-        if self.base_info() is None or self.learning_rate() is None:
+        info = self.base_info()
+        if info is None or self.learning_rate() is None:
             return "settings"
+        if self._memory_problem(info):
+            return "memory"  # measuring would only run out of memory
         if self.mode() == "folder":
             return job.check_folder(self.folder_edit.text())
         return None if self.image is not None else "no photo"
@@ -629,7 +647,12 @@ class FinetuneDialog(QDialog):
             self._estimates[key] = result
             self._show_estimate()
         elif key == self._estimate_key():
-            self.estimate_label.setText(f"No time estimate: {outcome.message or 'the measurement failed'}")
+            if outcome.state in ("oom", "crashed"):
+                why = ("measuring a few steps ran out of memory or was killed: these settings would likely fail "
+                       "the same way; use a smaller batch size or training resolution.")
+            else:
+                why = outcome.message or "the measurement failed."
+            self.estimate_label.setText(f"No time estimate: {why}")
         shutil.rmtree(job.runs_root() / ".estimate", ignore_errors=True)
         self.estimate_ready.emit(result)
 
@@ -675,6 +698,8 @@ class FinetuneDialog(QDialog):
         if problem:
             self._error(problem)
             return False
+        if not self._replace_unfinished(self.name_edit.text().strip()):
+            return False
         spec = self.current_spec()
         run_dir = job.runs_root() / spec.name
         try:
@@ -690,6 +715,26 @@ class FinetuneDialog(QDialog):
                         (" — the disk is full." if job.is_disk_full(exc) else ""))
             return False
         self._launch(run_dir, spec)
+        return True
+
+    def _replace_unfinished(self, name: str) -> bool:
+        """An unfinished run of this name (e.g. one that ran out of memory) is replaced, once the person agrees:
+        that is how a failed run is tried again with other settings. False = keep it, do not start."""
+        run = job.unfinished_run(name)
+        if run is None:
+            return True
+        info = job.run_info(run)
+        if info.state == "running":
+            self._error(f"The run '{info.name}' is being trained by another process right now: choose another "
+                        "name.")
+            return False
+        question = (f"An unfinished fine-tune named '{info.name}' exists ({info.state}, step {info.step}/"
+                    f"{info.total}). Start over with the new settings? Its checkpoints are deleted; Resume would "
+                    "continue it instead.")
+        if not self.confirm("Replace unfinished run", question):
+            return False
+        shutil.rmtree(run, ignore_errors=True)
+        self.refresh_runs()
         return True
 
     def resume_run(self, run_dir: str | Path) -> bool:

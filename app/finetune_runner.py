@@ -301,7 +301,7 @@ def classify(code: int, crashed: bool, run_dir: Path, stderr: str, stdout: str =
                           code, stderr=stderr)
     if crashed or code in (137, -9):
         return RunOutcome("crashed", "The training process was killed or crashed. This usually means the computer "
-                                     f"ran out of memory: {job.OOM_ADVICE}. Resume continues from the last "
-                                     "checkpoint, if one was saved.", code, stderr=stderr)
+                                     f"ran out of memory: {job.OOM_ADVICE}. If it was something else, Resume "
+                                     "continues from the last checkpoint, if one was saved.", code, stderr=stderr)
     detail = _last_error_line(stderr) or f"exit status {code}"
     return RunOutcome("crashed", f"The training process failed: {detail}", code, stderr=stderr)

@@ -148,6 +148,12 @@ def export_run(run_dir: str | Path, out_dir: str | Path, onnx: bool = False, nam
         net = getattr(config.model, part)
         module = build_network(net.architecture, net.arguments)
         module.load_state_dict(part_state.get("ema", part_state["g"]))
+        broken = [key for key, tensor in module.state_dict().items()
+                  if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+        if broken:
+            raise ExportError(f"{chosen.name}: the {part} model's weights hold NaN or infinite values ({broken[0]}"
+                              f"{' and others' if len(broken) > 1 else ''}): it would fill nothing useful, so it is "
+                              "not exported")
         modules[part] = module.eval()
     # An image model needs an edge companion: the run's own, the frozen one it trained on, or a named one.
     if "image" in parts and "edge" not in parts:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import os
 import random
 import shutil
@@ -28,6 +29,7 @@ import numpy as np
 import torch
 
 from engine.atomic import write_text_atomic
+from engine.errors import EngineError
 from trainer import checkpoints
 from trainer.config import ConfigError, TrainConfig, config_from_dict, to_toml, validate
 from trainer.distributed import DistContext, setup
@@ -43,6 +45,10 @@ CONFIG_FILE = "config.toml"
 CHECKPOINT_DIR = "checkpoints"
 SAMPLE_DIR = "samples"
 HASH_DIR_ENV = "INPAINT_TRAIN_HASH_DIR"
+
+
+class TrainingDiverged(EngineError):
+    """A loss became NaN or infinite: the weights are ruined from that step on, so the run stops."""
 
 
 @dataclass
@@ -242,6 +248,13 @@ class _Trainer:
                 batch = {k: v.to(ctx.device, non_blocking=True) for k, v in next(data).items()
                          if isinstance(v, torch.Tensor)}
                 logs = stage.train_step(batch, step)
+                bad = sorted(k for k, v in logs.items() if not math.isfinite(v))
+                if ctx.any(bool(bad)):
+                    kept = checkpoints.latest_checkpoint(self.ckpt_dir)
+                    raise TrainingDiverged(
+                        f"the loss became NaN or infinite at step {step + 1} ({', '.join(bad) or 'on another process'}"
+                        "): the learning rate is too high for this run, or the model it started from is damaged; "
+                        + (f"the last good checkpoint is {kept.name}" if kept else "no checkpoint was saved"))
                 step += 1
                 for k, v in logs.items():
                     sums[k] += v

@@ -201,6 +201,35 @@ def test_out_of_memory_and_a_killed_process_are_explained(qtbot, make_dialog, ph
     assert dialog.start_button.isEnabled()  # the editor and the dialog carry on
 
 
+def test_after_running_out_of_memory_start_with_a_smaller_batch_replaces_the_run(qtbot, make_dialog,
+                                                                                 photos: Path) -> None:
+    asked = []
+    dialog = make_dialog(env={job.FAULT_ENV: "oom:0"}, confirm=lambda title, text: asked.append(title) or True)
+    dialog.folder_edit.setText(str(photos))
+    _tiny_settings(dialog, "too-big", steps=2)
+    assert _run(qtbot, dialog, dialog.start).state == "oom"
+    assert "Start replaces it" in dialog.name_status.text() and dialog.runs_list.count() == 1
+    dialog.env = {}
+    dialog.batch_spin.setValue(1)  # what the message advised
+    outcome = _run(qtbot, dialog, dialog.start)
+    assert asked == ["Replace unfinished run"] and outcome.state == "registered", outcome.message
+    assert job.read_spec(dialog.run_dir).batch_size == 1 and dialog.runs_list.count() == 0
+
+
+def test_settings_too_big_for_the_memory_are_refused_before_anything_runs(make_dialog, photos: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(job, "device_memory", lambda device: 2 * 2**30)
+    dialog = make_dialog()
+    dialog.folder_edit.setText(str(photos))
+    _tiny_settings(dialog, "huge", steps=2)
+    dialog.batch_spin.setValue(512)
+    dialog.size_spin.setValue(2048)
+    assert not dialog.start() and "needs about" in dialog.last_error
+    assert not dialog.start_estimate()  # measuring would only run out of memory
+    assert "needs about" in dialog.estimate_label.text()
+    assert not dialog.is_running() and dialog.runs_list.count() == 0
+
+
 def test_time_estimate_measures_steps_in_a_process(qtbot, make_dialog, photos: Path) -> None:
     dialog = make_dialog(auto_estimate=True)
     dialog.device_combo.setCurrentIndex(dialog.device_combo.findData("cpu"))

@@ -240,3 +240,14 @@ def test_an_unfinished_run_can_take_another_name(tmp_path: Path, base: Path, mon
     moved = job.rename_run(run, "beach-2")
     assert moved == tmp_path / "runs" / "beach-2" and not run.exists()
     assert job.read_spec(moved).name == "beach-2"
+
+
+def test_settings_that_cannot_fit_in_memory_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(job, "device_memory", lambda device: 8 * 2**30)  # an 8 GB machine
+    assert job.memory_problem(4, 128, 32, "cpu") is None  # the "this photo" defaults: about 0.6 GB
+    problem = job.memory_problem(512, 2048, 32, "cpu")
+    assert problem and "needs about" in problem and "8.0 GB" in problem and "smaller batch size" in problem
+    assert job.training_memory(8, 256, 32) > job.training_memory(4, 256, 32)  # grows with batch, size, width
+    assert job.training_memory(4, 256, 64) > job.training_memory(4, 256, 32)
+    monkeypatch.setattr(job, "device_memory", lambda device: None)  # unknown: no guess is imposed
+    assert job.memory_problem(512, 2048, 32, "cpu") is None

@@ -291,3 +291,37 @@ def test_a_damaged_photo_among_the_last_ones_is_not_held_out_for_validation(tmp_
     summary = train(tiny_config(folder, tmp_path / "run", "optim.steps=2", "data.val_images=1",
                                 "schedule.validate_every=2"))
     assert summary.status == "completed" and read_records(tmp_path / "run", "val")
+
+
+def test_a_loss_that_turns_nan_stops_the_run_and_nan_weights_are_never_exported(
+        photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from safetensors.torch import load_file, save_file
+
+    from tests.trainer.conftest import save_tiny_pair
+    from trainer.export import ExportError
+    from trainer.loop import TrainingDiverged
+
+    _, image = save_tiny_pair(tmp_path / "models")
+    weights = load_file(str(image))
+    save_file({k: torch.full_like(v, float("nan")) for k, v in weights.items()}, str(image))  # a damaged base
+    with pytest.raises(TrainingDiverged, match=r"NaN or infinite at step 1.*damaged"):
+        train(tiny_config(photos, tmp_path / "nan", "optim.steps=3", "stage.name=image",
+                          f"init.image='{image.with_suffix('.json')}'"))
+
+    run = tmp_path / "ok"
+    train(tiny_config(photos, run, "optim.steps=1", "stage.name=image"))
+    real_load = load_checkpoint
+
+    def poisoned(path):  # as if the weights had diverged just before the checkpoint
+        state = real_load(path)
+        part = state["model"]["parts"]["image"]
+        for key in ("ema", "g"):
+            if key in part:
+                first = next(iter(part[key]))
+                part[key][first] = torch.full_like(part[key][first], float("nan"))
+        return state
+
+    monkeypatch.setattr("trainer.checkpoints.load_checkpoint", poisoned)
+    with pytest.raises(ExportError, match="NaN or infinite"):
+        export_run(run, tmp_path / "out", companion="t-edge")
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
