@@ -76,6 +76,9 @@ Confirm = Callable[[str, str], bool]
 AskName = Callable[[str, str, str], str | None]  # (title, text, proposal) -> the name typed, or None
 
 
+WORSE_DB = 1.0  # a registered model validating this much below its base gets a warning
+
+
 def format_duration(seconds: float) -> str:
     """``45 s``, ``2 min 10 s``, ``1 h 05 min``."""
     if not math.isfinite(seconds):
@@ -164,6 +167,7 @@ class FinetuneDialog(QDialog):
         self.registered_name = ""
         self._estimates: dict[tuple, dict[str, Any]] = {}
         self._first_val: dict[str, Any] | None = None
+        self._last_val: dict[str, Any] | None = None
         self._close_when_stopped = False
         self._prefer_photo = image is not None  # until the user picks the folder
         self._build()
@@ -775,7 +779,7 @@ class FinetuneDialog(QDialog):
         self._estimate_timer.stop()
         self.run_dir, self.spec, self.outcome = run_dir, spec, None
         self.registered_name = ""
-        self._first_val = None
+        self._first_val = self._last_val = None
         self.loss_plot.clear()
         self.val_table.setRowCount(0)
         self.sample_label.clear_image("The latest sample grid appears after the first validation.")
@@ -803,7 +807,7 @@ class FinetuneDialog(QDialog):
     def _on_reset(self) -> None:
         self.loss_plot.clear()
         self.val_table.setRowCount(0)
-        self._first_val = None
+        self._first_val = self._last_val = None
 
     @Slot(dict)
     def on_record(self, record: dict[str, Any]) -> None:
@@ -837,6 +841,7 @@ class FinetuneDialog(QDialog):
             return
         if self._first_val is None:
             self._first_val = record
+        self._last_val = record
         # "all" repeats the only bucket when there is one (a "this photo" run's held-out holes): show it once.
         shown = {b: m for b, m in table.items() if not (b == "all" and len(table) == 2)}
         self.val_table.setRowCount(len(shown))
@@ -883,7 +888,8 @@ class FinetuneDialog(QDialog):
                 self._set_default(spec.name)
             kept = job.held_out_gain(self.run_dir) if spec.mode == "photo" and self.run_dir is not None else ""
             self.status_label.setText(f"Done: '{spec.name}' is in your models folder and in the model selector"
-                                      + (" and is now the default model." if make_default else ".") + kept)
+                                      + (" and is now the default model." if make_default else ".") + kept
+                                      + ("" if kept else self._worse_than_base()))
             self.model_registered.emit(spec.name, make_default)
             self.name_edit.clear()  # the name is taken now: offer a free one for a next run
             self._suggest_name()
@@ -904,6 +910,18 @@ class FinetuneDialog(QDialog):
         if self._close_when_stopped:
             self._close_when_stopped = False
             self.close()
+
+    def _worse_than_base(self) -> str:
+        """A warning when the registered weights validated clearly worse than the model the run started from."""
+        first, last = self._first_val, self._last_val
+        if not first or not last or first is last or first.get("step") != 0:
+            return ""
+        before = (first.get("table") or {}).get("all", {}).get("hole_psnr")
+        after = (last.get("table") or {}).get("all", {}).get("hole_psnr")
+        if not isinstance(before, float) or not isinstance(after, float) or after > before - WORSE_DB:
+            return ""
+        return (f" Warning: its validation is {before - after:.1f} dB worse than the base model's (hole PSNR "
+                f"{after:.2f} against {before:.2f} dB): a lower learning rate or fewer steps would likely do better.")
 
     # ================================================================== registered model
     def _set_default(self, name: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -552,13 +553,20 @@ def find_images(root: str | os.PathLike[str], limit: int | None = None) -> list[
     root = Path(root).expanduser()
     if not root.is_dir():
         raise ImageFileError(f"photo folder not found: {root}")
-    found: list[Path] = []
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and "boundaries" not in d.lower())
-        found += [Path(folder) / name for name in files
-                  if not name.startswith(".") and Path(name).suffix.lower() in SUPPORTED_EXTENSIONS]
-    found.sort(key=lambda p: p.relative_to(root).as_posix())
+    found = sorted(iter_images(root), key=lambda p: p.relative_to(root).as_posix())
     return found[:limit] if limit is not None else found
+
+
+def iter_images(root: str | os.PathLike[str], deadline: float | None = None) -> Iterator[Path]:
+    """The photos :func:`find_images` finds, lazily, folder by folder (for a quick look into a big tree);
+    past ``deadline`` (a ``time.monotonic()`` value) it raises ``TimeoutError``."""
+    for folder, dirs, files in os.walk(Path(root).expanduser()):
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError(f"searching {root} for photos took too long")
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and "boundaries" not in d.lower())
+        for name in sorted(files):
+            if not name.startswith(".") and Path(name).suffix.lower() in SUPPORTED_EXTENSIONS:
+                yield Path(folder) / name
 
 
 def suggest_output_path(path: str | os.PathLike[str]) -> Path:

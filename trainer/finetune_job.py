@@ -287,11 +287,19 @@ def free_name(stem: str, parts: str = "image", models_dir: str | Path | None = N
     return name
 
 
+FOLDER_CHECK_S = 1.5  # the dialog checks the folder as it is typed: a look, not a full search of a whole disk
+
+
 def check_folder(folder: str | Path) -> str | None:
-    """Why ``folder`` cannot be trained on (missing, empty, nothing readable), or None when it can."""
+    """Why ``folder`` cannot be trained on (missing, empty, nothing readable), or None when it can.
+
+    It looks for the first photo that decodes and stops there; a search that takes longer than
+    ``FOLDER_CHECK_S`` (the root of a disk, say) is given up with a message instead of freezing the dialog.
+    """
     from PIL import Image
 
-    from trainer.data import IMAGE_EXTENSIONS, find_images
+    from engine.imageio import iter_images
+    from trainer.data import IMAGE_EXTENSIONS
 
     text = str(folder).strip()
     if not text:
@@ -299,20 +307,27 @@ def check_folder(folder: str | Path) -> str | None:
     root = Path(text).expanduser()
     if not root.is_dir():
         return f"The folder {root} does not exist."
-    photos = find_images(root)
-    if not photos:
+    seen = 0
+    first_problem = ""
+    try:
+        for path in iter_images(root, deadline=time.monotonic() + FOLDER_CHECK_S):
+            seen += 1
+            try:
+                with Image.open(path) as im:
+                    im.draft("RGB", (64, 64))
+                    im.load()
+                return None
+            except Exception as exc:  # any decoder failure means "not readable"
+                first_problem = first_problem or f"{path.name}: {str(exc).strip() or type(exc).__name__}"
+    except TimeoutError:
+        return (f"Searching {root} for photos takes too long (a whole disk?): choose the folder that holds "
+                "your photos.")
+    except OSError as exc:
+        return f"The folder {root} cannot be read: {exc.strerror or exc}."
+    if not seen:
         return (f"The folder {root} holds no photos (looked for {', '.join(IMAGE_EXTENSIONS)}, "
                 "also in its subfolders).")
-    first_problem = ""
-    for path in photos:
-        try:
-            with Image.open(path) as im:
-                im.draft("RGB", (64, 64))
-                im.load()
-            return None
-        except Exception as exc:  # any decoder failure means "not readable"
-            first_problem = first_problem or f"{path.name}: {str(exc).strip() or type(exc).__name__}"
-    return (f"None of the {len(photos)} image file(s) in {root} could be read as a photo "
+    return (f"None of the {seen} image file(s) in {root} could be read as a photo "
             f"(first problem: {first_problem}).")
 
 

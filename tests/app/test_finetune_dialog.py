@@ -388,3 +388,13 @@ def test_spec_round_trip(tmp_path: Path) -> None:
     job.write_spec(tmp_path, spec)
     assert job.read_spec(tmp_path) == spec
     assert json.loads((tmp_path / job.SPEC_FILE).read_text())["steps"] == 7
+
+
+def test_a_run_that_validates_clearly_worse_than_its_base_gets_a_warning(make_dialog) -> None:
+    dialog = make_dialog()
+    dialog.on_record({"kind": "val", "step": 0, "table": {"all": {"hole_psnr": 25.0}}})
+    dialog.on_record({"kind": "val", "step": 10, "table": {"all": {"hole_psnr": 24.5}}})
+    assert dialog._worse_than_base() == ""  # within a dB: no warning
+    dialog.on_record({"kind": "val", "step": 20, "table": {"all": {"hole_psnr": 17.5}}})
+    assert "7.5 dB worse than the base model" in dialog._worse_than_base()
+    assert "-7.50 dB against the base model" in dialog.val_label.text()

@@ -251,3 +251,19 @@ def test_settings_that_cannot_fit_in_memory_are_refused(monkeypatch: pytest.Monk
     assert job.training_memory(4, 256, 64) > job.training_memory(4, 256, 32)
     monkeypatch.setattr(job, "device_memory", lambda device: None)  # unknown: no guess is imposed
     assert job.memory_problem(512, 2048, 32, "cpu") is None
+
+
+def test_the_folder_check_stops_at_the_first_photo_and_gives_up_on_a_huge_tree(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    photos = write_photos(tmp_path / "tree" / "b", count=2)
+    (tmp_path / "tree" / "a").mkdir()
+    (tmp_path / "tree" / "a" / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    from PIL import Image
+
+    opened = []
+    real_open = Image.open
+    monkeypatch.setattr(Image, "open", lambda path, *a, **k: opened.append(Path(path).name) or real_open(path))
+    assert job.check_folder(tmp_path / "tree") is None
+    assert opened == ["broken.jpg", photos.joinpath("photo0.png").name]  # the broken one, the first good one
+    monkeypatch.setattr(job, "FOLDER_CHECK_S", -1.0)  # as if the walk through a whole disk ran out of time
+    assert "takes too long" in job.check_folder(tmp_path / "tree")
