@@ -65,7 +65,7 @@ from app.settings import Settings
 from engine.api import ModelInfo
 from engine.atomic import write_with_atomic
 from engine.errors import ModelFileError
-from engine.model_files import read_card, weights_path
+from engine.model_files import check_weights_file, read_card, weights_path
 from trainer import finetune_job as job
 
 log = logging.getLogger(__name__)
@@ -525,13 +525,16 @@ class FinetuneDialog(QDialog):
             return "The learning rate must be a number between 0 and 1, e.g. 1e-4."
         if self.size_spin.value() % 4:
             return "The training resolution must be a multiple of 4."
-        if info.kind == "neural":
-            try:
-                card = read_card(info.path)
-            except ModelFileError as exc:
-                return str(exc)
-            if not card.companion or self._find_model(card.companion) is None:
-                return f"The base model's edge model '{card.companion}' was not found."
+        try:
+            card = read_card(info.path)
+            check_weights_file(info.path)  # the files may have been damaged since the editor listed them
+            if info.kind == "neural":
+                edge = self._find_model(card.companion or "")
+                if edge is None:
+                    return f"The base model's edge model '{card.companion}' was not found."
+                check_weights_file(edge)
+        except ModelFileError as exc:
+            return f"The base model cannot be used: {exc}"
         if self.mode() == "photo":
             if self.image is None:
                 return "Open a photo first to fine-tune on it."

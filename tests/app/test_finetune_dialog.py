@@ -289,6 +289,17 @@ def test_name_problems_have_clear_messages(make_dialog, photos: Path) -> None:
     assert "'fresh-edge' already exists" in dialog.name_status.text()  # a joint run also registers NAME-edge
 
 
+def test_a_base_whose_edge_model_was_damaged_since_the_list_was_made_is_refused(make_dialog, base: Path,
+                                                                                  photos: Path) -> None:
+    dialog = make_dialog()  # the list was made with whole files
+    dialog.folder_edit.setText(str(photos))
+    _tiny_settings(dialog, "after-damage", steps=2)
+    edge = base / "t-edge.safetensors"
+    edge.write_bytes(edge.read_bytes()[:100])
+    assert not dialog.start()
+    assert "base model cannot be used" in dialog.last_error and "t-edge.safetensors" in dialog.last_error
+
+
 def test_photo_and_disk_problems(make_dialog, monkeypatch: pytest.MonkeyPatch) -> None:
     image = photo_array(72, 64)
     dialog = make_dialog(image, np.ones((64, 72), bool))
