@@ -207,16 +207,26 @@ def load_weights(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
         raise ModelFileError(f"{path}: not a readable safetensors file, truncated or corrupt ({exc})") from None
 
 
+PROBE_ABOVE = 64  # cards asking for wider or deeper networks than the paper's are first built on the meta device
+
+
 def load_model(path: str | os.PathLike[str]) -> tuple[torch.nn.Module, ModelCard]:
     """Rebuild the network named by the card and load its tensors; returns it in eval mode on the CPU.
 
-    The card's network is first built on torch's ``meta`` device (no memory) and its tensor shapes compared
-    with the file's header, so a card asking for a huge network fails here instead of allocating it.
+    The network's tensor shapes are compared with the file's header before the weights are read. A card
+    asking for an unusually big network (an argument above ``PROBE_ABOVE``) is first built on torch's
+    ``meta`` device, which allocates nothing, so a bad card cannot make the program allocate gigabytes. (Not
+    always: the first meta build of a spectral-norm network costs about a second of torch imports.)
     """
     card = read_card(path)
     shapes = read_weights_header(path)
-    with torch.device("meta"):
-        probe = _build(card, path)
+    big = any(isinstance(v, int) and not isinstance(v, bool) and v > PROBE_ABOVE for v in card.arguments.values())
+    module = None
+    if big:
+        with torch.device("meta"):
+            probe = _build(card, path)
+    else:
+        probe = module = _build(card, path)
     expected = {key: tuple(t.shape) for key, t in probe.state_dict().items()}
     missing = sorted(set(expected) - set(shapes))
     unexpected = sorted(set(shapes) - set(expected))
@@ -227,7 +237,7 @@ def load_model(path: str | os.PathLike[str]) -> tuple[torch.nn.Module, ModelCard
         if shape != expected[key]:
             raise ModelFileError(f"{weights_path(path)}: shape mismatch for {key}: file has "
                                  f"{shape}, {card.architecture} {card.arguments} expects {expected[key]}")
-    module = _build(card, path)
+    module = module if module is not None else _build(card, path)
     module.load_state_dict(load_weights(path))
     return module.eval(), card
 
