@@ -41,7 +41,7 @@ from app.prompts import Prompter, QtPrompter
 from app.settings import Settings
 from app.worker import EngineClient, EngineFactory, default_engine_factory
 from engine import imageio
-from engine.api import DEFAULT_MODEL, FillOptions, FillRequest, FillResult, ModelInfo
+from engine.api import DEFAULT_MODEL, PREFERRED_IMAGE_MODEL, FillOptions, FillRequest, FillResult, ModelInfo
 from engine.errors import EngineError
 
 log = logging.getLogger(__name__)
@@ -379,7 +379,12 @@ class MainWindow(QMainWindow):
                     "invert_mask", "clear_sketch", "zoom_in", "zoom_out", "fit", "actual_size", "compare"):
             self.actions[key].setEnabled(has_image)
         self.actions["fill"].setEnabled(has_image and not busy)
-        self.actions["predict_edges"].setEnabled(has_image and not busy and self._selected_uses_edges())
+        uses_edges = self._selected_uses_edges()
+        self.actions["predict_edges"].setEnabled(has_image and not busy and uses_edges)
+        self.actions["predict_edges"].setToolTip(
+            "Show the edges the model proposes inside the hole; correct them with the edge pen before filling"
+            if uses_edges else "The chosen model fills without edges: choose an edge-guided model in the model "
+                               "box to predict edges and to use your edge sketch")
         self.actions["cancel"].setEnabled(busy)
         if not busy:
             self.progress.setVisible(False)
@@ -481,9 +486,11 @@ class MainWindow(QMainWindow):
         return index >= 0
 
     def _selected_uses_edges(self) -> bool:
+        """Whether the model a fill will use guides itself with edges ("Automatic" resolved as the engine does:
+        the pair named edgeconnect when one is installed, else Telea)."""
         name = self.selected_model()
         if name == DEFAULT_MODEL:
-            return any(m.uses_edges for m in self.models)
+            name = PREFERRED_IMAGE_MODEL
         return any(m.name == name and m.uses_edges for m in self.models)
 
     @Slot(int)
@@ -578,6 +585,10 @@ class MainWindow(QMainWindow):
             return
         seconds = result.timings.get("total", 0.0)
         note = " ".join(result.messages)
+        sent = self._job_request
+        if sent is not None and (sent.sketch_drawn is not None or sent.sketch_erased is not None) \
+                and not self._selected_uses_edges():
+            note = f"{result.backend} fills without edges: your edge sketch was not used. {note}".strip()
         if command is None:
             self.statusBar().showMessage(note or "The fill changed nothing.", 8000)
         else:

@@ -13,7 +13,9 @@ CancelFn = Callable[[], bool]
 """Returns True when the caller wants the fill to stop; checked between stages and regions."""
 
 DEFAULT_MODEL = "default"
-"""Name that resolves to the preferred fill backend: the bundled neural pair if present, else Telea."""
+"""Name that resolves to the preferred fill backend: the pair named ``PREFERRED_IMAGE_MODEL`` (bundled or the
+user's) when one is installed and usable, else Telea."""
+PREFERRED_IMAGE_MODEL = "edgeconnect-image"
 
 
 @dataclass

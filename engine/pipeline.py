@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import torch
 
-from engine.api import DEFAULT_MODEL, CancelFn, FillRequest, FillResult, ModelInfo, ProgressFn
+from engine.api import DEFAULT_MODEL, PREFERRED_IMAGE_MODEL, CancelFn, FillRequest, FillResult, ModelInfo, ProgressFn
 from engine.backends import EDGE_THRESHOLD, Backend, WorkInput, create_backend, list_backends
 from engine.composite import BOX_MARGIN, composite_into
 from engine.devices import cpu_thread_cap, device_name, resolve_device, run_with_fallback, torch_threads
@@ -27,7 +27,6 @@ from engine.regions import Region, find_regions
 from engine.resolution import restore_full_resolution, shrink_mask, to_working
 
 STAGES = ("crop", "edges", "image", "upsample", "composite")
-PREFERRED_IMAGE_MODEL = "edgeconnect-image"
 EMPTY_MASK_MESSAGE = "The mask is empty: nothing to fill, the image is unchanged."
 
 

@@ -387,3 +387,24 @@ def test_closing_the_editor_during_a_fine_tune_asks_first(make_window):
     window.prompter.confirms.append(True)
     assert window.close() and training.stopped  # stopped with a checkpoint, resumable later
     window._finetune = None
+
+
+def test_predict_edges_follows_what_automatic_really_fills_with(make_window, qtbot, photo_file):
+    from engine.api import ModelInfo
+
+    engine = FakeEngine()
+    engine.extra_models = [ModelInfo("edgeconnect-preview-image", "neural", "bundled", uses_edges=True)]
+    window = make_window(engine_factory=lambda: engine)
+    qtbot.waitUntil(lambda: len(window.models) == 2, timeout=5000)
+    _open(window, qtbot, photo_file)
+    predict = window.actions["predict_edges"]
+    # "Automatic" is Telea until a pair named edgeconnect is installed: it proposes no edges.
+    assert window.selected_model() == "default" and not predict.isEnabled()
+    assert "choose an edge-guided model" in predict.toolTip()
+    paint_box(window, BOX)
+    stroke = window.document.begin_stroke("edge_pen")
+    stroke.segment((BOX[0] + 2.0, BOX[1] + 2.0), (BOX[2] - 2.0, BOX[3] - 2.0), 2)
+    stroke.finish()
+    _fill_and_wait(window, qtbot)
+    assert "your edge sketch was not used" in window.statusBar().currentMessage()
+    assert window.select_model("edgeconnect-preview-image") and predict.isEnabled()
