@@ -318,17 +318,20 @@ def cmd_edges(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- models
 
 def _validation_summary(validation: dict[str, Any]) -> str:
+    """One line: the step and the figures of the table's "all" row (or of its first row)."""
     if not validation:
         return "none recorded"
-    parts = []
-    for key, value in list(validation.items())[:6]:
-        if isinstance(value, float):
-            parts.append(f"{key} {value:.3g}")
-        elif isinstance(value, int | str) and len(str(value)) < 40:
-            parts.append(f"{key} {value}")
-        else:
-            parts.append(f"{key} (table)")
-    return ", ".join(parts)
+    table = validation.get("table")
+    if isinstance(table, dict) and table:
+        bucket = "all" if "all" in table else next(iter(table))
+        row = table[bucket] if isinstance(table[bucket], dict) else {}
+        figures = ", ".join(f"{k} {v:.3g}" for k, v in row.items() if isinstance(v, float))
+        count = f" ({row['count']} cases)" if isinstance(row.get("count"), int) else ""
+        step = f"step {validation['step']}, " if "step" in validation else ""
+        return f"{step}{bucket}: {figures}{count}"
+    parts = [f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+             for k, v in list(validation.items())[:6] if isinstance(v, int | float | str) and len(str(v)) < 40]
+    return ", ".join(parts) or "recorded (see the card)"
 
 
 def scan_model_cards() -> list[dict[str, Any]]:

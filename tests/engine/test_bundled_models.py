@@ -1,0 +1,32 @@
+"""The shipped models: small, loadable, and honest cards (data, steps, hardware, the validation reached)."""
+
+from __future__ import annotations
+
+from engine import cli
+from engine.model_files import check_weights_file, load_model, read_card
+from engine.paths import REPO_ROOT
+
+MODELS = REPO_ROOT / "resources" / "models"
+
+
+def test_bundled_models_are_small_whole_and_carry_complete_cards():
+    cards = sorted(MODELS.glob("*.json"))
+    assert cards, "no bundled model"
+    assert sum(p.stat().st_size for p in MODELS.iterdir()) < 50 * 2**20
+    for path in cards:
+        card = read_card(path)
+        check_weights_file(path)
+        assert card.data and card.steps > 0 and card.hardware and card.license, path.name
+        table = card.validation.get("table") or {}
+        assert "all" in table and any(isinstance(v, float) for v in table["all"].values()), path.name
+        if card.companion:
+            assert (MODELS / f"{card.companion}.json").is_file()
+    network, card = load_model(MODELS / "edgeconnect-preview-image.json")
+    assert card.stage == "image" and sum(p.numel() for p in network.parameters()) > 1_000_000
+
+
+def test_the_validation_summary_names_the_step_and_the_all_row():
+    summary = cli._validation_summary({"step": 12, "table": {"all": {"psnr": 24.2, "ssim": 0.83, "count": 400},
+                                                             "free-form": {"psnr": 26.1}}})
+    assert summary == "step 12, all: psnr 24.2, ssim 0.83 (400 cases)"
+    assert cli._validation_summary({}) == "none recorded"
