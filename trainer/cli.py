@@ -155,7 +155,8 @@ def _run_export(argv: list[str]) -> int:
     p.add_argument("--name", help="base name of the models (default: the run's name or folder name)")
     p.add_argument("--companion", help="image stage: the name of the edge model the image model pairs with")
     p.add_argument("--resolution", type=int,
-                   help="working resolution the engine runs the models at (default: the training crop size)")
+                   help="working resolution the engine runs the models at (default: that of the model the run "
+                        "started from with --init, else the training crop size)")
     p.add_argument("--best", action="store_true",
                    help="export the best validated weights of a run trained with schedule.keep_best (default: the "
                         "latest checkpoint)")

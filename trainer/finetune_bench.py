@@ -108,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=job.PHOTO_DEFAULTS["batch"])
     p.add_argument("--lr", type=float, default=job.PHOTO_DEFAULTS["lr"])
     p.add_argument("--adversarial", action="store_true")
-    p.add_argument("--threads", type=int, default=0, help="torch threads of the fine-tune (0 = every core)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch threads of the fine-tune (0 = every core but one, as the editor runs it)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--work", default="", help="scratch folder (default: a new temporary one)")
     p.add_argument("--json", default="", help="also write the per-photo results here")
