@@ -247,7 +247,7 @@ class Canvas(QWidget):
 
     def wheelEvent(self, event) -> None:
         steps = event.angleDelta().y() / 120.0
-        if steps == 0 or self._doc is None:
+        if steps == 0 or self._doc is None or self._doc.is_empty():
             event.ignore()
             return
         self.set_zoom(self._zoom * (ZOOM_STEP ** steps), event.position())
@@ -269,7 +269,7 @@ class Canvas(QWidget):
         if name == self._tool.name:
             return
         old_size = self.brush_size
-        self._tool.cancel()
+        self._tool.commit()  # a tool key pressed mid-drag keeps what was painted (one undo step)
         self._tool = make_tool(self, name)
         self.setCursor(self._tool.cursor)
         if name.startswith("edge"):
@@ -502,7 +502,9 @@ class Canvas(QWidget):
 
     def event(self, event) -> bool:
         # Tab toggles focus by default; held on the canvas it shows the photo before the last fill.
-        if event.type() in (event.Type.KeyPress, event.Type.KeyRelease) and event.key() == Qt.Key.Key_Tab:
+        # Shift+Tab arrives as Backtab (Shift held for a square rectangle, say): it compares too.
+        if event.type() in (event.Type.KeyPress, event.Type.KeyRelease) and \
+                event.key() in (Qt.Key.Key_Tab, Qt.Key.Key_Backtab):
             if not event.isAutoRepeat():
                 self.set_compare(event.type() == event.Type.KeyPress)
             event.accept()

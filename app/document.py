@@ -301,6 +301,13 @@ class Document(QObject):
         if self._stroke is stroke:
             self._stroke = None
 
+    def _commit_live_stroke(self) -> None:
+        """An edit made mid-drag (a fill landing, a shortcut) first ends the stroke in progress as its own undo
+        step: an edit computed from layers that hold a live stroke's dabs would record them as its own, and
+        undoing everything would then leave them behind. The rest of that drag paints nothing."""
+        if self._stroke is not None and not self._stroke.finished:
+            self._stroke.finish()
+
     def _drop_stroke(self) -> None:
         if self._stroke is not None:
             self._stroke.finished = True
@@ -476,6 +483,7 @@ class Document(QObject):
     def _push_layer_change(self, layer: str, text: str, box, new_values: np.ndarray,
                            cls: type[BitmapEditCommand] = BitmapEditCommand) -> BitmapEditCommand | None:
         """Push a command replacing ``box`` of ``layer`` by ``new_values``, trimmed to what differs."""
+        self._commit_live_stroke()
         x0, y0, x1, y1 = box
         old = self.layer(layer)[y0:y1, x0:x1]
         tight = mask_ops.diff_box(old, new_values)
@@ -489,16 +497,19 @@ class Document(QObject):
 
     def grow_mask(self, n: int) -> bool:
         """Dilate the mask by ``n`` px (halos, shadows) as one undo step; False if nothing changed."""
+        self._commit_live_stroke()
         region = mask_ops.grow_region(self.mask, int(n))
         return region is not None and self._push_layer_change("mask", f"Grow mask {n} px", *region) is not None
 
     def shrink_mask(self, n: int) -> bool:
         """Erode the mask by ``n`` px as one undo step; False if nothing changed."""
+        self._commit_live_stroke()
         region = mask_ops.shrink_region(self.mask, int(n))
         return region is not None and self._push_layer_change("mask", f"Shrink mask {n} px", *region) is not None
 
     def clear_mask(self) -> bool:
         """Empty the mask as one undo step; False if it was empty."""
+        self._commit_live_stroke()
         patches = self._clear_patches(("mask",))
         if not patches:
             return False
@@ -509,11 +520,13 @@ class Document(QObject):
         """Invert the mask as one undo step (stores nothing: inversion is its own inverse)."""
         if self.is_empty():
             return False
+        self._commit_live_stroke()
         self.undo_stack.push(InvertMaskCommand(self))
         return True
 
     def clear_sketch(self) -> bool:
         """Remove all drawn and erased edges as one undo step; False if there were none."""
+        self._commit_live_stroke()
         patches = self._clear_patches(("sketch_drawn", "sketch_erased"))
         if not patches:
             return False
@@ -565,6 +578,7 @@ class Document(QObject):
         meanwhile stays as it is), and only what was sent is cleared (a stroke painted meanwhile, for the next
         fill, stays). Returns the command, or None when nothing changed.
         """
+        self._commit_live_stroke()
         new_image = np.asarray(result.image)
         if new_image.shape != self.image.shape:
             raise MaskError(f"The fill result is {new_image.shape[1]} x {new_image.shape[0]} pixels but the photo "

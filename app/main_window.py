@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 from app import session as session_module
 from app import session_slots
 from app.background import BackgroundRunner
-from app.canvas import Canvas
+from app.canvas import MAX_BRUSH, MIN_BRUSH, Canvas
 from app.document import Document
 from app.file_ops import FileOps
 from app.icons import icon
@@ -260,7 +260,7 @@ class MainWindow(QMainWindow):
 
         self.size_label = QLabel("Size")
         self.size_slider = QSlider(Qt.Horizontal)
-        self.size_slider.setRange(1, 400)
+        self.size_slider.setRange(MIN_BRUSH, MAX_BRUSH)
         self.size_slider.setFixedWidth(140)
         self.size_slider.setToolTip("Brush size in photo pixels ([ smaller, ] larger)")
         self.size_slider.setFocusPolicy(Qt.NoFocus)
@@ -305,6 +305,9 @@ class MainWindow(QMainWindow):
         predict = bar.widgetForAction(self.actions["predict_edges"])
         if isinstance(predict, QToolButton):
             predict.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+        for button in (self.fill_button, cancel_button, predict):  # keys stay with the canvas: Space must
+            if isinstance(button, QToolButton):                    # pan, never press a focused Fill button
+                button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
 
     def _build_status_bar(self) -> None:
         status = self.statusBar()
@@ -837,13 +840,20 @@ class MainWindow(QMainWindow):
                           "generator fills guided by them), plus classical Telea and Navier-Stokes fills.</p>"
                           f"<p>Engine: {self.engine.device_name or 'starting'}</p>")
 
+    def shortcut_rows(self) -> list[tuple[str, str]]:
+        """(keys, what they do) for the F1 list: the tools, held keys, then every action with a shortcut."""
+        rows = [(key, f"{label}: {what}") for _, label, key, what in TOOLS]
+        rows += [("[ / ]", "smaller / larger brush"), ("Esc", "cancel the fill, or the drag in progress"),
+                 ("Tab (hold)", "compare with the photo before the last fill"), ("Space (hold)", "pan")]
+        tool_actions = {f"tool_{name}" for name, *_ in TOOLS}
+        for key, action in self.actions.items():  # as the menus have them, so the list cannot go stale
+            keys = " / ".join(k.toString(QKeySequence.NativeText) for k in action.shortcuts() if not k.isEmpty())
+            if keys and key not in tool_actions:
+                rows.append((keys, action.text().replace("&", "").rstrip("…")))
+        return rows
+
     def show_shortcuts(self) -> None:
-        lines = [f"<tr><td><b>{key}</b></td><td>{label}: {what}</td></tr>" for _, label, key, what in TOOLS]
-        lines += [f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in (
-            ("[ / ]", "smaller / larger brush"), ("Ctrl+Enter", "fill"), ("Esc", "cancel the fill"),
-            ("Tab (hold)", "compare with the photo before the last fill"), ("Space (hold)", "pan"),
-            ("Ctrl+Z / Ctrl+Shift+Z", "undo / redo"), ("Ctrl+0 / Ctrl+1", "fit / 100%"),
-            ("Ctrl+E", "predict edges"), ("M / Shift+E", "show mask / edges"))]
+        lines = [f"<tr><td><b>{keys}</b></td><td>{what}</td></tr>" for keys, what in self.shortcut_rows()]
         QMessageBox.information(self, "Keyboard shortcuts", "<table>" + "".join(lines) + "</table>")
 
     # ================================================================== events

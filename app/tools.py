@@ -52,6 +52,10 @@ class Tool:
         """Abandon the current drag (Escape, document replaced)."""
         self.active = False
 
+    def commit(self) -> None:
+        """End the current drag keeping what it did (another tool was chosen mid-drag)."""
+        self.cancel()
+
     def preview_rect(self) -> QRectF | None:
         """A document rect to outline while dragging, if any."""
         return None
@@ -96,6 +100,12 @@ class StrokeTool(Tool):
     def cancel(self) -> None:
         if self._stroke is not None:
             self._stroke.cancel()
+        self._stroke = None
+        super().cancel()
+
+    def commit(self) -> None:
+        if self._stroke is not None and not self._stroke.finished:
+            self._stroke.finish()
         self._stroke = None
         super().cancel()
 

@@ -215,6 +215,28 @@ def test_apply_fill_of_a_sent_request_keeps_what_was_drawn_since(doc):
     assert doc.sketch_drawn[15:25, 95:125].any() and not doc.sketch_drawn[:, :80].any()
 
 
+@pytest.mark.parametrize("edit", ["fill", "clear_sketch", "grow"])
+def test_an_edit_arriving_mid_stroke_ends_the_stroke_first_so_undo_all_restores_everything(doc, edit):
+    original_image, original_mask = doc.image.copy(), doc.mask.copy()
+    doc.add_rectangle((30, 40, 50, 60))
+    stroke(doc, "edge_pen", [(35, 45), (45, 55)], size=2)
+    sent = doc.fill_request("telea")
+    result = fake_fill(doc, 7)
+    live = doc.begin_stroke("brush")  # the person is still dragging when the edit arrives
+    live.segment((100.0, 20.0), (120.0, 20.0), 6)
+    if edit == "fill":
+        doc.apply_fill(result, sent=sent)
+    elif edit == "clear_sketch":
+        doc.clear_sketch()
+    else:
+        doc.grow_mask(2)
+    assert live.finished and doc.mask[20, 110]  # the stroke became its own undo step, its dabs kept
+    while doc.undo_stack.canUndo():
+        doc.undo_stack.undo()
+    assert np.array_equal(doc.mask, original_mask) and np.array_equal(doc.image, original_image)
+    assert not doc.sketch_drawn.any()
+
+
 def test_apply_fill_keeps_mask_when_asked_and_uses_regions(doc):
     doc.add_rectangle((10, 10, 20, 20))
     cmd = doc.apply_fill(fake_fill(doc, 1, regions=[(0, 0, 40, 40)]), clear_mask=False)

@@ -408,3 +408,43 @@ def test_predict_edges_follows_what_automatic_really_fills_with(make_window, qtb
     _fill_and_wait(window, qtbot)
     assert "your edge sketch was not used" in window.statusBar().currentMessage()
     assert window.select_model("edgeconnect-preview-image") and predict.isEnabled()
+
+
+def test_keyboard_details_a_photo_editor_user_relies_on(make_window, qtbot, photo_file):
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QKeyEvent, QWheelEvent
+
+    from app.canvas import MAX_BRUSH
+
+    window = make_window(engine_factory=FakeEngine)
+    zoom = window.canvas.zoom()
+    wheel = QWheelEvent(QPointF(50, 50), QPointF(50, 50), QPoint(0, 0), QPoint(0, 120), Qt.NoButton,
+                        Qt.NoModifier, Qt.NoScrollPhase, False)
+    QApplication.sendEvent(window.canvas, wheel)
+    assert window.canvas.zoom() == zoom  # no photo: the wheel does not zoom an empty view
+    _open(window, qtbot, photo_file)
+    rows = dict(window.shortcut_rows())  # the F1 list holds every action shortcut, from the actions themselves
+    for keys in ("Ctrl+G", "Ctrl+Shift+G", "Ctrl+I", "Ctrl+E"):
+        assert keys in rows, keys
+    assert window.size_slider.maximum() == MAX_BRUSH  # the slider reaches what ] reaches
+    assert window.fill_button.focusPolicy() == Qt.NoFocus  # Space must pan, never press Fill
+    # Shift held for a square rectangle turns Tab into Backtab: it compares all the same.
+    QApplication.sendEvent(window.canvas, QKeyEvent(QEvent.KeyPress, Qt.Key_Backtab, Qt.ShiftModifier))
+    assert window.canvas.is_comparing()
+    QApplication.sendEvent(window.canvas, QKeyEvent(QEvent.KeyRelease, Qt.Key_Backtab, Qt.ShiftModifier))
+    assert not window.canvas.is_comparing()
+
+
+def test_switching_tool_mid_drag_keeps_the_stroke(make_window, qtbot, photo_file):
+    window = make_window(engine_factory=FakeEngine)
+    _open(window, qtbot, photo_file)
+    canvas = window.canvas
+    canvas.set_tool("brush")
+    start, end = canvas.map_from_document(QPointF(20, 20)), canvas.map_from_document(QPointF(60, 20))
+    qtbot.mousePress(canvas, Qt.LeftButton, pos=start.toPoint())
+    qtbot.mouseMove(canvas, end.toPoint())
+    painted = int(window.document.mask.sum())
+    assert painted > 0
+    canvas.set_tool("eraser")  # E pressed while still dragging
+    qtbot.mouseRelease(canvas, Qt.LeftButton, pos=end.toPoint())
+    assert int(window.document.mask.sum()) == painted and window.document.undo_stack.count() == 1
