@@ -516,3 +516,17 @@ def test_history_does_not_keep_the_document_alive(qapp):
         assert alive() is None  # freed by reference counting, without waiting for the cycle collector
     finally:
         gc.enable()
+
+
+def test_a_long_diagonal_stroke_stores_a_band_of_tiles_not_its_bounding_box(qapp):
+    doc = Document()
+    doc.load_array(np.zeros((1500, 2000, 3), np.uint8))
+    command = stroke(doc, "brush", [(5, 5), (1995, 1495)], size=30)
+    stored = sum(p.old_data.nbytes + p.new_data.nbytes for p in command.patches)
+    bounding_box = 2 * (1500 * 2000) // 8  # old and new of the whole box, bit-packed
+    assert stored < bounding_box / 5
+    painted = doc.mask.copy()
+    doc.undo_stack.undo()
+    assert not doc.mask.any()
+    doc.undo_stack.redo()
+    assert np.array_equal(doc.mask, painted)
