@@ -299,6 +299,13 @@ class Canvas(QWidget):
         self.update(old.united(self._brush_outline_rect()))
         self.brush_size_changed.emit(size)
 
+    def set_brush_size_for(self, group: str, size: int) -> None:
+        """Set the brush size of a tool group (``brush``: brush and eraser; ``edge``: the edge tools)."""
+        if group == self._tool.size_group:
+            self.set_brush_size(size)
+        else:
+            self._sizes[group] = int(min(MAX_BRUSH, max(MIN_BRUSH, round(float(size)))))
+
     def step_brush_size(self, direction: int) -> None:
         """``[`` / ``]``: shrink or grow the brush by about 15% (at least 1 px)."""
         size = self.brush_size

@@ -328,6 +328,18 @@ class Document(QObject):
         """Unsaved edits exist (derived from the undo stack's clean state)."""
         return not self.undo_stack.isClean()
 
+    def pixels_changed_since_saved(self) -> bool:
+        """True when the photo's pixels differ from the file last opened or saved: a fill was applied or undone
+        since (mask and sketch edits do not change pixels). True for a photo that has no file."""
+        if self.source is None or getattr(self.source, "path", None) is None:
+            return True
+        stack = self.undo_stack
+        clean = stack.cleanIndex()
+        if clean < 0:  # the saved state is no longer reachable through the history
+            return True
+        low, high = sorted((clean, stack.index()))
+        return any(isinstance(stack.command(i), FillCommand) for i in range(low, high))
+
     def mark_saved(self) -> None:
         """The current state is what is on disk."""
         self.undo_stack.setClean()

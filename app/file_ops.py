@@ -141,6 +141,10 @@ class FileOps(QObject):
         target = self.save_target or self.original_path
         if target is None:
             return self.save_as()
+        if not self.document.pixels_changed_since_saved():  # only the mask or sketch changed: the file is as is
+            self.document.undo_stack.setClean()
+            self.saved.emit(target)
+            return True
         return self.write(target)
 
     def save_as(self, path: str | Path | None = None) -> bool:
@@ -184,7 +188,15 @@ class FileOps(QObject):
         """Before discarding the document: ask about unsaved changes. True = go ahead."""
         if not self.has_image() or not self.document.is_modified():
             return True
-        name = self.original_path.name if self.original_path else "the photo"
+        doc = self.document
+        if not doc.pixels_changed_since_saved():  # saving the photo would keep nothing of what was painted
+            if not (doc.mask.any() or doc.sketch_drawn.any() or doc.sketch_erased.any()):
+                return True
+            return self.prompter.confirm("Discard the mask?", "The photo has no unsaved changes, but the mask and "
+                                         "edge sketch you painted will be lost (Mask > Export Mask keeps a mask). "
+                                         "Continue?")
+        target = self.save_target or self.original_path
+        name = target.name if target else "the photo"
         answer = self.prompter.unsaved_changes(f"Save the changes to {name}?")
         if answer == CANCEL:
             return False

@@ -361,6 +361,7 @@ class MainWindow(QMainWindow):
         self.canvas.set_tool("brush")
         self.actions["tool_brush"].setChecked(True)
         self.canvas.set_brush_size(s.brush_size)
+        self._applied_brush_size = s.brush_size  # the preference as last applied (Preferences may change it)
         self._on_brush_size(self.canvas.brush_size)
         color = QColor(s.mask_color)
         color.setAlphaF(s.mask_opacity)
@@ -577,6 +578,7 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def on_fill_finished(self, result: FillResult) -> None:
         """Put the fill in place as one undo step; clear the mask if the preference says so."""
+        self._job_kind = ""
         self._update_actions()
         if not self._current():
             return
@@ -601,6 +603,7 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def on_edges_ready(self, result: FillResult) -> None:
+        self._job_kind = ""
         self._update_actions()
         if not self._current() or result.edges is None:
             return
@@ -616,17 +619,23 @@ class MainWindow(QMainWindow):
     @Slot(str)
     def on_failed(self, message: str) -> None:
         """Any engine error: a clear dialog; the editor keeps working."""
+        kind, self._job_kind = self._job_kind, ""
         self._update_actions()
         if self._closing:
             return
-        self.statusBar().showMessage("The fill failed.", 5000)
-        title = {"fill": "Fill failed", "edges": "Predict edges failed"}.get(self._job_kind, "Fill engine")
+        if kind == "fill" and self.selected_model() != DEFAULT_MODEL and "cannot be read" in message:
+            message += "\n\nThe model's files may have been moved or deleted: use Models > Refresh Model List, or " \
+                       "choose another model."
+        title = {"fill": "Fill failed", "edges": "Predict edges failed"}.get(kind, "Fill engine")
+        self.statusBar().showMessage({"fill": "The fill failed.", "edges": "Predicting edges failed."}.get(
+            kind, "The fill engine is not available (see the message)."), 5000)
         self.prompter.error(title, message)
 
     @Slot()
     def on_cancelled(self) -> None:
+        self._job_kind = ""
         self._update_actions()
-        if not self._closing:
+        if not self._closing and self._current():  # not when opening another photo cancelled it
             self.statusBar().showMessage("Cancelled.", 4000)
 
     # ================================================================== mask menu
@@ -795,6 +804,9 @@ class MainWindow(QMainWindow):
         color = QColor(self.settings.mask_color)
         color.setAlphaF(self.settings.mask_opacity)
         self.canvas.set_mask_color(color)
+        if self.settings.brush_size != self._applied_brush_size:  # a new default brush size applies at once
+            self.canvas.set_brush_size_for("brush", self.settings.brush_size)
+            self._applied_brush_size = self.settings.brush_size
         self._save_settings()
         if engine_changed:
             self.device_label.setText("Engine: restarting…")

@@ -45,6 +45,8 @@ def make_window(qtbot):
     yield make
     for window in windows:
         window.prompter.unsaved.clear()  # any leftover question: discard
+        window.prompter.confirms.clear()
+        window.prompter.confirms.extend([True] * 3)  # "Discard the mask?" and the like: yes
         window.close()
         assert window.isHidden(), "the window refused to close"
         assert not window.engine.is_running(), "the engine thread outlived its window"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+from collections import deque
 
 import numpy as np
 import pytest
@@ -147,12 +148,23 @@ def test_unsaved_changes_prompt(ops, photo_file):
     assert ops.open(photo_file)
     assert ops.maybe_keep_changes()  # nothing changed: no question
     ops.document.add_rectangle(BOX)
+    # Only the mask changed: saving the photo would keep nothing of it, so the question is about the mask.
+    ops.prompter.confirms.append(False)
+    assert not ops.maybe_keep_changes()
+    assert ops.prompter.asked[-1][1] == "Discard the mask?" and ops.prompter.unsaved == deque()
+    before = photo_file.read_bytes()
+    assert ops.save() and not ops.document.is_modified()  # nothing to write: the file is left as it is
+    assert photo_file.read_bytes() == before and ops.prompter.kinds().count("confirm") == 1
+    image = ops.document.image.copy()
+    image[ops.document.mask] = (9, 9, 9)
+    ops.document.apply_fill(FillResult(image, None, {}, backend="fake"))
     ops.prompter.unsaved.append(CANCEL)
     assert not ops.maybe_keep_changes()
+    assert "photo.jpg" in ops.prompter.asked[-1][2]
     ops.prompter.unsaved.append(SAVE)
     ops.prompter.confirms.append(True)  # Save goes over the original
     assert ops.maybe_keep_changes()
-    assert not ops.document.is_modified()
+    assert not ops.document.is_modified() and photo_file.read_bytes() != before
 
 
 def test_recent_files_are_remembered_and_listed(make_window, qtbot, photo_file, tmp_path):
@@ -171,7 +183,12 @@ def test_closing_with_unsaved_changes_asks(make_window, qtbot, photo_file):
     window = make_window(engine_factory=FakeEngine)
     assert window.open_path(photo_file)
     window.document.add_rectangle(BOX)
+    window.close()  # only a mask: "Discard the mask?" (Enter = No)
+    assert window.isVisible() and window.prompter.kinds() == ["confirm"]
+    image = window.document.image.copy()
+    image[window.document.mask] = (9, 9, 9)
+    window.document.apply_fill(FillResult(image, None, {}, backend="fake"))
     window.prompter.unsaved.append(CANCEL)
     window.close()
     assert window.isVisible() and window.engine.is_running()
-    assert window.prompter.kinds() == ["unsaved"]
+    assert window.prompter.kinds() == ["confirm", "unsaved"]

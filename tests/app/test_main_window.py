@@ -134,6 +134,7 @@ def test_window_stays_responsive_and_closing_during_a_fill_cancels_and_waits(mak
     window.actions["zoom_in"].trigger()
     paint_box(window, (2, 2, 8, 8))
     assert window.document.mask[4, 4]
+    window.prompter.confirms.append(True)  # "Discard the mask?"
     window.close()
     assert window.isHidden()
     assert not window.engine.is_running()
@@ -448,3 +449,13 @@ def test_switching_tool_mid_drag_keeps_the_stroke(make_window, qtbot, photo_file
     canvas.set_tool("eraser")  # E pressed while still dragging
     qtbot.mouseRelease(canvas, Qt.LeftButton, pos=end.toPoint())
     assert int(window.document.mask.sum()) == painted and window.document.undo_stack.count() == 1
+
+
+def test_a_new_default_brush_size_applies_at_once_and_an_engine_failure_is_not_called_a_fill(make_window, qtbot):
+    window = make_window(engine_factory=FakeEngine)
+    window.settings.brush_size = 150  # what Preferences > OK does
+    window.apply_preferences()
+    assert window.canvas.brush_size == 150 and window.size_slider.value() == 150
+    window.on_failed("Device 'cuda' was asked for, but this machine has no CUDA GPU.")  # no job was running
+    assert window.prompter.asked[-1][1] == "Fill engine"
+    assert "engine is not available" in window.statusBar().currentMessage()

@@ -141,6 +141,7 @@ def test_recovery_after_a_simulated_crash_through_the_window(make_window, qtbot,
     second.actions["undo"].trigger()  # second box
     second.actions["undo"].trigger()  # the fill
     assert np.array_equal(doc.image, doc.source.rgb) and doc.mask.sum() == 30 * 24
+    second.prompter.confirms.append(True)  # "Discard the mask?"
     second.close()
     assert _session_folders() == []  # a clean close clears it
 
