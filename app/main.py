@@ -74,16 +74,19 @@ def main(argv: list[str] | None = None) -> int:
     window = MainWindow(settings=settings)
     window.show()
 
-    def startup() -> None:
-        if settings.load_warning:
-            window.prompter.warning("Preferences reset", settings.load_warning)
-        recovered = False if args.no_recover else window.offer_recovery()
-        if args.image and not recovered:
-            path = Path(args.image)
-            window.open_path(path)
-
-    QTimer.singleShot(0, startup)
+    QTimer.singleShot(0, lambda: start_session(window, settings, args.image, recover=not args.no_recover))
     return app.exec()
+
+
+def start_session(window, settings: Settings, image: str | None, recover: bool = True) -> None:
+    """What the window does first: say if the preferences were reset, offer a crashed session, then open the
+    photo given on the command line (after a recovery too: it asks about the recovered changes first)."""
+    if settings.load_warning:
+        window.prompter.warning("Preferences reset", settings.load_warning)
+    if recover:
+        window.offer_recovery()
+    if image:
+        window.open_path(Path(image))
 
 
 if __name__ == "__main__":

@@ -684,8 +684,12 @@ class MainWindow(QMainWindow):
         if not recent:
             self.recent_menu.addAction("No recent files").setEnabled(False)
             return
+        self.recent_menu.setToolTipsVisible(True)
+        names = [Path(name).name for name in recent]
         for i, name in enumerate(recent, 1):
-            action = self.recent_menu.addAction(f"&{i % 10} {Path(name).name}")
+            path = Path(name)
+            label = path.name if names.count(path.name) == 1 else f"{path.name} ({path.parent.name or path.parent})"
+            action = self.recent_menu.addAction(f"&{i % 10} {label.replace('&', '&&')}")  # a literal & in a name
             action.setToolTip(name)
             action.triggered.connect(lambda _=False, p=name: self.open_path(p))
 
@@ -704,7 +708,14 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         event.acceptProposedAction()
-        QTimer.singleShot(0, lambda: self.open_path(path))  # leave the drag-and-drop loop before dialogs
+        others = sum(1 for url in event.mimeData().urls() if url.isLocalFile()) - 1
+
+        def open_dropped() -> None:
+            if self.open_path(path) and others > 0:
+                self.statusBar().showMessage(f"Opened {path.name}; the other {others} dropped file(s) were not "
+                                             "opened (one photo at a time).", 8000)
+
+        QTimer.singleShot(0, open_dropped)  # leave the drag-and-drop loop before dialogs
 
     @staticmethod
     def _dropped_path(mime) -> Path | None:

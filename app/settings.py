@@ -10,6 +10,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,9 @@ class Settings:
             else:
                 log.warning("settings: ignoring %s=%r (bad type)", f.name, value)
         self.brush_size = max(1, min(2000, self.brush_size))
+        if not re.fullmatch(r"#[0-9a-fA-F]{6}", self.mask_color):
+            log.warning("settings: ignoring mask_color=%r (not #RRGGBB)", self.mask_color)
+            self.mask_color = Settings.mask_color
         self.mask_opacity = max(0.05, min(1.0, self.mask_opacity))
         self.cpu_threads = max(1, min(os.cpu_count() or 1, self.cpu_threads))  # more only slows torch down
         self.recent_files = self.recent_files[:MAX_RECENT]
@@ -125,5 +129,6 @@ class Settings:
         del self.recent_files[MAX_RECENT:]
 
     def existing_recent(self) -> list[str]:
-        """Recent files that still exist."""
-        return [p for p in self.recent_files if Path(p).is_file()]
+        """Recent files that still exist; the others are dropped from the list (they took up its slots)."""
+        self.recent_files = [p for p in self.recent_files if Path(p).is_file()]
+        return list(self.recent_files)

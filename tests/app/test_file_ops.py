@@ -177,6 +177,20 @@ def test_recent_files_are_remembered_and_listed(make_window, qtbot, photo_file, 
     window.document.load_array(np.zeros((4, 4, 3), np.uint8))  # something else is open
     actions[0].trigger()
     assert window.document.width == 96
+    # Two files of one name are told apart by their folder; an & is shown, not taken as an accelerator;
+    # files that are gone leave the list.
+    from tests.app.helpers import write_photo
+
+    (tmp_path / "elsewhere").mkdir()
+    twin = write_photo(tmp_path / "elsewhere" / "photo.jpg")
+    amp = write_photo(tmp_path / "R&D.png")
+    gone = write_photo(tmp_path / "gone.png")
+    for path in (gone, amp, twin):
+        assert window.open_path(path)
+    gone.unlink()
+    texts = [a.text() for a in window.recent_menu_for_tests().actions()]
+    assert texts[0].endswith("photo.jpg (elsewhere)") and "R&&D.png" in texts[1] and len(texts) == 3
+    assert str(gone.resolve()) not in window.settings.recent_files
 
 
 def test_closing_with_unsaved_changes_asks(make_window, qtbot, photo_file):

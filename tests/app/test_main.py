@@ -35,3 +35,24 @@ def test_main_opens_the_photo_then_closes_cleanly(qapp, photo_file, monkeypatch)
     assert main_module.main([str(photo_file)]) == 0
     assert seen == {"title": "photo.jpg[*] — Inpaint Studio", "size": (96, 64), "engine_running": False}
     assert threads and threads[0] >= 1
+
+
+def test_the_photo_on_the_command_line_opens_after_a_recovered_session_too(make_window, photo_file, tmp_path):
+    from app import session
+    from app.session_slots import sessions_root
+    from app.settings import Settings
+    from tests.app.fakes import FakeEngine
+    from tests.app.helpers import write_photo
+
+    crashed = make_window(engine_factory=FakeEngine)
+    assert crashed.open_path(photo_file)
+    crashed.document.add_rectangle((10, 10, 30, 30))
+    crashed.autosaver.save_sync()
+    crashed.shutdown(clean=False)  # killed: its session stays
+    assert any(session.has_session(p) for p in sessions_root().iterdir() if p.is_dir())
+    other = write_photo(tmp_path / "other.png")
+    window = make_window(engine_factory=FakeEngine)
+    window.prompter.confirms.extend([True, True])  # recover it; then discard its mask to open the photo
+    main_module.start_session(window, Settings(), str(other))
+    assert window.files.original_path == other.resolve() or window.files.original_path == other
+    assert [kind for kind, *_ in window.prompter.asked] == ["confirm", "confirm"]

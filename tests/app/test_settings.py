@@ -49,6 +49,8 @@ def test_bad_values_fall_back_to_defaults():
     assert settings.brush_size == Settings().brush_size and settings.device == "auto"
     assert settings.mask_opacity == 1.0 and settings.clear_mask_after_fill is False
     assert settings.cpu_threads == (os.cpu_count() or 1)  # 100000 threads would crash torch
+    settings_path().write_text(json.dumps({"mask_color": "reddish"}), encoding="utf-8")
+    assert Settings.load().mask_color == Settings().mask_color  # not a colour: the default, not black
 
 
 def test_old_file_with_removed_keys_loads_quietly_and_drops_them(caplog):
