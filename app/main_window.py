@@ -457,7 +457,8 @@ class MainWindow(QMainWindow):
         combo.blockSignals(True)
         combo.clear()
         combo.addItem("Automatic (best available)", DEFAULT_MODEL)
-        combo.setItemData(0, "The bundled edge-guided model when present, else Telea", Qt.ToolTipRole)
+        combo.setItemData(0, f"A pair named {PREFERRED_IMAGE_MODEL.removesuffix('-image')} when one is installed, "
+                             "else Telea", Qt.ToolTipRole)
         for info in self.models:
             kind = MODEL_KIND_LABEL.get(info.kind, info.kind)
             combo.addItem(f"{info.name}  ({kind}, {info.source})", info.name)
@@ -465,6 +466,9 @@ class MainWindow(QMainWindow):
         index = combo.findData(wanted)
         combo.setCurrentIndex(max(0, index))
         combo.blockSignals(False)
+        if index < 0 and wanted and wanted != DEFAULT_MODEL:  # kept in the settings: it may come back
+            self.statusBar().showMessage(f"The model '{wanted}' chosen last time is not available now: fills use "
+                                         "Automatic until you choose another.", 10000)
         for action in self.model_actions.actions():
             self.models_menu.removeAction(action)
             self.model_actions.removeAction(action)

@@ -459,3 +459,14 @@ def test_a_new_default_brush_size_applies_at_once_and_an_engine_failure_is_not_c
     window.on_failed("Device 'cuda' was asked for, but this machine has no CUDA GPU.")  # no job was running
     assert window.prompter.asked[-1][1] == "Fill engine"
     assert "engine is not available" in window.statusBar().currentMessage()
+
+
+def test_a_chosen_model_that_is_gone_is_said_not_silently_replaced(make_window, qtbot):
+    from app.settings import Settings
+
+    settings = Settings.load()
+    settings.default_model = "my-old-model"
+    window = make_window(engine_factory=FakeEngine, settings=settings)
+    qtbot.waitUntil(lambda: bool(window.models), timeout=5000)
+    assert window.selected_model() == "default"
+    assert "'my-old-model' chosen last time is not available" in window.statusBar().currentMessage()
