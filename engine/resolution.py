@@ -62,15 +62,37 @@ def shrink_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def shrink_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bool mask at ``size``: True where *any* pixel of the source area is True (conservative)."""
+    """Bool mask at ``size``: True where *any* pixel of the source area is True (conservative).
+
+    Low-resolution pixel ``(y, x)`` covers source rows ``[y * H / h, (y + 1) * H / h)`` and likewise columns,
+    as ``INTER_AREA`` maps them when the photo is shrunk; a source pixel that overlaps it even a little counts.
+    Computed exactly with ``logical_or.reduceat`` on bools (no float copy of a large mask): an averaging
+    resize rounds a small partial overlap to 0 and let hole content leak into the network's input.
+    """
+    mask = mask.astype(bool, copy=False)
     if mask.shape[:2] == tuple(size):
-        return mask.astype(bool, copy=False)
-    factor = max(mask.shape[0] / size[0], mask.shape[1] / size[1])
-    if factor <= 15:  # one True pixel in an area of up to 15 x 15 still averages to >= 1 on the uint8 scale
-        wide = np.ascontiguousarray(mask).view(np.uint8) * np.uint8(255)
-    else:  # uint16 keeps it visible for shrink factors up to about 360
-        wide = mask.astype(np.uint16) * np.uint16(65535)
-    return cv2.resize(wide, (size[1], size[0]), interpolation=cv2.INTER_AREA) > 0
+        return mask
+    return _any_reduce(_any_reduce(mask, size[0], axis=0), size[1], axis=1)
+
+
+def _any_reduce(mask: np.ndarray, count: int, axis: int) -> np.ndarray:
+    """OR of the source lines each of ``count`` output lines overlaps along ``axis`` (``count`` <= lines).
+
+    Output line ``i`` covers source lines ``[i * n // count, ceil((i + 1) * n / count))`` (exact integers).
+    ``reduceat`` ORs ``[start_i, start_i+1)``; where line ``i`` ends inside a source line, that line (the next
+    start) is added too.
+    """
+    n = mask.shape[axis]
+    i = np.arange(count, dtype=np.int64)
+    starts = i * n // count
+    ends = -(-(i + 1) * n // count)
+    out = np.logical_or.reduceat(mask, starts, axis=axis)
+    partial = np.nonzero(ends[:-1] > starts[1:])[0]
+    if partial.size:
+        index = [slice(None)] * mask.ndim
+        index[axis] = partial
+        out[tuple(index)] |= np.take(mask, starts[partial + 1], axis=axis)
+    return out
 
 
 def pad_amounts(height: int, width: int, stride: int, min_side: int = MIN_NETWORK_SIDE) -> tuple[int, int]:

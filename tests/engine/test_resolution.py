@@ -48,6 +48,28 @@ def test_shrunk_mask_is_conservative_and_hole_does_not_leak():
     assert (a.image[a.mask] == 0).all()
 
 
+def test_every_low_resolution_pixel_a_hole_pixel_touches_is_hole_at_any_scale():
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        h, w = (int(v) for v in rng.integers(5, 90, 2))
+        size = (int(rng.integers(1, h + 1)), int(rng.integers(1, w + 1)))
+        mask = rng.random((h, w)) < rng.choice([0.002, 0.02, 0.2])
+        expected = np.zeros(size, bool)
+        for y in range(size[0]):  # low-res pixel (y, x) covers source rows [y*h/H', (y+1)*h/H') and columns
+            r0, r1 = y * h // size[0], -(-(y + 1) * h // size[0])
+            for x in range(size[1]):
+                c0, c1 = x * w // size[1], -(-(x + 1) * w // size[1])
+                expected[y, x] = mask[r0:r1, c0:c1].any()
+        assert np.array_equal(shrink_mask(mask, size), expected), (h, w, size)
+    # A hole pixel that only grazes a low-resolution pixel (3 px shrunk to 2: the middle one is shared).
+    image = np.full((1, 3, 3), 100, np.uint8)
+    mask = np.array([[False, True, False]])
+    noisy = image.copy()
+    noisy[0, 1] = 255
+    a, b = to_working(image, mask, 2), to_working(noisy, mask, 2)
+    assert np.array_equal(a.image, b.image) and a.mask.all()
+
+
 def test_pad_amounts_reach_stride_and_minimum():
     assert pad_amounts(64, 64, 4) == (0, 0)
     assert pad_amounts(61, 7, 4) == (3, 25)
