@@ -181,7 +181,15 @@ class _OpenCVBackend:
         return sketch_only_edges(work)
 
     def fill(self, work: WorkInput, edges: np.ndarray | None, device: torch.device) -> np.ndarray:
-        return cv2.inpaint(np.ascontiguousarray(work.image), work.mask.astype(np.uint8), self.radius, self.flag)
+        # cv2.inpaint reads beyond a crop thinner than its neighbourhood (on a 1-row photo the same request gave
+        # different pixels from call to call, and depended on the hole's content): thin crops are
+        # reflect-padded to 2 x radius + 1 first.
+        h, w = work.mask.shape
+        side = 2 * self.radius + 1
+        pad_bottom, pad_right = max(0, side - h), max(0, side - w)
+        image = pad_reflect(work.image, pad_bottom, pad_right)
+        mask = pad_reflect(work.mask.astype(np.uint8), pad_bottom, pad_right)
+        return cv2.inpaint(np.ascontiguousarray(image), mask, self.radius, self.flag)[:h, :w]
 
 
 class TeleaBackend(_OpenCVBackend):

@@ -132,3 +132,17 @@ def test_gpu_out_of_memory_falls_back_to_cpu(tiny_models_dir, monkeypatch):
     assert result.device == "cpu"
     assert any("ran out of memory" in m for m in result.messages)
     assert np.array_equal(result.image[~mask], image[~mask])
+
+
+@pytest.mark.parametrize("backend", [TeleaBackend, NavierStokesBackend])
+def test_opencv_fills_of_a_one_row_photo_are_repeatable_and_ignore_the_hole(backend):
+    image = np.random.default_rng(0).integers(0, 256, (1, 9, 3), dtype=np.uint8)
+    mask = np.zeros((1, 9), bool)
+    mask[0, 3:6] = True
+    results = set()
+    for hole_value in (0, 255):
+        for _ in range(100):
+            request = image.copy()
+            request[mask] = hole_value
+            results.add(backend().fill(WorkInput(request, mask), None, torch.device("cpu")).tobytes())
+    assert len(results) == 1
