@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.composite import FADE, composite, seam_blend
+from engine.composite import FADE, composite, poisson_blend, seam_blend
 
 
 def _scene(h: int = 80, w: int = 100) -> np.ndarray:
@@ -90,3 +90,19 @@ def test_poisson_on_a_large_hole_runs_on_a_shrunk_grid(monkeypatch):
     monkeypatch.setattr(composite_module, "MAX_POISSON_PIXELS", 32 * 32)
     test_poisson_takes_gradients_from_the_fill_and_values_from_the_photo()  # still close to the photo
     assert grids == [(32, 32)]  # solved once, on the shrunk grid (90 / sqrt(8100 / 1024) = 32)
+
+
+def test_poisson_blend_carries_the_boundary_across_a_wide_hole():
+    """A fill that is the photo plus a smooth ramp: the exact solution inside the hole is the photo itself."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    size, hole = 420, 340
+    photo = cv2.GaussianBlur(rng.integers(0, 256, (size, size, 3), dtype=np.uint8), (0, 0), 3)
+    yy, xx = np.mgrid[0:size, 0:size]
+    ramp = ((xx + yy) / (2 * size) * 40).astype(np.float32)[..., None]
+    fill = np.clip(photo.astype(np.float32) + ramp, 0, 255).astype(np.uint8)
+    mask = np.zeros((size, size), bool)
+    mask[40:40 + hole, 40:40 + hole] = True
+    out = poisson_blend(photo, fill, mask)
+    assert np.abs(out * 255 - photo.astype(np.float32))[mask].max() < 1.5  # 100 iterations left 4 levels
