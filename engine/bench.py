@@ -43,6 +43,7 @@ import numpy as np
 
 from engine import paths
 from engine.api import FillRequest, FillResult
+from engine.cli import positive_int
 from engine.errors import EngineError
 
 CASES = ("crop512", "hole300", "hole2000")
@@ -271,16 +272,6 @@ def describe(engine, args: argparse.Namespace) -> str:
             f"after one warm-up (hole2000: one run in a fresh process); load average at the end {load}")
 
 
-def _at_least_one(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def pick_model(engine, requested: str | None, models: str) -> str:
     """The neural model to time: the one asked for, else the random pair's, else the folder's first."""
     if requested:
@@ -306,9 +297,9 @@ def _check_writable(path: Path) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="inpaint bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated subset of {', '.join(CASES)}")
-    parser.add_argument("--runs", type=_at_least_one, default=5,
+    parser.add_argument("--runs", type=positive_int, default=5,
                         help="timed runs per case (median reported; default 5)")
-    parser.add_argument("--threads", type=_at_least_one, default=2, help="torch CPU threads (default 2)")
+    parser.add_argument("--threads", type=positive_int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N or mps (default cpu)")
     parser.add_argument("--models", default="random",
                         help="'random' (default-architecture random init), 'bundled', or a model folder")

@@ -517,7 +517,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1 (also used by ``inpaint bench``)."""
     try:
         value = int(text)
     except ValueError:
@@ -529,7 +530,7 @@ def _positive_int(text: str) -> int:
 
 def _thread_count(text: str) -> int:
     """--threads: between 1 and this machine's CPU threads (more only slows torch down, or crashes it)."""
-    value = _positive_int(text)
+    value = positive_int(text)
     cores = os.cpu_count() or 1
     if value > cores:
         raise argparse.ArgumentTypeError(f"must be at most {cores} (the CPU threads of this machine), got {value}")
@@ -574,7 +575,7 @@ def build_parser() -> argparse.ArgumentParser:
     fill.add_argument("--overwrite", action="store_true", help="replace outputs that already exist "
                                                                "(inputs are never replaced)")
     fill.add_argument("--poisson", action="store_true", help="Poisson-blend the fill into its surroundings")
-    fill.add_argument("--context-margin", type=_positive_int, default=None, metavar="PX",
+    fill.add_argument("--context-margin", type=positive_int, default=None, metavar="PX",
                       help="pixels of known context around each hole (default: automatic)")
     fill.set_defaults(func=cmd_fill)
 
@@ -613,7 +614,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "by stem, else in turn; bucketed by hole ratio)")
     ev.add_argument("--backends", default=DEFAULT_EVAL_BACKENDS, metavar="LIST",
                     help=f"comma-separated backends (default: {DEFAULT_EVAL_BACKENDS})")
-    ev.add_argument("--limit", type=_positive_int, default=None, metavar="N", help="use the first N photos only")
+    ev.add_argument("--limit", type=positive_int, default=None, metavar="N", help="use the first N photos only")
     ev.add_argument("--nvidia", type=Path, default=None, metavar="DIR",
                     help="NVIDIA irregular mask folder (default: ../shared/data/masks/nvidia_irregular)")
     ev.add_argument("--out", type=Path, required=True, metavar="REPORT_DIR", help="folder for the report")
