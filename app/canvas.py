@@ -35,6 +35,11 @@ DEFAULT_SIZES = {"brush": 40, "edge": 3}
 BACKGROUND = QColor(48, 48, 52)
 
 
+def _clamp_brush(size: float) -> int:
+    """A brush diameter in whole photo pixels within MIN_BRUSH..MAX_BRUSH."""
+    return int(min(MAX_BRUSH, max(MIN_BRUSH, round(float(size)))))
+
+
 class Canvas(QWidget):
     """Zoomable, pannable view of a :class:`Document` that turns pointer input into tool edits."""
 
@@ -290,7 +295,7 @@ class Canvas(QWidget):
 
     def set_brush_size(self, size: int) -> None:
         """Set the current tool's brush diameter (photo pixels, clamped to 1..1000)."""
-        size = int(min(MAX_BRUSH, max(MIN_BRUSH, round(float(size)))))
+        size = _clamp_brush(size)
         group = self._tool.size_group
         if size == self._sizes[group]:
             return
@@ -304,7 +309,7 @@ class Canvas(QWidget):
         if group == self._tool.size_group:
             self.set_brush_size(size)
         else:
-            self._sizes[group] = int(min(MAX_BRUSH, max(MIN_BRUSH, round(float(size)))))
+            self._sizes[group] = _clamp_brush(size)
 
     def step_brush_size(self, direction: int) -> None:
         """``[`` / ``]``: shrink or grow the brush by about 15% (at least 1 px)."""

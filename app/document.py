@@ -289,12 +289,14 @@ class Document(QObject):
         if self._stroke is stroke:
             self._stroke = None
 
-    def _commit_live_stroke(self) -> None:
-        """An edit made mid-drag (a fill landing, a shortcut) first ends the stroke in progress as its own undo
-        step: an edit computed from layers that hold a live stroke's dabs would record them as its own, and
-        undoing everything would then leave them behind. The rest of that drag paints nothing."""
+    def _push(self, command) -> None:
+        """Push an edit; a stroke still being dragged is first ended as its own undo step (a fill landing or a
+        shortcut mid-drag). Its dabs are already in the layers, so ending it changes no pixel and patches
+        computed before stay right; but pushed after this edit, the stroke would record the edit as its own
+        baseline and undoing everything would leave its dabs behind. The rest of that drag paints nothing."""
         if self._stroke is not None and not self._stroke.finished:
             self._stroke.finish()
+        self.undo_stack.push(command)
 
     def _drop_stroke(self) -> None:
         if self._stroke is not None:
@@ -483,7 +485,6 @@ class Document(QObject):
     def _push_layer_change(self, layer: str, text: str, box, new_values: np.ndarray,
                            cls: type[BitmapEditCommand] = BitmapEditCommand) -> BitmapEditCommand | None:
         """Push a command replacing ``box`` of ``layer`` by ``new_values``, trimmed to what differs."""
-        self._commit_live_stroke()
         x0, y0, x1, y1 = box
         old = self.layer(layer)[y0:y1, x0:x1]
         tight = mask_ops.diff_box(old, new_values)
@@ -492,45 +493,40 @@ class Document(QObject):
         tx0, ty0, tx1, ty1 = tight
         patch = Patch.make(layer, x0 + tx0, y0 + ty0, old[ty0:ty1, tx0:tx1], new_values[ty0:ty1, tx0:tx1])
         command = cls(self, text, [patch])
-        self.undo_stack.push(command)
+        self._push(command)
         return command
 
     def grow_mask(self, n: int) -> bool:
         """Dilate the mask by ``n`` px (halos, shadows) as one undo step; False if nothing changed."""
-        self._commit_live_stroke()
         region = mask_ops.grow_region(self.mask, int(n))
         return region is not None and self._push_layer_change("mask", f"Grow mask {n} px", *region) is not None
 
     def shrink_mask(self, n: int) -> bool:
         """Erode the mask by ``n`` px as one undo step; False if nothing changed."""
-        self._commit_live_stroke()
         region = mask_ops.shrink_region(self.mask, int(n))
         return region is not None and self._push_layer_change("mask", f"Shrink mask {n} px", *region) is not None
 
     def clear_mask(self) -> bool:
         """Empty the mask as one undo step; False if it was empty."""
-        self._commit_live_stroke()
         patches = self._clear_patches(("mask",))
         if not patches:
             return False
-        self.undo_stack.push(BitmapEditCommand(self, "Clear mask", patches))
+        self._push(BitmapEditCommand(self, "Clear mask", patches))
         return True
 
     def invert_mask_command(self) -> bool:
         """Invert the mask as one undo step (stores nothing: inversion is its own inverse)."""
         if self.is_empty():
             return False
-        self._commit_live_stroke()
-        self.undo_stack.push(InvertMaskCommand(self))
+        self._push(InvertMaskCommand(self))
         return True
 
     def clear_sketch(self) -> bool:
         """Remove all drawn and erased edges as one undo step; False if there were none."""
-        self._commit_live_stroke()
         patches = self._clear_patches(("sketch_drawn", "sketch_erased"))
         if not patches:
             return False
-        self.undo_stack.push(BitmapEditCommand(self, "Clear edge sketch", patches))
+        self._push(BitmapEditCommand(self, "Clear edge sketch", patches))
         return True
 
     def import_mask(self, mask: np.ndarray) -> bool:
@@ -578,7 +574,6 @@ class Document(QObject):
         meanwhile stays as it is), and only what was sent is cleared (a stroke painted meanwhile, for the next
         fill, stays). Returns the command, or None when nothing changed.
         """
-        self._commit_live_stroke()
         new_image = np.asarray(result.image)
         if new_image.shape != self.image.shape:
             raise MaskError(f"The fill result is {new_image.shape[1]} x {new_image.shape[0]} pixels but the photo "
@@ -601,7 +596,7 @@ class Document(QObject):
             return None
         self.set_predicted_edges(None)
         command = FillCommand(self, f"Fill ({result.backend})" if result.backend else "Fill", patches)
-        self.undo_stack.push(command)
+        self._push(command)
         if clear_mask and sent is None:  # the patches covered every set pixel: the layers are empty now
             self._extent = {name: Extent() for name in BOOL_LAYERS}
         return command

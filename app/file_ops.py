@@ -142,7 +142,7 @@ class FileOps(QObject):
         if target is None:
             return self.save_as()
         if not self.document.pixels_changed_since_saved():  # only the mask or sketch changed: the file is as is
-            self.document.undo_stack.setClean()
+            self.document.mark_saved()
             self.saved.emit(target)
             return True
         return self.write(target)
