@@ -8,7 +8,7 @@ with the device's autocast dtype; the pipeline handles cropping, upsampling and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import cv2
@@ -230,8 +230,15 @@ def classical_infos() -> list[ModelInfo]:
 
 
 def list_backends(store: ModelStore) -> list[ModelInfo]:
-    """Every fill backend: model-file backends (neural pairs, completion, unavailable ones) then classical."""
-    return store.fill_models() + classical_infos()
+    """Every fill backend: model-file backends (neural pairs, completion, unavailable ones) then classical.
+
+    A model file named like a built-in fill can never be chosen (the built-in one answers to the name): it
+    is listed as unavailable, saying so."""
+    files = [replace(info, kind="unavailable", uses_edges=False,
+                                 description=f"{info.path}: '{info.name}' is the name of a built-in fill; "
+                                             "rename the model's files to use it")
+             if info.name.lower() in CLASSICAL else info for info in store.fill_models()]
+    return files + classical_infos()
 
 
 def create_backend(name: str, store: ModelStore) -> Backend:

@@ -39,7 +39,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.api import DEFAULT_MODEL
 from engine.atomic import write_text_atomic
+from engine.backends import CLASSICAL
 from engine.errors import EngineError
 from engine.paths import bundled_models_dir, user_home, user_models_dir
 
@@ -54,9 +56,9 @@ FAULT_ENV = "INPAINT_FINETUNE_FAULT"  # test hook: hold:N, oom:N, cuda-oom:N, ki
 EXIT_OK, EXIT_BUG, EXIT_ERROR, EXIT_OOM, EXIT_DISK_FULL, EXIT_NAME_TAKEN, EXIT_STOPPED = 0, 1, 2, 3, 4, 5, 130
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-# The engine's own backend names (a model called "harmonic" could never be chosen over the classical fill),
-# and Windows device names, which are invalid as a file name's stem whatever follows the first dot.
-RESERVED_NAMES = {"default", "automatic", "telea", "navier-stokes", "harmonic"}
+# The engine's own fill names (a model called "harmonic" could never be chosen over the built-in fill), and
+# Windows device names, which are invalid as a file name's stem whatever follows the first dot.
+RESERVED_NAMES = {DEFAULT_MODEL, "automatic", *CLASSICAL}
 WINDOWS_DEVICES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
 OOM_ADVICE = ("try a smaller batch size or training resolution (Start with the new settings replaces this run; "
               "Resume would run out of memory again)")

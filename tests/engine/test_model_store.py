@@ -111,3 +111,13 @@ def test_loaded_edge_model_matches_the_file(tiny_models_dir):
     m = (torch.rand(1, 1, 32, 32) > 0.5).float()
     with torch.no_grad():
         assert torch.allclose(cached(x, x, m), raw(x, x, m), atol=1e-5)
+
+
+def test_a_model_file_named_like_a_built_in_fill_is_listed_as_unusable(tiny_models_dir):
+    card = json.loads((tiny_models_dir / "glcic.json").read_text())
+    card["name"] = "harmonic"
+    (tiny_models_dir / "harmonic.json").write_text(json.dumps(card))
+    (tiny_models_dir / "harmonic.safetensors").write_bytes((tiny_models_dir / "glcic.safetensors").read_bytes())
+    infos = [m for m in Engine().models() if m.name == "harmonic"]
+    assert [m.kind for m in infos] == ["unavailable", "classical"]
+    assert "name of a built-in fill" in infos[0].description
