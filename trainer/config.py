@@ -24,7 +24,10 @@ from trainer.masks import MaskConfig, MaskConfigError
 STAGES = ("edge", "image", "image-on-predicted", "joint", "glcic")
 ADVERSARIAL_KINDS = ("nsgan", "lsgan", "hinge")
 AMP_MODES = ("auto", "on", "off")
-STAGE_ARCHITECTURES = {"edge": "edgeconnect-edge", "image": "edgeconnect-image", "glcic": "glcic"}
+# The architectures each part may use (the engine calls every image architecture as (image, edges, mask)).
+STAGE_ARCHITECTURES: dict[str, tuple[str, ...]] = {"edge": ("edgeconnect-edge",),
+                                                   "image": ("edgeconnect-image", "lama-ffc"),
+                                                   "glcic": ("glcic",)}
 
 
 STAGE_PARTS = {"edge": ("edge",), "image": ("image",), "image-on-predicted": ("image",),
@@ -77,6 +80,9 @@ class DataConfig:
     edge_sigma: float = 2.0
     edge_sigma_range: list[float] = field(default_factory=list)  # [low, high]: random sigma per sample
     boundaries_dir: str = ""  # human boundary maps used as edge targets where present
+    # image stages: share of samples whose guiding edges inside the hole are removed (as many again lose them
+    # in random 16 px cells), so the image model also fills well without a sketch or with a partial one
+    edge_dropout: float = 0.0
     augment: bool = True
     val_images: int = 16
     # NVIDIA-style irregular masks for the validation buckets: "auto" = masks.irregular_dir, else the shared
@@ -117,6 +123,7 @@ class LossConfig:
     valid_l1: float = 1.0
     vgg_weights: str = ""  # local VGG-19 file (torchvision layout); empty = no perceptual/style losses
     glcic_adversarial: float = 0.0004  # GLCIC's alpha
+    ms_ssim: float = 0.0  # image part: weight of 1 - MS-SSIM of the composite against the truth (Zhao et al.)
 
 
 @dataclass
@@ -260,6 +267,9 @@ def _merge(current: Any, raw: dict[str, Any], prefix: str) -> Any:
     """Apply the keys of ``raw`` onto a copy of the dataclass ``current``."""
     hints = _hints(type(current))
     merged = dataclasses.replace(current)
+    if isinstance(current, NetworkConfig) and raw.get("architecture", current.architecture) != current.architecture:
+        merged.arguments = {}  # another architecture: the old one's arguments do not apply (its defaults do)
+        current = merged
     for key, value in raw.items():
         if key not in hints:
             raise _unknown(prefix + key, all_keys(TrainConfig))
@@ -334,9 +344,9 @@ def apply_overrides(config: TrainConfig, assignments: list[str]) -> TrainConfig:
 
 # --- validation ----------------------------------------------------------------------------------------------
 
-def _check_arguments(key: str, net: NetworkConfig, expected_architecture: str) -> None:
-    if net.architecture != expected_architecture:
-        raise ConfigError(f"{key}.architecture: must be {expected_architecture!r} for this part, "
+def _check_arguments(key: str, net: NetworkConfig, allowed: tuple[str, ...]) -> None:
+    if net.architecture not in allowed:
+        raise ConfigError(f"{key}.architecture: must be one of {', '.join(allowed)} for this part, "
                           f"got {net.architecture!r}")
     cls = ARCHITECTURES[net.architecture]
     params = {n: p for n, p in inspect.signature(cls.__init__).parameters.items() if n != "self"}
@@ -382,6 +392,8 @@ def validate(config: TrainConfig, need_data: bool = True) -> TrainConfig:
         raise ConfigError(f"data.edge_sigma_range: expected [low, high] with 0 <= low <= high, "
                           f"got {config.data.edge_sigma_range}")
     _positive("data.val_images", config.data.val_images, allow_zero=True)
+    if not 0 <= config.data.edge_dropout <= 0.5:
+        raise ConfigError(f"data.edge_dropout: must be between 0 and 0.5, got {config.data.edge_dropout}")
     try:
         config.data.masks.validate("data.masks.")
     except MaskConfigError as exc:
@@ -398,7 +410,7 @@ def validate(config: TrainConfig, need_data: bool = True) -> TrainConfig:
     if config.optim.workers < -1:
         raise ConfigError(f"optim.workers: must be -1 (automatic) or more, got {config.optim.workers}")
     for name in ("l1", "feature_matching", "adversarial", "edge_adversarial", "style", "perceptual", "tv",
-                 "hole_l1", "valid_l1", "glcic_adversarial"):
+                 "hole_l1", "valid_l1", "glcic_adversarial", "ms_ssim"):
         _positive(f"losses.{name}", getattr(config.losses, name), allow_zero=True)
     for name in ("log_every", "validate_every", "checkpoint_every"):
         _positive(f"schedule.{name}", getattr(config.schedule, name))

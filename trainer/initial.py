@@ -32,8 +32,9 @@ def _card(part: str, path: str) -> ModelCard:
         card = read_card(path)
     except ModelFileError as exc:
         raise ConfigError(f"init.{part}: {exc}") from None
-    if card.architecture != STAGE_ARCHITECTURES[part]:
-        raise ConfigError(f"init.{part}: {path} is a {card.architecture} model, not {STAGE_ARCHITECTURES[part]}")
+    allowed = STAGE_ARCHITECTURES[part]
+    if card.architecture not in allowed:
+        raise ConfigError(f"init.{part}: {path} is a {card.architecture} model, not one of {', '.join(allowed)}")
     return card
 
 

@@ -120,6 +120,58 @@ def total_variation_loss(img: torch.Tensor, mask: torch.Tensor | None = None, di
     return _region_mean(dv, wv) + _region_mean(dh, wh)
 
 
+# Wang et al. 2003's scale weights; scales a crop is too small for are dropped and the rest renormalised.
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+SSIM_WINDOW = 7  # Gaussian window (sigma 1.5); 7 rather than 11 so four scales fit a 128 px crop
+_C1, _C2 = 0.01 ** 2, 0.03 ** 2
+
+
+def _gaussian_window(channels: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    x = torch.arange(SSIM_WINDOW, device=device, dtype=dtype) - (SSIM_WINDOW - 1) / 2
+    g = torch.exp(-(x ** 2) / (2 * 1.5 ** 2))
+    g = g / g.sum()
+    return (g[:, None] * g[None, :]).expand(channels, 1, SSIM_WINDOW, SSIM_WINDOW).contiguous()
+
+
+def _ssim_terms(x: torch.Tensor, y: torch.Tensor, window: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image mean luminance x contrast-structure term and contrast-structure term (valid windows only)."""
+    c = x.shape[1]
+
+    def blur(t: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(t, window, groups=c)
+
+    mu_x, mu_y = blur(x), blur(y)
+    var_x = blur(x * x) - mu_x ** 2
+    var_y = blur(y * y) - mu_y ** 2
+    cov = blur(x * y) - mu_x * mu_y
+    cs = (2 * cov + _C2) / (var_x + var_y + _C2)
+    luminance = (2 * mu_x * mu_y + _C1) / (mu_x ** 2 + mu_y ** 2 + _C1)
+    return (luminance * cs).mean(dim=(1, 2, 3)), cs.mean(dim=(1, 2, 3))
+
+
+def ms_ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Multi-scale SSIM (Wang et al. 2003) of images in [0, 1], averaged over the batch; 1 = identical.
+
+    As many of the five scales as fit (each needs at least the 7 px window; at least one is always used).
+    Negative contrast terms are clamped to zero before the fractional powers, as is usual for training."""
+    x, y = x.float(), y.float()
+    window = _gaussian_window(x.shape[1], x.device, x.dtype)
+    side = min(x.shape[-2:])
+    scales = 1
+    while scales < len(MS_SSIM_WEIGHTS) and side // (2 ** scales) >= SSIM_WINDOW:
+        scales += 1
+    weights = torch.tensor(MS_SSIM_WEIGHTS[:scales], device=x.device)
+    weights = weights / weights.sum()
+    result = torch.ones(x.shape[0], device=x.device)
+    for i in range(scales):
+        full, cs = _ssim_terms(x, y, window)
+        term = full if i == scales - 1 else cs
+        result = result * term.clamp_min(1e-6) ** weights[i]
+        if i < scales - 1:
+            x, y = F.avg_pool2d(x, 2), F.avg_pool2d(y, 2)
+    return result.mean()
+
+
 def gram_matrix(x: torch.Tensor) -> torch.Tensor:
     """N x C x C Gram matrix of N x C x H x W features, divided by ``C * H * W`` (EdgeConnect)."""
     n, c, h, w = x.shape

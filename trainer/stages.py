@@ -26,7 +26,7 @@ from engine.networks import build_network
 from trainer.config import NetworkConfig, TrainConfig
 from trainer.discriminators import GlobalLocalDiscriminator, PatchDiscriminator
 from trainer.distributed import DistContext, unwrap
-from trainer.losses import AdversarialLoss, feature_matching_loss, masked_l1, total_variation_loss
+from trainer.losses import AdversarialLoss, feature_matching_loss, masked_l1, ms_ssim, total_variation_loss
 
 Batch = dict[str, torch.Tensor]
 
@@ -274,6 +274,11 @@ class Stage:
                 perc, style = self.perceptual(out, image)
             g_loss = g_loss + w.perceptual * perc + w.style * style
             logs.update({"image/g_perceptual": float(perc), "image/g_style": float(style)})
+        if w.ms_ssim > 0:
+            composite = out * mask + image * (1 - mask)
+            similarity = ms_ssim(composite, image)
+            g_loss = g_loss + w.ms_ssim * (1.0 - similarity)
+            logs["image/ms_ssim"] = similarity.item()
         if w.tv > 0:
             merged = out * mask + image * (1 - mask)
             tv = total_variation_loss(merged, mask)
@@ -293,6 +298,25 @@ class Stage:
     def infer(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Validation outputs with the EMA (or live) generators: ``edges`` (probabilities) and/or ``image``."""
         raise NotImplementedError
+
+
+EDGE_DROPOUT_CELL = 16
+
+
+def drop_hole_edges(edges: torch.Tensor, mask: torch.Tensor, rate: float) -> torch.Tensor:
+    """Training guides without a full sketch: a share ``rate`` of the samples lose every edge inside the hole,
+    as many again lose the hole's edges in half of the 16 px cells (torch's RNG, so a resume repeats it)."""
+    if rate <= 0:
+        return edges
+    n, _, h, w = edges.shape
+    draw = torch.rand(n, 1, 1, 1, device=edges.device)
+    cells = torch.rand(n, 1, -(-h // EDGE_DROPOUT_CELL), -(-w // EDGE_DROPOUT_CELL), device=edges.device) < 0.5
+    cells = cells.to(edges.dtype).repeat_interleave(EDGE_DROPOUT_CELL, 2).repeat_interleave(EDGE_DROPOUT_CELL, 3)
+    cells = cells[..., :h, :w]
+    keep = torch.where(draw < rate, torch.zeros_like(cells), torch.where(draw < 2 * rate, cells,
+                                                                           torch.ones_like(cells)))
+    hole = mask.to(edges.dtype)
+    return edges * (1 - hole) + edges * hole * keep
 
 
 class EdgeStage(Stage):
@@ -323,7 +347,8 @@ class ImageStage(Stage):
         return batch["edges"]
 
     def train_step(self, batch: Batch, step: int) -> dict[str, float]:
-        g_loss, d_loss, _, logs = self.image_losses(batch, self.guide(batch))
+        guide = drop_hole_edges(self.guide(batch), batch["mask"], self.config.data.edge_dropout)
+        g_loss, d_loss, _, logs = self.image_losses(batch, guide)
         self._apply(step, [(self.parts["image"], g_loss, d_loss)])
         return logs
 

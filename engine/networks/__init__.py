@@ -5,12 +5,14 @@ from __future__ import annotations
 from torch import nn
 
 from engine.networks.edgeconnect import EdgeGenerator, ImageGenerator
+from engine.networks.ffc import FFCStructureGenerator
 from engine.networks.glcic import CompletionNetwork
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {
     "edgeconnect-edge": EdgeGenerator,
     "edgeconnect-image": ImageGenerator,
     "glcic": CompletionNetwork,
+    "lama-ffc": FFCStructureGenerator,
 }
 
 
@@ -27,4 +29,5 @@ def build_network(architecture: str, arguments: dict) -> nn.Module:
         raise ValueError(f"bad arguments for {architecture}: {exc}") from None
 
 
-__all__ = ["ARCHITECTURES", "CompletionNetwork", "EdgeGenerator", "ImageGenerator", "build_network"]
+__all__ = ["ARCHITECTURES", "CompletionNetwork", "EdgeGenerator", "FFCStructureGenerator", "ImageGenerator",
+           "build_network"]

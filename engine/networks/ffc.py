@@ -1,0 +1,140 @@
+"""A LaMa-style structure generator with fast Fourier convolutions (Suvorov et al. 2022), sized for a CPU.
+
+The network predicts the low band of the hole (colour regions, gradients, continued lines) as a correction
+to the harmonic prefill; texture is copied from the photo afterwards by the guided synthesis
+(``engine.texture``). Layout:
+
+- encoder: a 7 x 7 stem at full resolution and three stride-2 convolutions down to 1/8;
+- ``residual_blocks`` FFC residual blocks at 1/8. Each FFC splits its channels into a local part (3 x 3
+  convolutions) and a global part (a convolution in the 2-D Fourier domain, so every output pixel sees the
+  whole image: the cheapest image-wide receptive field per CPU-second);
+- decoder: nearest upsampling + 3 x 3 convolution per octave, with the encoder's feature map of that octave
+  added (U-Net skips keep the known area's boundaries sharp);
+- a zero-initialised head, so an untrained network returns the harmonic fill exactly.
+
+No normalisation layers (instance norm left "droplet" spots in this project's EdgeConnect models, and batch
+norm breaks fine-tuning at batch 1); each residual block is scaled by a learned gain that starts at zero,
+which keeps the deep stack stable without them.
+
+Inputs follow the image generators' convention: ``forward(image, edges, mask)``, images in [0, 1], ``mask``
+1 in the hole; whatever the caller left under the mask cannot influence the output.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from engine.networks.prefill import harmonic_fill
+
+
+def _conv(in_channels: int, out_channels: int, kernel: int, stride: int = 1) -> nn.Module:
+    """Reflect-padded convolution (``kernel`` odd, or 4 with stride 2)."""
+    pad = (kernel - 1) // 2 if kernel % 2 else 1
+    return nn.Conv2d(in_channels, out_channels, kernel, stride=stride, padding=pad, padding_mode="reflect")
+
+
+class FourierUnit(nn.Module):
+    """1 x 1 convolution applied to the real and imaginary parts of the 2-D real FFT, then back."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2 * channels, 2 * channels, 1)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c, h, w = x.shape[1:]
+        spectrum = torch.fft.rfft2(x.float(), norm="ortho")
+        stacked = torch.cat([spectrum.real, spectrum.imag], dim=1)
+        stacked = self.act(self.conv(stacked.to(x.dtype))).float()
+        real, imag = stacked[:, :c], stacked[:, c:]
+        return torch.fft.irfft2(torch.complex(real, imag), s=(h, w), norm="ortho").to(x.dtype)
+
+
+class SpectralTransform(nn.Module):
+    """LaMa's global branch: 1 x 1 reduce, Fourier unit with a residual, 1 x 1 expand."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        half = max(1, channels // 2)
+        self.reduce = nn.Sequential(nn.Conv2d(channels, half, 1), nn.ReLU(inplace=True))
+        self.fourier = FourierUnit(half)
+        self.expand = nn.Conv2d(half, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.reduce(x)
+        return self.expand(x + self.fourier(x))
+
+
+class FFC(nn.Module):
+    """Fast Fourier convolution on a (local, global) channel split: local <- 3 x 3 of both, global <- 3 x 3 of
+    the local part plus the spectral transform of the global part."""
+
+    def __init__(self, channels: int, global_channels: int) -> None:
+        super().__init__()
+        local = channels - global_channels
+        self.split = local
+        self.local_from_local = _conv(local, local, 3)
+        self.local_from_global = _conv(global_channels, local, 3)
+        self.global_from_local = _conv(local, global_channels, 3)
+        self.global_from_global = SpectralTransform(global_channels)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x_local, x_global = x[:, :self.split], x[:, self.split:]
+        out_local = self.local_from_local(x_local) + self.local_from_global(x_global)
+        out_global = self.global_from_local(x_local) + self.global_from_global(x_global)
+        return self.act(torch.cat([out_local, out_global], dim=1))
+
+
+class FFCResidualBlock(nn.Module):
+    """Two FFCs and a skip, the residual scaled by a gain that starts at zero."""
+
+    def __init__(self, channels: int, global_channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(FFC(channels, global_channels), FFC(channels, global_channels))
+        self.gain = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.gain * self.body(x)
+
+
+class FFCStructureGenerator(nn.Module):
+    """Fills the low band of the hole guided by an edge map; see the module docstring."""
+
+    stage = "image"
+    stride = 8
+
+    def __init__(self, base_channels: int = 32, residual_blocks: int = 4, global_percent: int = 75) -> None:
+        super().__init__()
+        if not 0 < global_percent < 100:
+            raise ValueError(f"global_percent must be between 1 and 99, got {global_percent}")
+        c = base_channels
+        deep = 4 * c  # the 1/8 octave keeps the 1/4 width: it costs the most per channel and step
+        global_channels = max(1, min(deep - 1, deep * global_percent // 100))
+        self.stem = nn.Sequential(_conv(5, c, 7), nn.ReLU(inplace=True))
+        self.down = nn.ModuleList([
+            nn.Sequential(_conv(c, 2 * c, 4, stride=2), nn.ReLU(inplace=True)),
+            nn.Sequential(_conv(2 * c, 4 * c, 4, stride=2), nn.ReLU(inplace=True)),
+            nn.Sequential(_conv(4 * c, deep, 4, stride=2), nn.ReLU(inplace=True)),
+        ])
+        self.middle = nn.Sequential(*[FFCResidualBlock(deep, global_channels) for _ in range(residual_blocks)])
+        self.up = nn.ModuleList([_conv(deep, 4 * c, 3), _conv(4 * c, 2 * c, 3), _conv(2 * c, c, 3)])
+        self.act = nn.ReLU(inplace=True)
+        self.head = _conv(c, 3, 3)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, image: torch.Tensor, edges: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Return the filled RGB image in [0, 1], N x 3 x H x W (H and W multiples of 8)."""
+        smooth = harmonic_fill(image, mask)
+        x = self.stem(torch.cat([smooth, edges, mask], dim=1))
+        skips = [x]
+        for down in self.down:
+            x = down(x)
+            skips.append(x)
+        x = self.middle(x)
+        for up, skip in zip(self.up, reversed(skips[:-1])):
+            x = nn.functional.interpolate(x, scale_factor=2.0, mode="nearest")
+            x = self.act(up(x) + skip)
+        return (smooth + self.head(x)).clamp(0.0, 1.0)

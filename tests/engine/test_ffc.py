@@ -1,0 +1,62 @@
+"""The LaMa-style FFC structure generator: starts as the harmonic fill, ignores the hole's content, any size."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from engine.networks import build_network
+from engine.networks.ffc import FFCStructureGenerator
+from engine.networks.prefill import harmonic_fill
+
+
+def _inputs(h: int = 40, w: int = 48) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    torch.manual_seed(0)
+    image = torch.rand(2, 3, h, w)
+    edges = (torch.rand(2, 1, h, w) > 0.9).float()
+    mask = torch.zeros(2, 1, h, w)
+    mask[..., 8:24, 10:30] = 1
+    return image, edges, mask
+
+
+def test_an_untrained_network_returns_the_harmonic_fill() -> None:
+    image, edges, mask = _inputs()
+    net = FFCStructureGenerator(base_channels=8, residual_blocks=2).eval()
+    with torch.no_grad():
+        assert torch.allclose(net(image, edges, mask), harmonic_fill(image, mask).clamp(0, 1))
+
+
+def test_the_hole_content_cannot_influence_the_output() -> None:
+    image, edges, mask = _inputs()
+    net = FFCStructureGenerator(base_channels=8, residual_blocks=2).eval()
+    for p in net.parameters():  # a trained-looking network: every weight non-zero
+        torch.nn.init.normal_(p, std=0.05)
+    other = image * (1 - mask) + torch.rand_like(image) * mask
+    with torch.no_grad():
+        a, b = net(image, edges, mask), net(other, edges, mask)
+    assert torch.equal(a, b)
+    assert not torch.allclose(a, harmonic_fill(image, mask).clamp(0, 1))  # the weights do act on the output
+
+
+@pytest.mark.parametrize("size", [(32, 32), (40, 72), (96, 64)])
+def test_any_multiple_of_eight_keeps_its_size_and_the_global_branch_sees_the_whole_image(size: tuple[int, int]) -> None:
+    h, w = size
+    image, edges, mask = _inputs(h, w)
+    net = FFCStructureGenerator(base_channels=8, residual_blocks=1)
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    net.eval()
+    with torch.no_grad():
+        out = net(image, edges, mask)
+        assert out.shape == (2, 3, h, w) and torch.isfinite(out).all()
+        # A change in the far corner reaches the hole's centre: an image-wide receptive field.
+        far = image.clone()
+        far[..., -4:, -4:] = 1 - far[..., -4:, -4:]
+        moved = (net(far, edges, mask) - out)[..., h // 2 - 2:h // 2 + 2, w // 3:w // 3 + 2].abs().max()
+    assert moved > 0
+
+
+def test_the_registry_builds_it_and_refuses_a_bad_split() -> None:
+    assert isinstance(build_network("lama-ffc", {"base_channels": 8}), FFCStructureGenerator)
+    with pytest.raises(ValueError, match="global_percent"):
+        build_network("lama-ffc", {"base_channels": 8, "global_percent": 100})

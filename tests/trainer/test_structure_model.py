@@ -1,0 +1,88 @@
+"""The structure model's training path: lama-ffc on the image stage with L1 + MS-SSIM and edge drop-out,
+exported and filled through the engine with the trainer's own outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engine.model_files import load_model
+from tests.trainer.conftest import tiny_config
+from trainer.config import ConfigError, apply_overrides, validate
+from trainer.export import export_run
+from trainer.loop import train
+from trainer.losses import ms_ssim
+from trainer.records import read_records
+from trainer.stages import drop_hole_edges
+
+FFC = ["model.image.architecture=lama-ffc", "model.image.arguments.base_channels=8",
+       "model.image.arguments.residual_blocks=1"]
+
+
+def test_ms_ssim_is_one_for_identical_images_and_falls_with_noise() -> None:
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 64, 64)
+    assert ms_ssim(x, x).item() == pytest.approx(1.0, abs=1e-5)
+    slight, strong = ms_ssim(x, (x + 0.05 * torch.randn_like(x)).clamp(0, 1)), ms_ssim(x, torch.rand_like(x))
+    assert 1.0 > slight.item() > strong.item() > 0
+    y = x.clone().requires_grad_(True)
+    (1 - ms_ssim(y, x * 0.5)).backward()
+    assert torch.isfinite(y.grad).all() and y.grad.abs().sum() > 0
+
+
+def test_edge_dropout_only_touches_edges_inside_the_hole() -> None:
+    torch.manual_seed(0)
+    edges = torch.ones(64, 1, 32, 32)
+    mask = torch.zeros(64, 1, 32, 32)
+    mask[..., 8:24, 8:24] = 1
+    out = drop_hole_edges(edges, mask, 0.25)
+    assert torch.equal(out * (1 - mask), edges * (1 - mask))
+    kept = (out * mask).sum(dim=(1, 2, 3)) / mask.sum(dim=(1, 2, 3))
+    assert (kept == 0).any() and (kept == 1).any() and ((kept > 0) & (kept < 1)).any()
+    assert torch.equal(drop_hole_edges(edges, mask, 0.0), edges)
+
+
+def test_switching_the_architecture_drops_the_old_ones_arguments(tmp_path: Path) -> None:
+    config = apply_overrides(tiny_config(tmp_path, tmp_path / "run"), ["model.image.architecture=lama-ffc"])
+    assert config.model.image.arguments == {}
+    config = apply_overrides(config, ["model.image.arguments.base_channels=8"])
+    assert config.model.image.arguments == {"base_channels": 8}
+    with pytest.raises(ConfigError, match="must be one of"):
+        validate(apply_overrides(config, ["model.image.architecture=glcic"]), need_data=False)
+    with pytest.raises(ConfigError, match="edge_dropout"):
+        validate(apply_overrides(config, ["data.edge_dropout=0.9"]), need_data=False)
+
+
+def test_lama_ffc_trains_exports_and_the_engine_fills_with_the_trainers_outputs(
+        photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    summary = train(tiny_config(photos, tmp_path / "run", "optim.steps=3", "stage.name=image", "schedule.log_every=1",
+                                "losses.ms_ssim=1.0", "losses.adversarial=0", "losses.feature_matching=0",
+                                "data.edge_dropout=0.25", *FFC))
+    assert summary.status == "completed"
+    losses = [r["losses"] for r in read_records(tmp_path / "run", "train")]
+    assert all("image/ms_ssim" in row and "image/g_adv" not in row for row in losses)
+    result = export_run(tmp_path / "run", tmp_path / "out", name="s", companion="s-edge")
+    from tests.trainer.test_loop import _engine_fills_with, _save_tiny_edge_model
+
+    _save_tiny_edge_model(tmp_path / "out", "s-edge")
+    _engine_fills_with(tmp_path / "out", "s-image", uses_edges=True, monkeypatch=monkeypatch)
+
+    module, card = load_model(result.models[0])
+    assert card.architecture == "lama-ffc" and card.arguments == {"base_channels": 8, "residual_blocks": 1}
+    from trainer.checkpoints import latest_checkpoint, load_checkpoint
+
+    state = load_checkpoint(latest_checkpoint(tmp_path / "run" / "checkpoints"))["model"]["parts"]["image"]["ema"]
+    from engine.networks import build_network
+
+    trainer_net = build_network("lama-ffc", card.arguments).eval()
+    trainer_net.load_state_dict(state)
+    x = torch.rand(1, 3, 40, 48)
+    mask = torch.zeros(1, 1, 40, 48)
+    mask[..., 8:24, 10:30] = 1
+    edges = (torch.rand(1, 1, 40, 48) > 0.8).float()
+    with torch.no_grad():
+        assert torch.equal(module(x, edges, mask), trainer_net(x, edges, mask))
+    assert np.isfinite(summary.validation["all"]["hole_psnr"])
