@@ -292,6 +292,17 @@ class MainWindow(QMainWindow):
         self.model_combo.setFocusPolicy(Qt.NoFocus)
         bar.addWidget(QLabel(" Model "))
         bar.addWidget(self.model_combo)
+        self.texture_slider = QSlider(Qt.Horizontal)
+        self.texture_slider.setRange(0, 100)
+        self.texture_slider.setFixedWidth(90)
+        self.texture_slider.setFocusPolicy(Qt.NoFocus)
+        self.texture_slider.setValue(round(100 * self.settings.texture_strength))
+        self.texture_slider.valueChanged.connect(self._on_texture_changed)
+        self.texture_label = QLabel()
+        bar.addWidget(QLabel(" Texture "))
+        bar.addWidget(self.texture_slider)
+        bar.addWidget(self.texture_label)
+        self._show_texture()
         bar.addSeparator()
         self.fill_button = QToolButton()
         self.fill_button.setDefaultAction(self.actions["fill"])
@@ -457,8 +468,9 @@ class MainWindow(QMainWindow):
         combo.blockSignals(True)
         combo.clear()
         combo.addItem("Automatic (best available)", DEFAULT_MODEL)
-        combo.setItemData(0, f"A pair named {PREFERRED_IMAGE_MODEL.removesuffix('-image')} when one is installed, "
-                             "else Telea", Qt.ToolTipRole)
+        combo.setItemData(0, "Texture copied from the photo on the best structure installed: the pair named "
+                             f"{PREFERRED_IMAGE_MODEL.removesuffix('-image')} when one is, else the harmonic fill",
+                          Qt.ToolTipRole)
         for info in self.models:
             kind = MODEL_KIND_LABEL.get(info.kind, info.kind)
             combo.addItem(f"{info.name}  ({kind}, {info.source})", info.name)
@@ -479,6 +491,7 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _=False, row=i: self.model_combo.setCurrentIndex(row))
             self.model_actions.addAction(action)
             self.models_menu.insertAction(self.models_menu_anchor, action)
+        self._show_texture()
         self._update_actions()
 
     def selected_model(self) -> str:
@@ -507,7 +520,28 @@ class MainWindow(QMainWindow):
             action.setChecked(i == index)
         self.settings.default_model = self.selected_model()
         self._save_settings()
+        self._show_texture()
         self._update_actions()
+
+    def _selected_takes_texture(self) -> bool:
+        """Whether the texture strength applies to the selected fill (Automatic always is a structure source)."""
+        name = self.selected_model()
+        return name == DEFAULT_MODEL or any(m.name == name and m.structure_source for m in self.models)
+
+    @Slot(int)
+    def _on_texture_changed(self, value: int) -> None:
+        self.settings.texture_strength = value / 100
+        self._show_texture()
+        self._save_settings()
+
+    def _show_texture(self) -> None:
+        self.texture_label.setText(f"{self.texture_slider.value()}% ")
+        takes = self._selected_takes_texture() if hasattr(self, "models") else True
+        self.texture_slider.setEnabled(takes)
+        self.texture_slider.setToolTip(
+            "Texture copied from the photo itself on top of the structure fill: 0% = the smooth structure alone, "
+            "100% = full detail" if takes else "The selected fill copies no texture (Telea, Navier-Stokes and "
+            "PatchMatch are complete fills of their own)")
 
     @Slot(str)
     def on_device_changed(self, name: str) -> None:
@@ -546,7 +580,8 @@ class MainWindow(QMainWindow):
         return FillRequest(image=self._request_mirror.sync(), mask=doc.mask.copy(),
                            sketch_drawn=doc.sketch_drawn.copy() if doc.sketch_drawn.any() else None,
                            sketch_erased=doc.sketch_erased.copy() if doc.sketch_erased.any() else None,
-                           model=self.selected_model(), options=FillOptions())
+                           model=self.selected_model(),
+                           options=FillOptions(texture=self.settings.texture_strength))
 
     def _submit(self, kind: str) -> bool:
         request = self._build_request()

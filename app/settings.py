@@ -48,6 +48,7 @@ class Settings:
     mask_color: str = "#ff285a"  # shown semi-transparent over the photo
     mask_opacity: float = 0.47
     clear_mask_after_fill: bool = True
+    texture_strength: float = 1.0  # texture copied from the photo on structure fills: 0 = structure only, 1 = full
     cpu_threads: int = field(default_factory=default_cpu_threads)
     recent_files: list[str] = field(default_factory=list)
     autosave_seconds: float = 3.0  # debounce after an edit before the session is autosaved
@@ -118,6 +119,9 @@ class Settings:
             log.warning("settings: ignoring mask_color=%r (not #RRGGBB)", self.mask_color)
             self.mask_color = Settings.mask_color
         self.mask_opacity = max(0.05, min(1.0, self.mask_opacity))
+        if not 0.0 <= self.texture_strength <= 1.0:  # also NaN
+            log.warning("settings: ignoring texture_strength=%r (not between 0 and 1)", self.texture_strength)
+            self.texture_strength = Settings.texture_strength
         self.cpu_threads = max(1, min(os.cpu_count() or 1, self.cpu_threads))  # more only slows torch down
         self.recent_files = self.recent_files[:MAX_RECENT]
 

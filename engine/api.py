@@ -13,9 +13,11 @@ CancelFn = Callable[[], bool]
 """Returns True when the caller wants the fill to stop; checked between stages and regions."""
 
 DEFAULT_MODEL = "default"
-"""Name that resolves to the preferred fill backend: the pair named ``PREFERRED_IMAGE_MODEL`` (bundled or the
-user's) when one is installed and usable, else Telea."""
-PREFERRED_IMAGE_MODEL = "edgeconnect-image"
+"""Name that resolves to the preferred fill backend: guided texture synthesis on the best structure source
+installed, i.e. the pair named ``PREFERRED_IMAGE_MODEL`` (bundled or the user's) when one is installed and
+usable, else the harmonic fill."""
+PREFERRED_IMAGE_MODEL = "lama-structure-image"
+FALLBACK_STRUCTURE = "harmonic"
 
 
 @dataclass
@@ -25,6 +27,10 @@ class FillOptions:
     context_margin: int | None = None  # pixels of known context around each hole region; None = automatic
     poisson_blend: bool = False  # GLCIC-style Poisson blending of the fill into its surroundings
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", "mps"
+    # Copied-texture strength on top of a structure source (neural image models, GLCIC, harmonic): 0 = the
+    # structure alone, 1 = full detail copied from the photo; None = engine.texture.DEFAULT_STRENGTH. Other
+    # fills (Telea, Navier-Stokes, PatchMatch) ignore it.
+    texture: float | None = None
 
 
 @dataclass
@@ -72,3 +78,4 @@ class ModelInfo:
     description: str = ""
     path: str | None = None  # card path for model files
     uses_edges: bool = False
+    structure_source: bool = False  # FillOptions.texture applies: copied texture refines its fill

@@ -23,6 +23,7 @@ from engine.model_files import ModelCard
 from engine.model_store import ModelStore
 from engine.networks.prefill import harmonic_fill
 from engine.resolution import pad_amounts, pad_reflect
+from engine.texture.synthesis import load_patchmatch
 
 EDGE_THRESHOLD = 0.5  # probability above which a completed edge counts as an edge in the shown edge map
 
@@ -45,6 +46,7 @@ class Backend(Protocol):
     uses_edges: bool
     resolution: int | None  # working resolution (long side); None = full resolution, no shrinking
     context_margin: int | None  # px of context its crops need; None = automatic (see engine.regions)
+    structure_source: bool  # its fill is a structure that guided texture synthesis refines (engine.texture)
 
     def complete_edges(self, work: WorkInput, device: torch.device) -> np.ndarray:
         """Edge map h x w float32 in [0, 1]: known edges, completed edges in the hole, sketch applied."""
@@ -94,6 +96,7 @@ class EdgeConnectBackend:
 
     kind = "neural"
     uses_edges = True
+    structure_source = True
     context_margin: int | None = None
 
     def __init__(self, store: ModelStore, image_model: str, sigma: float = DEFAULT_SIGMA) -> None:
@@ -141,6 +144,7 @@ class CompletionBackend:
 
     kind = "completion"
     uses_edges = False
+    structure_source = True
     context_margin: int | None = None
 
     def __init__(self, store: ModelStore, model: str) -> None:
@@ -166,6 +170,7 @@ class _OpenCVBackend:
 
     kind = "classical"
     uses_edges = False
+    structure_source = False
     resolution: int | None = None
     flag = cv2.INPAINT_TELEA
     name = ""
@@ -209,8 +214,10 @@ class HarmonicBackend(_OpenCVBackend):
     models refine, and the least-squared-error fill when nothing else is known."""
 
     name = "harmonic"
-    description = "Harmonic (membrane) fill: smooth, fast; classical baseline, no model needed"
-    context_margin = 32
+    description = ("Harmonic (membrane) fill: the smoothest fill, as structure for copied texture (--texture); "
+                   "no model needed")
+    context_margin: int | None = None  # as structure, its crop is also the texture's source area
+    structure_source = True
 
     def fill(self, work: WorkInput, edges: np.ndarray | None, device: torch.device) -> np.ndarray:
         image = torch.from_numpy(np.ascontiguousarray(work.image)).permute(2, 0, 1)[None].float() / 255.0
@@ -220,13 +227,51 @@ class HarmonicBackend(_OpenCVBackend):
         return (out[0].permute(1, 2, 0).numpy() * 255.0 + 0.5).clip(0, 255).astype(np.uint8)
 
 
+PATCHMATCH_SEED = 0  # fixed: the same request gives the same bytes
+
+
+class PatchMatchBackend(_OpenCVBackend):
+    """Unguided PatchMatch (Barnes et al. 2009) through the ``pypatchmatch`` wheel, as IOPaint ships it: copies
+    texture from the crop blindly; the classical baseline of the guided synthesis."""
+
+    name = "patchmatch"
+    description = "PatchMatch (pypatchmatch, patch radius 3): copies texture from the photo, unguided"
+    context_margin: int | None = None  # texture needs source area: the automatic margin
+    patch_radius = 3
+
+    @staticmethod
+    def unavailable_reason() -> str:
+        return load_patchmatch()[1]
+
+    def fill(self, work: WorkInput, edges: np.ndarray | None, device: torch.device) -> np.ndarray:
+        module, why = load_patchmatch()
+        if module is None:
+            raise EngineError(f"PatchMatch is not available: {why}.")
+        h, w = work.mask.shape
+        side = 2 * self.patch_radius + 1
+        if h < side or w < side:  # the native search needs a whole patch inside the crop
+            return TeleaBackend().fill(work, edges, device)
+        module.set_random_seed(PATCHMATCH_SEED)
+        out = module.inpaint(np.ascontiguousarray(work.image), work.mask.astype(np.uint8) * 255,
+                             patch_size=self.patch_radius)
+        return np.asarray(out, dtype=np.uint8)
+
+
 CLASSICAL: dict[str, type[_OpenCVBackend]] = {"telea": TeleaBackend, "navier-stokes": NavierStokesBackend,
-                                              "harmonic": HarmonicBackend}
+                                              "harmonic": HarmonicBackend, "patchmatch": PatchMatchBackend}
 
 
 def classical_infos() -> list[ModelInfo]:
-    """The built-in classical fills, always available."""
-    return [ModelInfo(cls.name, "classical", "built-in", cls.description) for cls in CLASSICAL.values()]
+    """The built-in classical fills; one whose library does not load is listed as unavailable, saying why."""
+    infos = []
+    for cls in CLASSICAL.values():
+        why = cls.unavailable_reason() if hasattr(cls, "unavailable_reason") else ""
+        if why:
+            infos.append(ModelInfo(cls.name, "unavailable", "built-in", f"{cls.description}: unavailable, {why}"))
+        else:
+            infos.append(ModelInfo(cls.name, "classical", "built-in", cls.description,
+                                   structure_source=cls.structure_source))
+    return infos
 
 
 def list_backends(store: ModelStore) -> list[ModelInfo]:
@@ -237,7 +282,9 @@ def list_backends(store: ModelStore) -> list[ModelInfo]:
     files = [replace(info, kind="unavailable", uses_edges=False,
                                  description=f"{info.path}: '{info.name}' is the name of a built-in fill; "
                                              "rename the model's files to use it")
-             if info.name.lower() in CLASSICAL else info for info in store.fill_models()]
+             if info.name.lower() in CLASSICAL
+             else replace(info, structure_source=info.kind in ("neural", "completion"))
+             for info in store.fill_models()]
     return files + classical_infos()
 
 

@@ -24,7 +24,7 @@ from engine.errors import EngineError, MaskError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool whose reader closed the pipe
-DEFAULT_EVAL_BACKENDS = "telea,navier-stokes,harmonic,default"
+DEFAULT_EVAL_BACKENDS = "telea,navier-stokes,harmonic@0,patchmatch,default"
 
 
 class CliError(EngineError):
@@ -103,7 +103,8 @@ def _request(image: np.ndarray, mask: np.ndarray, drawn: np.ndarray | None, eras
     from engine.api import FillOptions, FillRequest
 
     options = FillOptions(context_margin=getattr(args, "context_margin", None),
-                          poisson_blend=bool(getattr(args, "poisson", False)), device=args.device)
+                          poisson_blend=bool(getattr(args, "poisson", False)), device=args.device,
+                          texture=getattr(args, "texture", None))
     return FillRequest(image=image, mask=mask, sketch_drawn=drawn, sketch_erased=erased,
                        model=getattr(args, "model", "default"), options=options)
 
@@ -459,7 +460,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     engine = _engine(args)
     known = {m.name for m in engine.models()} | {"default"}
-    unknown = [b for b in backends if b not in known]
+    unknown = [b for b in backends if backend_spec(b)[0] not in known]
     if unknown:
         raise CliError(f"unknown backend(s) {', '.join(unknown)}; available: {', '.join(sorted(known))}")
 
@@ -472,8 +473,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         _say(f"'default' is {engine.resolve_model('default')} here")
 
     def fill_fn(image: np.ndarray, mask: np.ndarray, backend: str) -> np.ndarray:
-        return engine.fill(FillRequest(image=image, mask=mask, model=backend,
-                                       options=FillOptions(device=args.device))).image
+        name, texture = backend_spec(backend)
+        return engine.fill(FillRequest(image=image, mask=mask, model=name,
+                                       options=FillOptions(device=args.device, texture=texture))).image
 
     def loader(path: Path):
         return lambda: load_image(path).rgb
@@ -515,6 +517,27 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def texture_strength(text: str) -> float:
+    """argparse type: a texture strength between 0 and 1."""
+    from engine.texture.synthesis import check_strength
+
+    try:
+        return check_strength(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def backend_spec(spec: str) -> tuple[str, float | None]:
+    """``NAME`` or ``NAME@STRENGTH`` (texture strength on a structure source) as (name, strength or None)."""
+    name, at, strength = spec.partition("@")
+    if not at:
+        return spec, None
+    try:
+        return name, texture_strength(strength)
+    except argparse.ArgumentTypeError as exc:
+        raise CliError(f"--backends {spec}: {exc}") from None
 
 
 def positive_int(text: str) -> int:
@@ -564,9 +587,9 @@ def build_parser() -> argparse.ArgumentParser:
     fill.add_argument("--edges", type=Path, metavar="SKETCH", help="edge sketch: white = draw an edge here, "
                       "pure red = no edge here, black/transparent = the model decides (single-file form)")
     fill.add_argument("--model", default="default", metavar="NAME",
-                      help="fill backend, see `inpaint models` (default: 'default' = a pair named edgeconnect "
-                           "when one is installed, else telea; the bundled preview pair is "
-                           "edgeconnect-preview-image)")
+                      help="fill backend, see `inpaint models` (default: 'default' = texture copied from the "
+                           "photo on the structure of the pair named lama-structure when one is installed, else "
+                           "on the harmonic fill; 'patchmatch' is unguided PatchMatch)")
     fill.add_argument("-o", "--output", type=Path, metavar="OUT",
                       help="output file (single form) or folder (batch form); the format follows the extension")
     fill.add_argument("--input", type=Path, metavar="DIR", help="batch form: folder of photos")
@@ -575,6 +598,10 @@ def build_parser() -> argparse.ArgumentParser:
     fill.add_argument("--overwrite", action="store_true", help="replace outputs that already exist "
                                                                "(inputs are never replaced)")
     fill.add_argument("--poisson", action="store_true", help="Poisson-blend the fill into its surroundings")
+    fill.add_argument("--texture", type=texture_strength, default=None, metavar="S",
+                      help="texture copied from the photo on top of a structure fill (neural models, harmonic): "
+                           "0 = structure only, 1 = full detail (default: 1); Telea, Navier-Stokes and "
+                           "patchmatch ignore it")
     fill.add_argument("--context-margin", type=positive_int, default=None, metavar="PX",
                       help="pixels of known context around each hole (default: automatic)")
     fill.set_defaults(func=cmd_fill)
@@ -613,7 +640,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--masks", type=Path, metavar="DIR", help="use these masks instead of the default set (matched "
                     "by stem, else in turn; bucketed by hole ratio)")
     ev.add_argument("--backends", default=DEFAULT_EVAL_BACKENDS, metavar="LIST",
-                    help=f"comma-separated backends (default: {DEFAULT_EVAL_BACKENDS})")
+                    help=f"comma-separated backends; NAME@S runs a structure source with texture strength S "
+                         f"(default: {DEFAULT_EVAL_BACKENDS})")
     ev.add_argument("--limit", type=positive_int, default=None, metavar="N", help="use the first N photos only")
     ev.add_argument("--nvidia", type=Path, default=None, metavar="DIR",
                     help="NVIDIA irregular mask folder (default: ../shared/data/masks/nvidia_irregular)")

@@ -17,16 +17,27 @@ import cv2
 import numpy as np
 import torch
 
-from engine.api import DEFAULT_MODEL, PREFERRED_IMAGE_MODEL, CancelFn, FillRequest, FillResult, ModelInfo, ProgressFn
+from engine.api import (
+    DEFAULT_MODEL,
+    FALLBACK_STRUCTURE,
+    PREFERRED_IMAGE_MODEL,
+    CancelFn,
+    FillRequest,
+    FillResult,
+    ModelInfo,
+    ProgressFn,
+)
 from engine.backends import EDGE_THRESHOLD, Backend, WorkInput, create_backend, list_backends
 from engine.composite import BOX_MARGIN, composite_into
 from engine.devices import cpu_thread_cap, device_name, resolve_device, run_with_fallback, torch_threads
+from engine.edges import known_edges
 from engine.errors import EngineError, FillCancelled, MaskError
 from engine.model_store import ModelStore
 from engine.regions import Region, find_regions
 from engine.resolution import restore_full_resolution, shrink_mask, to_working
+from engine.texture import DEFAULT_STRENGTH, TextureInput, check_strength, synthesize
 
-STAGES = ("crop", "edges", "image", "upsample", "composite")
+STAGES = ("crop", "edges", "image", "upsample", "texture", "composite")
 EMPTY_MASK_MESSAGE = "The mask is empty: nothing to fill, the image is unchanged."
 
 
@@ -105,7 +116,7 @@ class Engine:
         entry = self.store.get(PREFERRED_IMAGE_MODEL)
         if entry is not None and not entry.error and self.store.companion_error(entry) is None:
             return PREFERRED_IMAGE_MODEL
-        return "telea"
+        return FALLBACK_STRUCTURE
 
     def backend(self, name: str | None) -> Backend:
         return create_backend(self.resolve_model(name), self.store)
@@ -141,6 +152,10 @@ class Engine:
             if request.sketch_erased is not None else None
         options = request.options
         device = self.device if options.device in ("", "auto", None) else resolve_device(options.device)
+        try:
+            texture = DEFAULT_STRENGTH if options.texture is None else check_strength(options.texture)
+        except ValueError as exc:
+            raise EngineError(f"{exc}.") from None
         backend = self.backend(request.model)
         messages: list[str] = []
         if image.dtype != request.image.dtype:
@@ -175,7 +190,7 @@ class Engine:
                 base = index / len(regions)
                 span = 1.0 / len(regions)
                 used_device = self._region(backend, region, image, mask, drawn, erased, out, edges_full,
-                                           used_device, fill, options.poisson_blend, timings, messages,
+                                           used_device, fill, options.poisson_blend, texture, timings, messages,
                                            lambda f, label, b=base, s=span: step(b + f * s, label))
         step(1.0, "done")
         timings["total"] = time.perf_counter() - started
@@ -185,7 +200,7 @@ class Engine:
 
     def _region(self, backend: Backend, region: Region, image: np.ndarray, mask: np.ndarray,
                 drawn: np.ndarray | None, erased: np.ndarray | None, out: np.ndarray,
-                edges_full: np.ndarray | None, device: torch.device, fill: bool, poisson: bool,
+                edges_full: np.ndarray | None, device: torch.device, fill: bool, poisson: bool, texture: float,
                 timings: dict[str, float], messages: list[str], step) -> torch.device:
         """Process one region in place on ``out`` / ``edges_full``; returns the device that was used."""
         rows, cols = region.slices()
@@ -234,12 +249,39 @@ class Engine:
             full = low[inner[1]:inner[3], inner[0]:inner[2]]
         timings["upsample"] += time.perf_counter() - t
 
+        if backend.structure_source and texture > 0:
+            t = time.perf_counter()
+            sketch = drawn[rows, cols].astype(np.uint8) * np.uint8(255) if drawn is not None else None
+            full = self._texture(crop_image, crop_mask, full, inner, sketch, texture, messages,
+                                 lambda f, label: step(0.75 + 0.15 * f, label))
+            timings["texture"] += time.perf_counter() - t
+
         step(0.9, "composite")
         t = time.perf_counter()
         iy, ix = slice(inner[1], inner[3]), slice(inner[0], inner[2])
         composite_into(out[rows, cols][iy, ix], crop_image[iy, ix], full, crop_mask[iy, ix], poisson=poisson)
         timings["composite"] += time.perf_counter() - t
         return device
+
+    @staticmethod
+    def _texture(crop_image: np.ndarray, crop_mask: np.ndarray, structure_box: np.ndarray,
+                 inner: tuple[int, int, int, int], crop_edges: np.ndarray | None, strength: float,
+                 messages: list[str], step) -> np.ndarray:
+        """Guided texture synthesis over the region's hole: the structure fill of the ``inner`` box steers which
+        patches of the crop are copied; the user's whole mask in the crop is never a source."""
+        x0, y0, x1, y1 = inner
+        structure = crop_image.astype(np.float32) * np.float32(1 / 255)
+        box = structure_box.astype(np.float32)
+        structure[y0:y1, x0:x1] = box * np.float32(1 / 255) if structure_box.dtype == np.uint8 else box
+        hole = np.zeros_like(crop_mask)
+        hole[y0:y1, x0:x1] = crop_mask[y0:y1, x0:x1]
+        edges = crop_edges.astype(np.float32) * np.float32(1 / 255) if crop_edges is not None else None
+        source_edges = known_edges(crop_image, crop_mask).astype(np.float32)
+        result = synthesize(TextureInput(crop_image, hole, crop_mask, structure, edges, source_edges), strength,
+                            step=step)
+        if result.message and result.message not in messages:
+            messages.append(result.message)
+        return result.image[y0:y1, x0:x1]
 
     @staticmethod
     def _put_edges(edges_full: np.ndarray, edges_small: np.ndarray, region: Region, crop_mask: np.ndarray,

@@ -470,3 +470,25 @@ def test_a_chosen_model_that_is_gone_is_said_not_silently_replaced(make_window, 
     qtbot.waitUntil(lambda: bool(window.models), timeout=5000)
     assert window.selected_model() == "default"
     assert "'my-old-model' chosen last time is not available" in window.statusBar().currentMessage()
+
+
+def test_texture_slider_reaches_the_fill_is_remembered_and_is_off_for_fills_without_texture(
+        make_window, qtbot, photo_file):
+    window = make_window()
+    _open(window, qtbot, photo_file)
+    qtbot.waitUntil(lambda: bool(window.models), timeout=10_000)
+    assert window.select_model("harmonic") and window.texture_slider.isEnabled()
+    window.texture_slider.setValue(0)
+    assert window.settings.texture_strength == 0.0 and window.texture_label.text().strip() == "0%"
+    paint_box(window, BOX)
+    before = window.document.image.copy()
+    smooth = _fill_and_wait(window, qtbot)
+    assert smooth.timings["texture"] == 0  # structure only
+    window.actions["undo"].trigger()
+    assert np.array_equal(window.document.image, before)
+    window.texture_slider.setValue(100)
+    textured = _fill_and_wait(window, qtbot)
+    assert textured.timings["texture"] > 0
+    assert window.select_model("telea") and not window.texture_slider.isEnabled()
+    window.close()
+    assert make_window().texture_slider.value() == 100  # the setting survives a restart

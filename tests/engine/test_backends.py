@@ -32,7 +32,7 @@ def test_registry_names_every_backend(tiny_models_dir):
     store = ModelStore()
     kinds = {info.name: info.kind for info in list_backends(store)}
     assert kinds == {"edgeconnect-image": "neural", "glcic": "completion", "telea": "classical",
-                     "navier-stokes": "classical", "harmonic": "classical"}
+                     "navier-stokes": "classical", "harmonic": "classical", "patchmatch": "classical"}
     assert isinstance(create_backend("telea", store), TeleaBackend)
     assert isinstance(create_backend("Navier-Stokes", store), NavierStokesBackend)
     assert isinstance(create_backend("edgeconnect-image", store), EdgeConnectBackend)
@@ -128,7 +128,7 @@ def test_gpu_out_of_memory_falls_back_to_cpu(tiny_models_dir, monkeypatch):
     image = _photo(48, 48)
     mask = np.zeros((48, 48), bool)
     mask[10:30, 10:30] = True
-    result = engine.fill(FillRequest(image, mask))
+    result = engine.fill(FillRequest(image, mask, model="edgeconnect-image"))
     assert result.device == "cpu"
     assert any("ran out of memory" in m for m in result.messages)
     assert np.array_equal(result.image[~mask], image[~mask])

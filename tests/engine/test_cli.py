@@ -289,7 +289,7 @@ def test_models_lists_cards_and_broken_files(tiny_models_dir, isolated_home, cap
     for name in ("edgeconnect-edge", "edgeconnect-image", "telea", "navier-stokes", "harmonic"):
         assert name in out
     assert "working resolution 64 px" in out
-    assert "'default' is edgeconnect-image" in out
+    assert "'default' is harmonic" in out
     assert "Broken model files" in out and "wrecked.json" in out
     assert cli.main(["models", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
@@ -303,7 +303,7 @@ def test_models_flags_truncated_weights_and_a_fill_refuses_them(tiny_models_dir,
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # an incomplete copy
     assert cli.main(["models"]) == 0
     out = capsys.readouterr().out
-    assert "'default' is telea" in out  # the damaged pair is not offered
+    assert "'default' is harmonic" in out and "edgeconnect-image            unavailable" in out
     broken = out.split("Broken model files")[1]
     assert "edgeconnect-image.safetensors" in broken and "truncated" in broken
 
@@ -465,3 +465,25 @@ def test_bench_times_the_first_model_of_a_folder_when_none_is_named(tiny_models_
     assert bench.pick_model(engine, None, "random") == "edgeconnect-image"
     with pytest.raises(cli.EngineError, match="Unknown model"):
         bench.pick_model(engine, "nope", str(tiny_models_dir))
+
+
+def test_texture_option_is_checked_and_eval_takes_a_strength_per_backend(files, tmp_path, capsys):
+    tmp, img, mask = files
+    assert cli.main(["fill", str(img), "--mask", str(mask), "--model", "harmonic", "--texture", "nan",
+                     "-o", str(tmp / "x.png")]) == 2
+    assert "texture strength" in capsys.readouterr().err and not (tmp / "x.png").exists()
+    smooth, textured = tmp / "smooth.png", tmp / "textured.png"
+    for out, strength in ((smooth, "0"), (textured, "1")):
+        assert cli.main(["fill", str(img), "--mask", str(mask), "--model", "harmonic", "--texture", strength,
+                         "-o", str(out)]) == 0
+    assert smooth.read_bytes() != textured.read_bytes()
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    _write(photos / "0.png", _photo(48, 56, seed=3))
+    rc = cli.main(["eval", "--images", str(photos), "--backends", "harmonic@0,harmonic@1", "--nvidia",
+                   str(tmp_path / "none"), "--out", str(tmp_path / "report")])
+    out = capsys.readouterr().out
+    assert rc == 0 and "| harmonic@0 |" in out and "| harmonic@1 |" in out
+    assert cli.main(["eval", "--images", str(photos), "--backends", "harmonic@2", "--out",
+                     str(tmp_path / "r2")]) == 1
+    assert "harmonic@2" in _one_error_line(capsys.readouterr().err)

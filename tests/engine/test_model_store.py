@@ -21,7 +21,7 @@ def test_lists_pairs_and_completion_models(tiny_models_dir):
     assert infos["edgeconnect-image"].kind == "neural" and infos["edgeconnect-image"].uses_edges
     assert infos["glcic"].kind == "completion" and infos["glcic"].source == "bundled"
     names = [m.name for m in Engine().models()]
-    assert names[-3:] == ["telea", "navier-stokes", "harmonic"]
+    assert names[-4:] == ["telea", "navier-stokes", "harmonic", "patchmatch"]
 
 
 def test_cache_does_not_reload_when_switching(tiny_models_dir):

@@ -120,12 +120,20 @@ def test_progress_reaches_one(engine):
     assert seen[-1] == 1.0 and seen == sorted(seen)
 
 
-def test_default_resolves_to_pair_then_telea(tiny_models_dir, monkeypatch, tmp_path):
-    assert Engine().resolve_model("default") == "edgeconnect-image"
+def test_default_resolves_to_the_structure_pair_then_harmonic(tiny_models_dir, monkeypatch, tmp_path):
+    from engine.api import PREFERRED_IMAGE_MODEL
+    from engine.model_files import ModelCard, save_model
+    from engine.networks import FFCStructureGenerator
+
+    assert Engine().resolve_model("default") == "harmonic"  # a pair of another name is not the default
+    save_model(FFCStructureGenerator(base_channels=8, residual_blocks=1).eval(),
+               ModelCard(PREFERRED_IMAGE_MODEL, "lama-ffc", {"base_channels": 8, "residual_blocks": 1}, "image", 64,
+                         companion="edgeconnect-edge"), tiny_models_dir)
+    assert Engine().resolve_model("default") == PREFERRED_IMAGE_MODEL
     monkeypatch.setenv("INPAINT_STUDIO_BUNDLED_MODELS", str(tmp_path / "none"))
     plain = Engine()
-    assert plain.resolve_model("default") == "telea"
-    assert {m.name for m in plain.models()} == {"telea", "navier-stokes", "harmonic"}
+    assert plain.resolve_model("default") == "harmonic"
+    assert {m.name for m in plain.models()} == {"telea", "navier-stokes", "harmonic", "patchmatch"}
     assert Engine(default_model="navier-stokes").resolve_model("default") == "navier-stokes"
 
 
@@ -160,7 +168,7 @@ def test_small_hole_in_a_huge_photo_processes_only_a_small_crop(engine):
     image[:, :, 1] = 90
     mask = np.zeros((4000, 6000), bool)
     mask[1000:1040, 5000:5030] = True
-    result = engine.fill(FillRequest(image, mask))
+    result = engine.fill(FillRequest(image, mask, model="edgeconnect-image"))
     assert result.regions == [(5000 - 48, 1000 - 48, 5030 + 48, 1040 + 48)]
     assert result.edges is not None and not result.edges[:900].any()  # edges only inside the processed crop
     restored = result.image

@@ -1,0 +1,145 @@
+"""Guided texture synthesis: PatchMatch completion (Barnes et al. 2009) steered by a structure fill.
+
+The structure source (the neural image model, or the harmonic fill) says *what* belongs in the hole at low
+frequency; this stage copies *how it looks* from the photo itself, at full resolution, with the multi-scale
+PatchMatch / EM completion of the ``pypatchmatch`` wheel (the fallback IOPaint ships). Its regularity-guided
+entry point adds to every patch distance the difference of a two-channel guide map between the target and the
+candidate source, which carries this project's two guide terms:
+
+- channel 0, the **guide term**: the Gaussian low-pass luminance of the structure fill in the hole and of the
+  photo elsewhere, so grass is copied where the structure says grass and sky where it says sky;
+- channel 1, the **edge term**: the guiding edge map (known, predicted and drawn edges) in the hole and the
+  photo's own edges elsewhere, so a drawn line is continued by copied patches that hold a line.
+
+Source patches come only from known pixels outside a ring of ``RING`` px around the user's *whole* mask (no
+copying of the removed object's halo, nor of another hole): that band is the native code's "global mask".
+``strength`` blends the structure (0) with the full copied detail (1).
+
+A numba EM kernel of this project's own was tried first (2-3x faster, cancellable between scales) but, with
+unidirectional voting, converged to one uniform texture with a visible outline where PatchMatch placed the
+photo's own bushes and grass; see docs/quality.md.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+PATCH_RADIUS = 3  # 7 x 7 patches, pypatchmatch's radius 3 as IOPaint uses it
+RING = 4  # px around the user's mask (full resolution) that never serve as sources
+GUIDE_WEIGHT = 0.5  # weight of the guide map against the patch colour distance (native clip keeps it bounded)
+GUIDE_SIGMA = 3.0  # px of the guide's low-pass
+EDGE_SIGMA = 1.5  # px of the blur that lets an edge match a neighbouring one
+EDGE_SCALE = 1.0  # the edge channel's range against the luminance channel's [0, 1]
+MIN_SOURCES = 64  # fewer usable source pixels than this: the structure fill is returned as it is
+SEED = 0  # fixed: the same request gives the same bytes
+DEFAULT_STRENGTH = 1.0
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+StepFn = Callable[[float, str], None]
+
+
+@dataclass
+class TextureInput:
+    """One crop at full resolution."""
+
+    image: np.ndarray  # h x w x 3 uint8; what lies under ``hole`` is ignored
+    hole: np.ndarray  # h x w bool: the pixels to synthesise
+    excluded: np.ndarray  # h x w bool: the user's whole mask in the crop, never a source (includes ``hole``)
+    structure: np.ndarray  # h x w x 3 float32 in [0, 1]: the structure fill, valid in ``hole``
+    edges: np.ndarray | None = None  # h x w float32 in [0, 1]: lines the fill must follow (the user's sketch)
+    source_edges: np.ndarray | None = None  # h x w float32: the photo's own edges outside the mask
+
+
+@dataclass
+class TextureResult:
+    image: np.ndarray  # h x w x 3 float32 in [0, 1]: the synthesised crop (meaningful in ``hole``)
+    message: str | None = None  # why the structure was returned unchanged, if it was
+
+
+def check_strength(strength: object) -> float:
+    """``strength`` as a float in [0, 1], else ``ValueError`` naming the problem."""
+    try:
+        value = float(strength)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"texture strength must be a number between 0 and 1, got {strength!r}") from None
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"texture strength must be between 0 and 1, got {strength!r}")
+    return value
+
+
+def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+    if radius <= 0:
+        return mask.copy()
+    square = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
+    return cv2.dilate(mask.astype(np.uint8), square).astype(bool)
+
+
+def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
+    return cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+
+
+def load_patchmatch() -> tuple[object | None, str]:
+    """(the ``patchmatch`` module, "") when its native library loads, else (None, why not)."""
+    try:
+        import patchmatch
+    except Exception as exc:  # an ImportError, or the native library failing to load on this platform
+        return None, f"the pypatchmatch package cannot be imported ({type(exc).__name__}: {exc})"
+    if not getattr(patchmatch, "patchmatch_available", False):
+        return None, "the pypatchmatch native library does not load on this platform"
+    return patchmatch, ""
+
+
+def guide_map(inp: TextureInput) -> np.ndarray:
+    """The h x w x 3 float32 regularity map handed to the native search (channel 2 unused)."""
+    photo = inp.image.astype(np.float32) * np.float32(1 / 255)
+    known = np.where(inp.hole[..., None], inp.structure, photo)
+    luminance = _blur(known @ LUMA, GUIDE_SIGMA)
+    edges = np.zeros(inp.hole.shape, np.float32)
+    # Only a line to follow inside the hole switches the edge term on: without one, "no edge here" would make
+    # the search avoid every source patch that holds an edge, and copy only flat texture.
+    if inp.edges is not None and inp.source_edges is not None and (inp.edges[inp.hole] > 0).any():
+        edges = _blur(np.where(inp.hole, inp.edges, inp.source_edges).astype(np.float32), EDGE_SIGMA)
+        edges = edges / max(float(edges.max()), 1e-6) * np.float32(EDGE_SCALE)
+    return np.ascontiguousarray(np.stack([luminance, edges, np.zeros_like(edges)], axis=-1), dtype=np.float32)
+
+
+def synthesize(inp: TextureInput, strength: float = DEFAULT_STRENGTH, step: StepFn | None = None) -> TextureResult:
+    """Guided synthesis of ``inp.hole``; see the module docstring. Deterministic (a fixed seed).
+
+    ``step(fraction, label)`` is called before and after the native search; it may raise to cancel (the
+    search itself cannot be interrupted)."""
+    strength = check_strength(strength)
+    structure = np.clip(np.nan_to_num(inp.structure.astype(np.float32), nan=0.5), 0.0, 1.0)
+    hole = inp.hole.astype(bool)
+    if strength == 0.0 or not hole.any():
+        return TextureResult(structure)
+    module, why = load_patchmatch()
+    if module is None:
+        return TextureResult(structure, f"Texture synthesis is not available ({why}); the structure fill was "
+                                        "used as it is.")
+    h, w = hole.shape
+    blocked = _dilate(inp.excluded.astype(bool) | hole, RING) & ~hole  # neither filled nor a source
+    side = 2 * PATCH_RADIUS + 1
+    sources = cv2.erode((~(blocked | hole)).astype(np.uint8), np.ones((side, side), np.uint8),
+                        borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    if h < side or w < side or int(sources.sum()) < MIN_SOURCES:
+        return TextureResult(structure, "Not enough known pixels around the hole to copy texture from; "
+                                        "the structure fill was used as it is.")
+    inp = TextureInput(inp.image, hole, inp.excluded, structure, inp.edges, inp.source_edges)
+    if step is not None:
+        step(0.0, "texture")
+    module.set_random_seed(SEED)
+    image = np.ascontiguousarray(inp.image[..., :3], dtype=np.uint8)
+    copied = module.inpaint_regularity(image, hole.astype(np.uint8) * 255, guide_map(inp),
+                                       global_mask=blocked.astype(np.uint8) * 255, patch_size=PATCH_RADIUS,
+                                       guide_weight=GUIDE_WEIGHT)
+    if step is not None:
+        step(1.0, "texture")
+    synth = np.asarray(copied, dtype=np.float32) * np.float32(1 / 255)
+    out = structure + np.float32(strength) * (synth - structure)
+    return TextureResult(np.where(hole[..., None], out, structure).astype(np.float32))

@@ -1,0 +1,169 @@
+"""Guided texture synthesis: the guide decides which patches are copied, the ring and the user's other holes are
+never sources, the same request gives the same bytes, and bad input falls back or is refused clearly."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from engine.api import FillOptions, FillRequest
+from engine.errors import EngineError, FillCancelled
+from engine.pipeline import Engine
+from engine.texture import TextureInput, synthesize
+from engine.texture.synthesis import RING, check_strength
+
+
+def _two_textures(h: int = 96, w: int = 128) -> np.ndarray:
+    """Dark horizontal stripes on the left, bright noise on the right."""
+    rng = np.random.default_rng(0)
+    image = np.zeros((h, w, 3), np.uint8)
+    stripes = np.where((np.arange(h) // 2) % 2 == 0, 20, 70).astype(np.uint8)
+    image[:, : w // 2] = stripes[:, None, None]
+    image[:, w // 2:] = rng.integers(180, 250, (h, w - w // 2, 1), dtype=np.uint8)
+    return image
+
+
+def _hole(h: int = 96, w: int = 128) -> np.ndarray:
+    hole = np.zeros((h, w), bool)
+    hole[28:68, 44:84] = True
+    return hole
+
+
+def _luma(x: np.ndarray) -> np.ndarray:
+    return x.astype(np.float32).mean(axis=-1)
+
+
+@pytest.mark.parametrize("top_dark", [True, False])
+def test_the_guide_decides_which_texture_is_copied(top_dark: bool) -> None:
+    image, hole = _two_textures(), _hole()
+    structure = np.full(image.shape, 0.85, np.float32)
+    dark, bright = slice(28, 48), slice(48, 68)
+    if not top_dark:
+        dark, bright = bright, dark
+    structure[dark] = 0.18
+    result = synthesize(TextureInput(image, hole, hole, structure), 1.0)
+    out = result.image * 255
+    assert result.message is None
+    top, bottom = _luma(out[28:44, 48:80]).mean(), _luma(out[52:68, 48:80]).mean()
+    if top_dark:
+        assert top < 100 < 150 < bottom
+    else:
+        assert bottom < 100 < 150 < top
+    # Copied, not painted: the dark part holds the stripes' own two levels, not the guide's flat 0.18.
+    rows = _luma(out[dark, 56:72]).mean(axis=1)
+    assert rows.max() - rows.min() > 25
+
+
+def test_neither_the_ring_nor_another_hole_is_ever_a_source() -> None:
+    """The halo lies within the ring (the native search also refuses patches touching the hole, so the ring is a
+    margin on top); the other hole is an unfilled part of the user's mask, never a source."""
+    rng = np.random.default_rng(1)
+    image = rng.integers(100, 140, (80, 80, 3), dtype=np.uint8)
+    image[..., 0] = image[..., 1]  # grey noise
+    hole = np.zeros((80, 80), bool)
+    hole[30:50, 30:50] = True
+    halo = np.zeros_like(hole)
+    halo[30 - RING:50 + RING, 30 - RING:50 + RING] = True
+    image[halo & ~hole] = (255, 0, 0)  # the removed object's red halo, within the ring
+    other = np.zeros_like(hole)
+    other[5:20, 60:75] = True
+    image[other] = (0, 255, 0)  # another part of the user's mask, still unfilled
+    structure = np.zeros(image.shape, np.float32)
+    structure[:25] = (1.0, 0.0, 0.0)  # the guide even asks for red above and green below: only the photo answers
+    structure[25:] = (0.0, 1.0, 0.0)
+    out = (synthesize(TextureInput(image, hole, hole | other, structure), 1.0).image * 255).round()
+    filled = out[hole]
+    assert not ((filled[:, 0] > 180) & (filled[:, 1] < 80)).any()  # no red
+    assert not ((filled[:, 1] > 180) & (filled[:, 0] < 80)).any()  # no green
+    assert 80 < filled.mean() < 160
+
+
+def test_the_same_request_gives_the_same_bytes_and_strength_blends_with_the_structure() -> None:
+    image, hole = _two_textures(), _hole()
+    structure = np.full(image.shape, 0.5, np.float32)
+    inp = TextureInput(image, hole, hole, structure)
+    full_a, full_b = synthesize(inp, 1.0).image, synthesize(inp, 1.0).image
+    assert np.array_equal(full_a, full_b)
+    assert np.array_equal(synthesize(inp, 0.0).image, structure)
+    half = synthesize(inp, 0.5).image
+    assert np.allclose(half[hole], 0.5 * structure[hole] + 0.5 * full_a[hole], atol=1e-5)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), -0.1, 1.5, "lots", None])
+def test_a_bad_strength_is_refused_naming_it(bad: object) -> None:
+    with pytest.raises(ValueError, match="texture strength"):
+        check_strength(bad)
+
+
+def test_the_engine_refuses_a_nan_strength_before_any_work() -> None:
+    image, hole = _two_textures(), _hole()
+    with pytest.raises(EngineError, match="texture strength"):
+        Engine(device="cpu").fill(FillRequest(image, hole, model="harmonic",
+                                              options=FillOptions(texture=float("nan"))))
+
+
+def test_a_photo_smaller_than_a_patch_falls_back_to_the_structure_and_says_so() -> None:
+    rng = np.random.default_rng(2)
+    image = rng.integers(0, 256, (5, 6, 3), dtype=np.uint8)
+    mask = np.zeros((5, 6), bool)
+    mask[2, 2:4] = True
+    result = Engine(device="cpu").fill(FillRequest(image, mask, model="harmonic"))
+    assert np.array_equal(result.image[~mask], image[~mask])
+    assert any("Not enough known pixels" in m for m in result.messages)
+
+
+def test_a_guide_that_disagrees_with_every_known_colour_still_fills_from_the_photo() -> None:
+    image, hole = _two_textures(), _hole()
+    structure = np.zeros(image.shape, np.float32)
+    structure[..., 0] = structure[..., 2] = 1.0  # magenta, nowhere in the photo
+    out = synthesize(TextureInput(image, hole, hole, structure), 1.0).image * 255
+    filled = out[hole]
+    assert np.isfinite(filled).all()
+    assert not ((filled[:, 0] > 200) & (filled[:, 1] < 60) & (filled[:, 2] > 200)).any()
+
+
+def test_default_copies_texture_on_the_harmonic_fill_and_keeps_every_known_pixel() -> None:
+    image, hole = _two_textures(), _hole()
+    engine = Engine(device="cpu")
+    assert engine.resolve_model("default") == "harmonic"
+    textured = engine.fill(FillRequest(image, hole))
+    smooth = engine.fill(FillRequest(image, hole, model="harmonic", options=FillOptions(texture=0.0)))
+    assert np.array_equal(textured.image[~hole], image[~hole])
+    assert textured.timings["texture"] > 0 and smooth.timings["texture"] == 0
+    grad = lambda x: np.abs(np.diff(_luma(x), axis=0))[28:67, 44:84].mean()  # noqa: E731
+    assert grad(textured.image) > 3 * grad(smooth.image)
+
+
+def test_cancel_during_the_texture_stage_stops_the_fill() -> None:
+    image, hole = _two_textures(), _hole()
+    seen: list[str] = []
+    with pytest.raises(FillCancelled):
+        Engine(device="cpu").fill(FillRequest(image, hole), progress=lambda f, label: seen.append(label),
+                                  cancel=lambda: "texture" in seen)
+    assert "texture" in seen and "composite" not in seen
+
+
+def test_without_the_native_library_patchmatch_is_unavailable_and_the_rest_works(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "patchmatch", None)  # import patchmatch -> ImportError
+    engine = Engine(device="cpu")
+    info = {m.name: m for m in engine.models()}["patchmatch"]
+    assert info.kind == "unavailable" and "pypatchmatch" in info.description
+    image, hole = _two_textures(), _hole()
+    with pytest.raises(EngineError, match="PatchMatch is not available"):
+        engine.fill(FillRequest(image, hole, model="patchmatch"))
+    result = engine.fill(FillRequest(image, hole))  # the default: the structure alone, saying why
+    assert np.array_equal(result.image[~hole], image[~hole])
+    assert any("Texture synthesis is not available" in m for m in result.messages)
+    assert np.array_equal(engine.fill(FillRequest(image, hole, model="telea")).image[~hole], image[~hole])
+
+
+def test_patchmatch_backend_is_deterministic_and_keeps_known_pixels() -> None:
+    image, hole = _two_textures(), _hole()
+    engine = Engine(device="cpu")
+    a = engine.fill(FillRequest(image, hole, model="patchmatch")).image
+    b = engine.fill(FillRequest(image, hole, model="patchmatch")).image
+    assert np.array_equal(a, b) and np.array_equal(a[~hole], image[~hole])
+    assert not np.array_equal(a[hole], image[hole])
