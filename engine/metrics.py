@@ -62,6 +62,18 @@ def psnr(pred: np.ndarray, target: np.ndarray, mask: np.ndarray | None = None) -
     return min(PSNR_CAP, 10.0 * math.log10(_L * _L / mse))
 
 
+LOWBAND_SIGMA = 3.0  # px: structure is scored apart from texture on both images blurred by this
+
+
+def lowband_psnr(pred: np.ndarray, target: np.ndarray, mask: np.ndarray, sigma: float = LOWBAND_SIGMA) -> float:
+    """PSNR inside ``mask`` of the Gaussian low band (both images blurred by ``sigma`` px): the structure and
+    colour of a fill, apart from its texture."""
+    pred, target = _pair(pred, target)
+    blur = [cv2.GaussianBlur(x.astype(np.float32), (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+            for x in (pred, target)]
+    return psnr(blur[0], blur[1], mask)
+
+
 def l1_percent(pred: np.ndarray, target: np.ndarray) -> float:
     """Mean absolute error as a percentage of 255."""
     return float(_abs_diff(pred, target).mean(dtype=np.float64)) / _L * 100.0

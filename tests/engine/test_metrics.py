@@ -141,3 +141,17 @@ def test_edge_precision_recall_on_hand_made_maps():
     empty = np.zeros((20, 20), bool)
     assert metrics.edge_precision_recall(empty, empty, None) == (1.0, 1.0)
     assert metrics.edge_precision_recall(empty, target, None) == (0.0, 0.0)
+
+
+def test_lowband_psnr_scores_structure_apart_from_texture() -> None:
+    from engine.metrics import lowband_psnr
+
+    rng = np.random.default_rng(0)
+    truth = np.full((64, 64, 3), 120, np.uint8)
+    mask = np.zeros((64, 64), bool)
+    mask[16:48, 16:48] = True
+    noisy = np.clip(truth.astype(int) + rng.integers(-40, 41, truth.shape), 0, 255).astype(np.uint8)
+    shifted = np.where(mask[..., None], 160, truth).astype(np.uint8)  # flat, but the wrong colour
+    # Zero-mean texture barely moves the low band; a wrong colour does.
+    assert lowband_psnr(noisy, truth, mask) > metrics.psnr(noisy, truth, mask) + 10
+    assert lowband_psnr(shifted, truth, mask) < lowband_psnr(noisy, truth, mask) - 10
