@@ -1,4 +1,5 @@
-"""Speed benchmark of the fill pipeline (issue 2), with OpenCV Telea run on the same cases in the same run.
+"""Speed benchmark of the fill pipeline: the default fill and a neural model, with the unguided PatchMatch
+(pypatchmatch, radius 3) and OpenCV Telea baselines run on the same cases in the same run.
 
 Cases:
 * ``crop512``: a 512 x 512 photo with a centred 256 x 256 hole (25%), median of ``--runs`` fills; the
@@ -47,7 +48,7 @@ from engine.cli import positive_int
 from engine.errors import EngineError
 
 CASES = ("crop512", "hole300", "hole2000")
-STAGE_KEYS = ("crop", "edges", "image", "upsample", "composite")
+STAGE_KEYS = ("crop", "edges", "image", "upsample", "texture", "composite")
 
 
 # ----- inputs -----
@@ -150,13 +151,22 @@ def _row(case: str, method: str, wall: float, cpu: float, stages: dict[str, floa
             **{k: stages.get(k, 0.0) for k in STAGE_KEYS}, "note": note}
 
 
+BASELINES = ("patchmatch", "telea")  # pypatchmatch (radius 3) and OpenCV Telea on the same cases
+
+
+def _methods(model: str) -> list[str]:
+    """The default fill, the neural model, and the classical baselines, each once."""
+    return list(dict.fromkeys(("default", model, *BASELINES)))
+
+
 def run_case_crop512(engine, model: str, runs: int) -> list[dict]:
     photo, _ = make_photo(512, 512)
     mask = centred_hole(512, 512, 256, 256)
     rows = []
-    for name in (model, "telea"):
+    for name in _methods(model):
         wall, cpu, stages, result = _timed(engine, FillRequest(photo, mask, model=name), runs)
-        note = f"edges+image {1000 * (stages['edges'] + stages['image']):.0f} ms" if name != "telea" else ""
+        note = (f"edges+image {1000 * (stages['edges'] + stages['image']):.0f} ms, "
+                f"texture {1000 * stages.get('texture', 0.0):.0f} ms" if name not in BASELINES else "")
         rows.append(_row("512x512, 25% hole", result.backend, wall, cpu, stages, note))
     return rows
 
@@ -166,7 +176,7 @@ def run_case_hole300(engine, model: str, runs: int) -> list[dict]:
     for width, height in ((1000, 1000), (6000, 4000)):
         photo, _ = make_photo(width, height)
         mask = centred_hole(width, height, 300, 300)
-        for name in (model, "telea"):
+        for name in _methods(model):
             wall, cpu, stages, result = _timed(engine, FillRequest(photo, mask, model=name), runs)
             box = result.regions[0]
             rows.append(_row(f"{width}x{height}, 300x300 hole", result.backend, wall, cpu, stages,
@@ -221,7 +231,7 @@ def _child_hole2000(args: argparse.Namespace, model: str) -> dict:
 
 def run_case_hole2000(args: argparse.Namespace, model: str) -> list[dict]:
     rows = []
-    for name in (model, "telea"):
+    for name in _methods(model):
         command = [sys.executable, "-m", "engine.bench", *args.passthrough, "--child", name]
         done = subprocess.run(command, capture_output=True, text=True, check=False,
                               env={**os.environ, "PYTHONPATH": os.pathsep.join(

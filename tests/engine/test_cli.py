@@ -487,3 +487,11 @@ def test_texture_option_is_checked_and_eval_takes_a_strength_per_backend(files, 
     assert cli.main(["eval", "--images", str(photos), "--backends", "harmonic@2", "--out",
                      str(tmp_path / "r2")]) == 1
     assert "harmonic@2" in _one_error_line(capsys.readouterr().err)
+
+
+def test_bench_times_the_default_fill_beside_both_baselines() -> None:
+    from engine import bench
+
+    assert bench._methods("edgeconnect-image") == ["default", "edgeconnect-image", "patchmatch", "telea"]
+    assert bench._methods("patchmatch") == ["default", "patchmatch", "telea"]
+    assert "texture" in bench.STAGE_KEYS
