@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine import paths
 from engine.atomic import atomic_path
 from engine.errors import EngineError
 from engine.model_files import ModelCard, read_card, save_model
@@ -72,11 +73,31 @@ def _uses_shared_data(config: TrainConfig) -> bool:
     return False
 
 
+def portable_path(path: str | Path) -> str:
+    """A path as a card may show it: relative to the checkout when it is beside or inside it
+    (``../shared/data/train``), else only its last two parts; never this machine's absolute path."""
+    p = Path(path)
+    if not p.is_absolute():
+        return str(path)
+    root = paths.REPO_ROOT.resolve()
+    resolved = p.resolve()
+    for base, prefix in ((root, ""), (root.parent, "../")):
+        if resolved == base or base in resolved.parents:
+            return prefix + str(resolved.relative_to(base)) if resolved != base else prefix or "."
+    return ".../" + "/".join(p.parts[-2:])
+
+
+def portable_command(command: str) -> str:
+    """``command`` with every absolute path replaced by :func:`portable_path` (``--out=/x`` forms too)."""
+    return re.sub(r"(?<![\w.])/[^\s'\"=,;]+", lambda m: portable_path(m.group(0)), command)
+
+
 def _data_description(config: TrainConfig, start: dict[str, Any]) -> str:
     if config.internal.photo:
         return f"internal fine-tuning on one photo ({Path(config.internal.photo).name}), crops of its known area"
     kinds = ", ".join(f"{k} {v:.2f}" for k, v in config.data.masks.probabilities.items() if v > 0)
-    text = f"{config.data.train_dir} ({start.get('train_images', '?')} photos), {config.data.size} px crops"
+    photos = start.get("train_images", "?")
+    text = f"{portable_path(config.data.train_dir)} ({photos} photos), {config.data.size} px crops"
     if config.data.boundaries_dir:
         text += ", human boundary maps as edge targets where present"
     return text + f"; masks: {kinds}"
@@ -134,7 +155,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, onnx: bool = False, nam
     val_step = vals[-1]["step"] if vals else None
     base = _safe_name(name or config.run.name or run_dir.resolve().name)
     license_note = SHARED_DATA_LICENSE if _uses_shared_data(config) else OTHER_DATA_LICENSE
-    command = config.run.command or start.get("command", "")
+    command = portable_command(config.run.command or start.get("command", ""))
     result = ExportResult()
     if no_best:
         result.messages.append(f"--best: this run kept no best weights (schedule.keep_best was off, or its "

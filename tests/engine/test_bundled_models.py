@@ -30,3 +30,13 @@ def test_the_validation_summary_names_the_step_and_the_all_row():
                                                              "free-form": {"psnr": 26.1}}})
     assert summary == "step 12, all: psnr 24.2, ssim 0.83 (400 cases)"
     assert cli._validation_summary({}) == "none recorded"
+
+
+def test_bundled_cards_hold_no_absolute_path_of_a_machine() -> None:
+    import re
+
+    from engine import paths
+
+    for card in (paths.REPO_ROOT / "resources" / "models").glob("*.json"):
+        text = card.read_text()
+        assert not re.search(r'["\s=](/work|/tmp|/root|/home)/', text), card.name

@@ -86,3 +86,17 @@ def test_lama_ffc_trains_exports_and_the_engine_fills_with_the_trainers_outputs(
     with torch.no_grad():
         assert torch.equal(module(x, edges, mask), trainer_net(x, edges, mask))
     assert np.isfinite(summary.validation["all"]["hole_psnr"])
+
+
+def test_cards_name_no_absolute_path_of_this_machine() -> None:
+    from engine import paths
+    from trainer.export import portable_command, portable_path
+
+    shared = paths.REPO_ROOT.parent / "shared" / "data" / "train"
+    assert portable_path(shared) == "../shared/data/train"
+    assert portable_path(paths.REPO_ROOT / "resources" / "models" / "x.json") == "resources/models/x.json"
+    assert portable_path("/somewhere/else/photos") == ".../else/photos"
+    command = (f"inpaint-train --data {shared} --set data.masks.irregular_dir=/a/b/masks --out /tmp/runs/s "
+               "--lr 1e-4")
+    assert portable_command(command) == ("inpaint-train --data ../shared/data/train --set "
+                                         "data.masks.irregular_dir=.../b/masks --out .../runs/s --lr 1e-4")
