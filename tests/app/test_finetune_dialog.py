@@ -104,7 +104,8 @@ def test_folder_fine_tune_registers_a_complete_model(qtbot, make_dialog, photos:
     card = read_card(models / "my-photos.json")
     assert (card.name, card.stage, card.companion, card.steps, card.resolution) == \
         ("my-photos", "image", "t-edge", 4, 32)
-    assert "t-image" in card.description and "t-image" in card.data and str(photos) in card.data
+    assert "t-image" in card.description and "t-image" in card.data and f"/{photos.name} (" in card.data
+    assert str(photos) not in card.data  # no absolute path of this machine in a card
     assert "CPU" in card.hardware and "test terms" in card.license
     assert card.validation["step"] == 4 and "hole_psnr" in card.validation["table"]["all"]
     listed = {m.name: m for m in Engine(device="cpu").models()}

@@ -95,8 +95,9 @@ def test_cards_name_no_absolute_path_of_this_machine() -> None:
     shared = paths.REPO_ROOT.parent / "shared" / "data" / "train"
     assert portable_path(shared) == "../shared/data/train"
     assert portable_path(paths.REPO_ROOT / "resources" / "models" / "x.json") == "resources/models/x.json"
-    assert portable_path("/somewhere/else/photos") == ".../else/photos"
-    command = (f"inpaint-train --data {shared} --set data.masks.irregular_dir=/a/b/masks --out /tmp/runs/s "
-               "--lr 1e-4")
+    outside = "/proc/nowhere/else/photos"  # beside no checkout
+    assert portable_path(outside) == ".../else/photos"
+    command = (f"inpaint-train --data {shared} --set data.masks.irregular_dir=/proc/a/b/masks "
+               "--out /proc/x/runs/s --lr 1e-4")
     assert portable_command(command) == ("inpaint-train --data ../shared/data/train --set "
                                          "data.masks.irregular_dir=.../b/masks --out .../runs/s --lr 1e-4")
