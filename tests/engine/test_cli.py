@@ -465,3 +465,11 @@ def test_bench_times_the_first_model_of_a_folder_when_none_is_named(tiny_models_
     assert bench.pick_model(engine, None, "random") == "edgeconnect-image"
     with pytest.raises(cli.EngineError, match="Unknown model"):
         bench.pick_model(engine, "nope", str(tiny_models_dir))
+
+
+def test_empty_model_name_is_refused(files, tmp_path, capsys):
+    """Issue 17 #16: ``--model ''`` was accepted as ``default``."""
+    _, img, mask = files
+    assert cli.main(["fill", str(img), "--mask", str(mask), "-o", str(tmp_path / "o.png"), "--model", ""]) == 2
+    assert "model name is empty" in _one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "o.png").exists()
