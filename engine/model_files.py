@@ -19,6 +19,7 @@ from engine.errors import ModelFileError
 from engine.networks import ARCHITECTURES, build_network
 
 CARD_VERSION = 1
+MAX_ARGUMENT = 1024  # widths and depths of real networks are far below this (the paper's: 64 channels, 8 blocks)
 STAGES = ("edge", "image", "completion")
 # Magic numbers of formats we refuse to open as weights: pickle protocols 2-5 and torch's zip archives.
 _REFUSED_MAGIC = {b"\x80\x02": "a Python pickle", b"\x80\x03": "a Python pickle", b"\x80\x04": "a Python pickle",
@@ -70,6 +71,9 @@ class ModelCard:
             raise ModelFileError(f"{source}: unknown stage {card.stage!r} (known: {', '.join(STAGES)})")
         if not isinstance(card.arguments, dict):
             raise ModelFileError(f"{source}: 'arguments' must be an object")
+        for key, value in card.arguments.items():  # checked before anything is built: 300,000 blocks took minutes
+            if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= MAX_ARGUMENT:
+                raise ModelFileError(f"{source}: argument {key!r} is {value}, outside 0..{MAX_ARGUMENT}")
         if not isinstance(card.resolution, int) or card.resolution < 16:
             raise ModelFileError(f"{source}: 'resolution' must be an integer of at least 16")
         return card

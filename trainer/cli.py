@@ -160,9 +160,10 @@ def _run_export(argv: list[str]) -> int:
     p.add_argument("--best", action="store_true",
                    help="export the best validated weights of a run trained with schedule.keep_best (default: the "
                         "latest checkpoint)")
+    p.add_argument("--overwrite", action="store_true", help="replace models of the same name in --out")
     args = p.parse_args(argv)
     result = export_run(args.run_dir, args.out, onnx=args.onnx, name=args.name, companion=args.companion,
-                        resolution=args.resolution, best=args.best)
+                        resolution=args.resolution, best=args.best, overwrite=args.overwrite)
     for message in result.messages:
         print(f"{PROG}: {message}", file=sys.stderr)
     for path in result.models + result.onnx:

@@ -182,7 +182,7 @@ def test_a_card_asking_for_a_huge_network_fails_before_allocating_it(tmp_path, m
     assert devices == ["meta"]  # only the memory-free probe was built
     raw["arguments"] = {"base_channels": -8, "residual_blocks": 1}
     card_path(path).write_text(json.dumps(raw))
-    with pytest.raises(ModelFileError, match=r"tiny\.json: cannot build"):
+    with pytest.raises(ModelFileError, match=r"tiny\.json: argument 'base_channels' is -8, outside"):
         load_model(path)
 
 
@@ -221,3 +221,13 @@ def test_card_that_is_not_a_regular_file_is_not_read(tmp_path):
     big.write_bytes(b" " * 2_000_000)
     with pytest.raises(ModelFileError, match="over the limit"):
         read_card(big)
+
+
+def test_absurd_architecture_arguments_are_refused_before_building(tmp_path):
+    """Issue 17 #9: a card asking for 300,000 residual blocks cost minutes and gigabytes before its error."""
+    path = save_model(ImageGenerator(8, 1), _card(), tmp_path)
+    raw = json.loads(card_path(path).read_text())
+    raw["arguments"]["residual_blocks"] = 300_000
+    card_path(path).write_text(json.dumps(raw))
+    with pytest.raises(ModelFileError, match="'residual_blocks' is 300000, outside"):
+        read_card(path)
