@@ -112,11 +112,24 @@ def _toml_literal(value: object) -> str:
     return toml_value(value)
 
 
+def _check_memory(config) -> None:
+    """Refuse a batch that cannot fit, with the estimate the fine-tune dialog uses (before any step is built)."""
+    from trainer.config import ConfigError
+    from trainer.finetune_job import memory_problem
+
+    channels = max(int(getattr(config.model, part).arguments.get("base_channels", 64)) for part in ("edge", "image"))
+    device = "cpu" if config.run.device in ("auto", "cpu") else config.run.device
+    problem = memory_problem(int(config.optim.batch_size), int(config.data.size), channels, device)
+    if problem:
+        raise ConfigError(problem)
+
+
 def _run_train(argv: list[str], command: str) -> int:
     from trainer.loop import train
 
     args = _train_parser().parse_args(argv)
     config = build_config(args, command)
+    _check_memory(config)
     stop = {"requested": False}
 
     def request_stop(signum: int, _frame: object) -> None:

@@ -166,3 +166,12 @@ def test_export_never_replaces_a_model_without_overwrite(photos: Path, tmp_path:
     assert card.read_text() == kept
     assert main(["export", str(run), "--out", str(out), "--companion", "e", "--overwrite"]) == 0
     assert card.read_text() != kept
+
+
+def test_a_batch_that_cannot_fit_is_refused_before_training(photos: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 17 #10: --batch-size 1000000 grew memory with no step done."""
+    assert main(["--data", str(photos), "--out", str(tmp_path / "run"), "--steps", "1",
+                 *SETS, "--set", "optim.batch_size=1000000"]) != 0
+    err = capsys.readouterr().err
+    assert "Batch 1000000" in err and "use a smaller batch size" in err and "Traceback" not in err
