@@ -153,6 +153,9 @@ def read_session(folder: Path) -> SavedSession:
                 raise SessionDamaged(f"The saved session has version {manifest.get('version')}; "
                                    f"this editor reads version {SESSION_VERSION}.")
             height, width = int(manifest["height"]), int(manifest["width"])
+            if not (height > 0 and width > 0 and height * width <= imageio.DEFAULT_MAX_PIXELS):
+                raise SessionDamaged(f"The saved session in {folder} claims a {width} x {height} photo, "
+                                     "over the editor's limit.")
             layers = {}
             for name in _LAYERS:
                 packed = data[f"layer.{name}"]
@@ -164,7 +167,7 @@ def read_session(folder: Path) -> SavedSession:
             history = {key[len("history."):]: data[key] for key in data.files if key.startswith("history.")}
     except SessionError:
         raise
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+    except (OSError, ValueError, KeyError, EOFError, MemoryError, zipfile.BadZipFile) as exc:
         raise SessionDamaged(f"The saved session in {folder} is damaged ({exc}).") from None
     if image is not None and image.shape != (height, width, 3):
         raise SessionDamaged("The saved session's photo does not match its size.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +23,9 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     target = Path(target)
     if target.is_symlink():
         target = Path(os.path.realpath(target))
+    if target.exists() and not stat.S_ISREG(target.stat().st_mode) and not target.is_dir():
+        raise OSError(errno.EINVAL, "not a regular file (a device, FIFO or socket); refusing to replace it",
+                      str(target))
     if target.is_file() and not target.stat().st_mode & 0o200:
         raise PermissionError(errno.EACCES, "the file is read-only", str(target))
     target.parent.mkdir(parents=True, exist_ok=True)

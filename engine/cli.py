@@ -551,6 +551,13 @@ def positive_int(text: str) -> int:
     return value
 
 
+def model_name(text: str) -> str:
+    """argparse type: a non-empty model name (an empty one must not silently mean ``default``)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the model name is empty; see `inpaint models` for the names")
+    return text
+
+
 def _thread_count(text: str) -> int:
     """--threads: between 1 and this machine's CPU threads (more only slows torch down, or crashes it)."""
     value = positive_int(text)
@@ -586,7 +593,7 @@ def build_parser() -> argparse.ArgumentParser:
     fill.add_argument("--mask", type=Path, metavar="MASK", help="hole mask, white = fill; same size as IMAGE")
     fill.add_argument("--edges", type=Path, metavar="SKETCH", help="edge sketch: white = draw an edge here, "
                       "pure red = no edge here, black/transparent = the model decides (single-file form)")
-    fill.add_argument("--model", default="default", metavar="NAME",
+    fill.add_argument("--model", type=model_name, default="default", metavar="NAME",
                       help="fill backend, see `inpaint models` (default: 'default' = texture copied from the "
                            "photo on the structure of the pair named lama-structure when one is installed, else "
                            "on the harmonic fill; 'patchmatch' is unguided PatchMatch)")
@@ -613,7 +620,8 @@ def build_parser() -> argparse.ArgumentParser:
     edges.add_argument("image", type=Path, metavar="IMAGE", help="photo")
     edges.add_argument("--mask", type=Path, required=True, metavar="MASK", help="hole mask, white = hole")
     edges.add_argument("--edges", type=Path, metavar="SKETCH", help="edge sketch (white = edge, red = no edge)")
-    edges.add_argument("--model", default="default", metavar="NAME", help="edge-guided model (default: default)")
+    edges.add_argument("--model", type=model_name, default="default", metavar="NAME",
+                       help="edge-guided model (default: default)")
     edges.add_argument("-o", "--output", type=Path, required=True, metavar="EDGES.png", help="output image")
     edges.add_argument("--visual", action="store_true", help="colour picture: dimmed photo, hole outlined in "
                        "magenta, known edges white, predicted edges cyan, your drawn edges yellow")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from engine.errors import ModelFileError
 from engine.networks import ARCHITECTURES, build_network
 
 CARD_VERSION = 1
+MAX_ARGUMENT = 1024  # widths and depths of real networks are far below this (the paper's: 64 channels, 8 blocks)
 STAGES = ("edge", "image", "completion")
 # Magic numbers of formats we refuse to open as weights: pickle protocols 2-5 and torch's zip archives.
 _REFUSED_MAGIC = {b"\x80\x02": "a Python pickle", b"\x80\x03": "a Python pickle", b"\x80\x04": "a Python pickle",
@@ -69,6 +71,9 @@ class ModelCard:
             raise ModelFileError(f"{source}: unknown stage {card.stage!r} (known: {', '.join(STAGES)})")
         if not isinstance(card.arguments, dict):
             raise ModelFileError(f"{source}: 'arguments' must be an object")
+        for key, value in card.arguments.items():  # checked before anything is built: 300,000 blocks took minutes
+            if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= MAX_ARGUMENT:
+                raise ModelFileError(f"{source}: argument {key!r} is {value}, outside 0..{MAX_ARGUMENT}")
         if not isinstance(card.resolution, int) or card.resolution < 16:
             raise ModelFileError(f"{source}: 'resolution' must be an integer of at least 16")
         return card
@@ -110,11 +115,22 @@ def read_card(path: str | os.PathLike[str]) -> ModelCard:
     """Read and validate the card of a model (``path`` may name the card or the weights)."""
     source = card_path(path)
     try:
-        raw = json.loads(source.read_text(encoding="utf-8"))
+        info = source.stat()
     except FileNotFoundError:
         raise ModelFileError(f"{source}: card not found") from None
+    except OSError as exc:
+        raise ModelFileError(f"{source}: cannot be read ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(info.st_mode):  # a FIFO would block, /dev/zero would never end
+        raise ModelFileError(f"{source}: not a regular file (a device, FIFO or socket); cards must be plain files")
+    if info.st_size > MAX_CARD_BYTES:
+        raise ModelFileError(f"{source}: the card is {info.st_size} bytes, over the limit of {MAX_CARD_BYTES}")
+    try:
+        with open(source, "rb") as handle:
+            raw = json.loads(handle.read(MAX_CARD_BYTES + 1).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelFileError(f"{source}: the card is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ModelFileError(f"{source}: the card is nested too deeply to be a model card") from None
     return ModelCard.from_dict(raw, source)
 
 
@@ -142,6 +158,7 @@ def _check_not_pickle(path: Path) -> None:
                                  "(pickles can run code and are never loaded)")
 
 
+MAX_CARD_BYTES = 1_000_000  # a real card is a few kB
 MAX_HEADER_BYTES = 100_000_000  # safetensors' own limit on the JSON header
 
 
@@ -168,6 +185,8 @@ def read_weights_header(path: str | os.PathLike[str]) -> dict[str, tuple[int, ..
             header = json.loads(handle.read(length))
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise ModelFileError(f"{path}: the safetensors header is damaged (not JSON)") from None
+        except RecursionError:
+            raise ModelFileError(f"{path}: the safetensors header is damaged (nested too deeply)") from None
     if not isinstance(header, dict):
         raise ModelFileError(f"{path}: the safetensors header is damaged (not a JSON object)")
     shapes: dict[str, tuple[int, ...]] = {}
@@ -238,7 +257,12 @@ def load_model(path: str | os.PathLike[str]) -> tuple[torch.nn.Module, ModelCard
             raise ModelFileError(f"{weights_path(path)}: shape mismatch for {key}: file has "
                                  f"{shape}, {card.architecture} {card.arguments} expects {expected[key]}")
     module = module if module is not None else _build(card, path)
-    module.load_state_dict(load_weights(path))
+    tensors = load_weights(path)
+    broken = [k for k, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if broken:
+        raise ModelFileError(f"{weights_path(path)}: the weights hold NaN or infinite values ({broken[0]}): "
+                             "the model would fill nothing useful")
+    module.load_state_dict(tensors)
     return module.eval(), card
 
 

@@ -112,11 +112,24 @@ def _toml_literal(value: object) -> str:
     return toml_value(value)
 
 
+def _check_memory(config) -> None:
+    """Refuse a batch that cannot fit, with the estimate the fine-tune dialog uses (before any step is built)."""
+    from trainer.config import ConfigError
+    from trainer.finetune_job import memory_problem
+
+    channels = max(int(getattr(config.model, part).arguments.get("base_channels", 64)) for part in ("edge", "image"))
+    device = "cpu" if config.run.device in ("auto", "cpu") else config.run.device
+    problem = memory_problem(int(config.optim.batch_size), int(config.data.size), channels, device)
+    if problem:
+        raise ConfigError(problem)
+
+
 def _run_train(argv: list[str], command: str) -> int:
     from trainer.loop import train
 
     args = _train_parser().parse_args(argv)
     config = build_config(args, command)
+    _check_memory(config)
     stop = {"requested": False}
 
     def request_stop(signum: int, _frame: object) -> None:
@@ -160,9 +173,10 @@ def _run_export(argv: list[str]) -> int:
     p.add_argument("--best", action="store_true",
                    help="export the best validated weights of a run trained with schedule.keep_best (default: the "
                         "latest checkpoint)")
+    p.add_argument("--overwrite", action="store_true", help="replace models of the same name in --out")
     args = p.parse_args(argv)
     result = export_run(args.run_dir, args.out, onnx=args.onnx, name=args.name, companion=args.companion,
-                        resolution=args.resolution, best=args.best)
+                        resolution=args.resolution, best=args.best, overwrite=args.overwrite)
     for message in result.messages:
         print(f"{PROG}: {message}", file=sys.stderr)
     for path in result.models + result.onnx:

@@ -122,7 +122,8 @@ def strip_spectral_norm(module: nn.Module) -> nn.Module:
 
 
 def export_run(run_dir: str | Path, out_dir: str | Path, onnx: bool = False, name: str | None = None,
-               companion: str | None = None, resolution: int | None = None, best: bool = False) -> ExportResult:
+               companion: str | None = None, resolution: int | None = None, best: bool = False,
+               overwrite: bool = False) -> ExportResult:
     """Write the run's generators as engine model files into ``out_dir`` (and ``.onnx`` graphs with ``onnx``).
 
     ``resolution`` is the working resolution the engine runs the models at; by default that of the model a
@@ -130,7 +131,8 @@ def export_run(run_dir: str | Path, out_dir: str | Path, onnx: bool = False, nam
     else the training crop size. A larger value suits models trained on crops of downscaled photos (the card
     says both).
     ``best`` exports the best validated weights (``checkpoints/best.safetensors`` of a ``schedule.keep_best``
-    run) instead of the latest, when the run has them.
+    run) instead of the latest, when the run has them. An existing model of the same name is never replaced
+    without ``overwrite``.
     """
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     if resolution is not None and (resolution < 16 or resolution % 4):
@@ -163,6 +165,13 @@ def export_run(run_dir: str | Path, out_dir: str | Path, onnx: bool = False, nam
                                f"checkpoint, step {step}")
     parts = STAGE_PARTS[config.stage.name]
     names = {part: (base if part == "glcic" else f"{base}-{part}") for part in parts}
+    writing = [names[p] for p in parts] + ([f"{base}-edge"] if "image" in parts and "edge" not in parts
+                                           and not companion and "frozen_edge" in state["model"] else [])
+    if not overwrite:
+        for model in writing:
+            existing = [f for f in (out_dir / f"{model}.safetensors", out_dir / f"{model}.json") if f.exists()]
+            if existing:
+                raise ExportError(f"{existing[0]} already exists; use --overwrite to replace it, or --name NAME")
     modules: dict[str, nn.Module] = {}
     for part in parts:
         part_state = state["model"]["parts"][part]

@@ -274,3 +274,15 @@ def test_a_failing_autosave_is_said_once_and_marked_until_it_works_again(make_wi
     with qtbot.waitSignal(window.autosaver.saved, timeout=5000):
         window.autosaver.save_now()
     assert not window.autosave_warning.isVisibleTo(window)
+
+
+def test_a_session_claiming_a_huge_photo_is_damaged_not_allocated(tmp_path):
+    """Issue 17 #12: a session claiming 200000 x 200000 raised an uncaught MemoryError during recovery."""
+    manifest = {"version": session.SESSION_VERSION, "photo_path": None, "image_stored": False,
+                "width": 200_000, "height": 200_000}
+    arrays = {"manifest": np.array(json.dumps(manifest))}
+    for name in ("mask", "sketch_drawn", "sketch_erased"):
+        arrays[f"layer.{name}"] = np.ones(8, np.uint8)
+    np.savez(tmp_path / session.STATE_FILE, **arrays)
+    with pytest.raises(session.SessionDamaged, match="over the editor's limit"):
+        session.read_session(tmp_path)

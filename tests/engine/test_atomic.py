@@ -56,3 +56,13 @@ def test_a_read_only_file_is_not_replaced(tmp_path):
     with pytest.raises(PermissionError, match="read-only"):
         write_bytes_atomic(target, b"new")
     assert target.read_bytes() == b"keep" and [p.name for p in tmp_path.iterdir()] == ["locked.png"]
+
+
+def test_a_link_to_a_device_is_not_replaced(tmp_path):
+    """Issue 17 #5: an output linked to /dev/null was replaced by a regular file."""
+    link = tmp_path / "out.png"
+    link.symlink_to("/dev/null")
+    with pytest.raises(OSError, match="not a regular file"):
+        write_bytes_atomic(link, b"data")
+    assert link.is_symlink() and os.readlink(link) == "/dev/null"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.png"]

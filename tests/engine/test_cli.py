@@ -495,3 +495,11 @@ def test_bench_times_the_default_fill_beside_both_baselines() -> None:
     assert bench._methods("edgeconnect-image") == ["default", "edgeconnect-image", "patchmatch", "telea"]
     assert bench._methods("patchmatch") == ["default", "patchmatch", "telea"]
     assert "texture" in bench.STAGE_KEYS
+
+
+def test_empty_model_name_is_refused(files, tmp_path, capsys):
+    """Issue 17 #16: ``--model ''`` was accepted as ``default``."""
+    _, img, mask = files
+    assert cli.main(["fill", str(img), "--mask", str(mask), "-o", str(tmp_path / "o.png"), "--model", ""]) == 2
+    assert "model name is empty" in _one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "o.png").exists()

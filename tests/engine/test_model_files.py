@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from engine.errors import ModelFileError
-from engine.model_files import ModelCard, card_path, load_model, save_model, weights_path
+from engine.model_files import ModelCard, card_path, load_model, read_card, save_model, weights_path
 from engine.networks import EdgeGenerator, ImageGenerator
 
 
@@ -182,5 +182,52 @@ def test_a_card_asking_for_a_huge_network_fails_before_allocating_it(tmp_path, m
     assert devices == ["meta"]  # only the memory-free probe was built
     raw["arguments"] = {"base_channels": -8, "residual_blocks": 1}
     card_path(path).write_text(json.dumps(raw))
-    with pytest.raises(ModelFileError, match=r"tiny\.json: cannot build"):
+    with pytest.raises(ModelFileError, match=r"tiny\.json: argument 'base_channels' is -8, outside"):
         load_model(path)
+
+
+def test_nan_weights_are_refused_naming_the_file(tmp_path):
+    """Issue 17 #14: NaN weights filled the hole black with exit 0."""
+    net = ImageGenerator(8, 1)
+    with torch.no_grad():
+        next(net.parameters()).fill_(float("nan"))
+    path = save_model(net, _card(), tmp_path)
+    with pytest.raises(ModelFileError, match="NaN or infinite") as info:
+        load_model(path)
+    assert str(weights_path(path)) in str(info.value)
+
+
+def test_deeply_nested_card_is_a_clear_error(tmp_path):
+    """Issue 17 #13: a deeply nested card raised RecursionError."""
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ModelFileError, match="nested too deeply"):
+        read_card(path)
+
+
+def test_card_that_is_not_a_regular_file_is_not_read(tmp_path):
+    """Issue 17 #8 and #13: a FIFO blocked every command; a link to /dev/zero was read without bound."""
+    import os
+
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    with pytest.raises(ModelFileError, match="not a regular file"):
+        read_card(fifo)
+    link = tmp_path / "zero.json"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(ModelFileError, match="not a regular file"):
+        read_card(link)
+    big = tmp_path / "big.json"
+    big.write_bytes(b" " * 2_000_000)
+    with pytest.raises(ModelFileError, match="over the limit"):
+        read_card(big)
+
+
+def test_absurd_architecture_arguments_are_refused_before_building(tmp_path):
+    """Issue 17 #9: a card asking for 300,000 residual blocks cost minutes and gigabytes before its error."""
+    path = save_model(ImageGenerator(8, 1), _card(), tmp_path)
+    raw = json.loads(card_path(path).read_text())
+    raw["arguments"]["residual_blocks"] = 300_000
+    card_path(path).write_text(json.dumps(raw))
+    with pytest.raises(ModelFileError, match="'residual_blocks' is 300000, outside"):
+        read_card(path)

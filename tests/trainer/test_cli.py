@@ -148,3 +148,30 @@ def test_export_best_without_best_weights_says_so(photos: Path, tmp_path: Path,
     assert main(["export", str(run), "--out", str(tmp_path / "m"), "--best", "--companion", "e"]) == 0
     err = capsys.readouterr().err
     assert "kept no best weights" in err and "latest checkpoint, step 2" in err
+
+
+def test_export_never_replaces_a_model_without_overwrite(photos: Path, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 17 #4: a second export over a model of the same name replaced it silently (exit 0)."""
+    run = tmp_path / "run"
+    assert main(["--data", str(photos), "--out", str(run), "--steps", "2", "--stage", "image", *SETS]) == 0
+    out = tmp_path / "m"
+    assert main(["export", str(run), "--out", str(out), "--companion", "e"]) == 0
+    card = next(out.glob("*.json"))
+    card.write_text(card.read_text().replace('"steps": 2', '"steps": 2, "mine": 1'))
+    kept = card.read_text()
+    capsys.readouterr()
+    assert main(["export", str(run), "--out", str(out), "--companion", "e"]) != 0
+    assert "already exists; use --overwrite" in capsys.readouterr().err
+    assert card.read_text() == kept
+    assert main(["export", str(run), "--out", str(out), "--companion", "e", "--overwrite"]) == 0
+    assert card.read_text() != kept
+
+
+def test_a_batch_that_cannot_fit_is_refused_before_training(photos: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 17 #10: --batch-size 1000000 grew memory with no step done."""
+    assert main(["--data", str(photos), "--out", str(tmp_path / "run"), "--steps", "1",
+                 *SETS, "--set", "optim.batch_size=1000000"]) != 0
+    err = capsys.readouterr().err
+    assert "Batch 1000000" in err and "use a smaller batch size" in err and "Traceback" not in err
