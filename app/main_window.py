@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QActionGroup, QColor, QKeySequence
 from PySide6.QtWidgets import (
@@ -595,9 +596,15 @@ class MainWindow(QMainWindow):
         seconds = result.timings.get("total", 0.0)
         note = " ".join(result.messages)
         sent = self._job_request
-        if sent is not None and (sent.sketch_drawn is not None or sent.sketch_erased is not None) \
-                and not self._selected_uses_edges():
-            note = f"{result.backend} fills without edges: your edge sketch was not used. {note}".strip()
+        if sent is not None and (sent.sketch_drawn is not None or sent.sketch_erased is not None):
+            sketch = np.zeros(sent.mask.shape, bool)
+            for part in (sent.sketch_drawn, sent.sketch_erased):
+                if part is not None:
+                    sketch |= part
+            if not (sketch & sent.mask).any():
+                note = f"Your edge sketch lies outside the hole, so the fill had nothing to follow. {note}".strip()
+            elif not self._selected_uses_edges():
+                note = f"{result.backend} fills without edges: your edge sketch was not used. {note}".strip()
         if command is None:
             self.statusBar().showMessage(note or "The fill changed nothing.", 8000)
         else:
@@ -872,9 +879,13 @@ class MainWindow(QMainWindow):
         rows = [(key, f"{label}: {what}") for _, label, key, what in TOOLS]
         rows += [("[ / ]", "smaller / larger brush"), ("Esc", "cancel the fill, or the drag in progress"),
                  ("Tab (hold)", "compare with the photo before the last fill"), ("Space (hold)", "pan")]
+        # the keys written out above are not listed a second time from their actions
+        listed = {"[", "]", "Esc", "Tab", "Space"}
         tool_actions = {f"tool_{name}" for name, *_ in TOOLS}
         for key, action in self.actions.items():  # as the menus have them, so the list cannot go stale
             keys = " / ".join(k.toString(QKeySequence.NativeText) for k in action.shortcuts() if not k.isEmpty())
+            if keys in listed:
+                continue
             if keys and key not in tool_actions:
                 rows.append((keys, action.text().replace("&", "").rstrip("…")))
         return rows

@@ -470,3 +470,22 @@ def test_a_chosen_model_that_is_gone_is_said_not_silently_replaced(make_window, 
     qtbot.waitUntil(lambda: bool(window.models), timeout=5000)
     assert window.selected_model() == "default"
     assert "'my-old-model' chosen last time is not available" in window.statusBar().currentMessage()
+
+
+def test_a_sketch_outside_the_hole_is_said_to_be_outside(make_window, qtbot, photo_file):
+    window = make_window(engine_factory=FakeEngine)
+    _open(window, qtbot, photo_file)
+    paint_box(window, BOX)
+    stroke = window.document.begin_stroke("edge_pen")
+    stroke.segment((BOX[2] + 6.0, BOX[1]), (BOX[2] + 6.0, BOX[3]), 2)  # beside the hole, not in it
+    stroke.finish()
+    _fill_and_wait(window, qtbot)
+    message = window.statusBar().currentMessage()
+    assert "outside the hole" in message and "was not used" not in message
+
+
+def test_the_shortcut_list_names_each_key_once(make_window):
+    window = make_window(engine_factory=FakeEngine)
+    keys = [k for k, _ in window.shortcut_rows()]
+    for key in ("Esc", "[", "]"):
+        assert sum(key in k.split(" / ") for k in keys) == 1, key
