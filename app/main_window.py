@@ -593,6 +593,8 @@ class MainWindow(QMainWindow):
         except EngineError as exc:
             self.prompter.error("Fill failed", str(exc))
             return
+        if command is not None:
+            self.canvas.set_edges_visible(False)  # show the result, not the edges over it (Shift+E shows them)
         seconds = result.timings.get("total", 0.0)
         note = " ".join(result.messages)
         sent = self._job_request

@@ -489,3 +489,33 @@ def test_the_shortcut_list_names_each_key_once(make_window):
     keys = [k for k, _ in window.shortcut_rows()]
     for key in ("Esc", "[", "]"):
         assert sum(key in k.split(" / ") for k in keys) == 1, key
+
+
+def test_after_a_fill_the_result_shows_not_the_edges(make_window, qtbot, photo_file):
+    from PySide6.QtGui import QColor
+
+    from app.layers import DEFAULT_EDGE_COLORS, DEFAULT_MASK_COLOR, EDGE_ERASED
+
+    window = make_window(engine_factory=FakeEngine)
+    _open(window, qtbot, photo_file)
+    window.canvas.set_edges_visible(True)
+    paint_box(window, BOX)
+    _fill_and_wait(window, qtbot)
+    assert not window.canvas.layer_visible("edges") and not window.actions["show_edges"].isChecked()
+    erased, mask = DEFAULT_EDGE_COLORS[EDGE_ERASED], QColor(DEFAULT_MASK_COLOR)
+    assert erased.alpha() == 255  # erased-edge marks stand out on the red mask: far from its colour
+    assert abs(erased.hueF() - mask.hueF()) > 0.3 and erased.green() - mask.green() > 150
+
+
+def test_holding_tab_shows_a_hint_that_the_original_is_shown(make_window, qtbot, photo_file):
+    window = make_window(engine_factory=FakeEngine)
+    _open(window, qtbot, photo_file)
+    paint_box(window, BOX)
+    _fill_and_wait(window, qtbot)
+    before = window.canvas.grab().toImage()
+    window.canvas.set_compare(True)
+    during = window.canvas.grab().toImage()
+    window.canvas.set_compare(False)
+    width = before.width()
+    changed = sum(before.pixel(x, 16) != during.pixel(x, 16) for x in range(width // 2, width))
+    assert changed > 50  # the label sits top right over the view
