@@ -467,7 +467,11 @@ class MainWindow(QMainWindow):
         index = combo.findData(wanted)
         combo.setCurrentIndex(max(0, index))
         combo.blockSignals(False)
-        if index < 0 and wanted and wanted != DEFAULT_MODEL:  # kept in the settings: it may come back
+        gone_note = f"The model '{wanted}' chosen last time is not available now"
+        if index >= 0 and self.statusBar().currentMessage().startswith(gone_note):
+            self.statusBar().clearMessage()  # an earlier, shorter list did not have it; this one does
+        # an empty list is the one before the engine has listed anything: nothing can be said yet
+        if index < 0 and self.models and wanted and wanted != DEFAULT_MODEL:  # kept in the settings
             self.statusBar().showMessage(f"The model '{wanted}' chosen last time is not available now: fills use "
                                          "Automatic until you choose another.", 10000)
         for action in self.model_actions.actions():

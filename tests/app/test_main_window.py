@@ -519,3 +519,18 @@ def test_holding_tab_shows_a_hint_that_the_original_is_shown(make_window, qtbot,
     width = before.width()
     changed = sum(before.pixel(x, 16) != during.pixel(x, 16) for x in range(width // 2, width))
     assert changed > 50  # the label sits top right over the view
+
+
+def test_no_false_model_gone_warning_while_the_list_is_loading(make_window, qtbot):
+    from app.settings import Settings
+    from engine.api import ModelInfo
+
+    settings = Settings.load()
+    settings.default_model = "my-photos"
+    engine = FakeEngine()
+    engine.extra_models = [ModelInfo("my-photos", "neural", "user", uses_edges=True)]
+    window = make_window(engine_factory=lambda: engine, settings=settings)
+    window.on_models_changed([])  # what the window sees before the engine has listed anything
+    assert "not available" not in window.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: window.selected_model() == "my-photos", timeout=5000)
+    assert "not available" not in window.statusBar().currentMessage()
