@@ -47,6 +47,17 @@ from engine.errors import EngineError
 
 log = logging.getLogger(__name__)
 
+MODEL_LABEL_CHARS = 52  # the model box shows this many characters; longer labels lose their middle
+
+
+def elide_middle(text: str, limit: int) -> str:
+    """``text`` cut in the middle to ``limit`` characters, so both its start and its end stay readable."""
+    if len(text) <= limit:
+        return text
+    head = limit // 2
+    tail = limit - 1 - head
+    return text[:head] + "…" + (text[-tail:] if tail else "")
+
 APP_TITLE = "Inpaint Studio"
 TOOLS = (  # name, label, shortcut, what it does
     ("brush", "Brush", "B", "paint over what should go"),
@@ -287,8 +298,12 @@ class MainWindow(QMainWindow):
         spacer.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
         bar.addWidget(spacer)
         self.model_combo = QComboBox()
-        self.model_combo.setMinimumContentsLength(18)
+        self.model_combo.setMinimumContentsLength(MODEL_LABEL_CHARS)  # a model and its fine-tunes differ at the end
         self.model_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        # a list that always drops down below the box (Fusion otherwise puts the current item under the pointer)
+        self.model_combo.setStyleSheet("QComboBox { combobox-popup: 0; }")
+        self.model_combo.setMaxVisibleItems(16)
+        self.model_combo.view().setTextElideMode(Qt.ElideMiddle)
         self.model_combo.setToolTip("Fill model: bundled, your own trained models, or classical fills")
         self.model_combo.setFocusPolicy(Qt.NoFocus)
         bar.addWidget(QLabel(" Model "))
@@ -344,6 +359,7 @@ class MainWindow(QMainWindow):
         canvas.cursor_position_changed.connect(self._on_cursor)
         self.size_slider.valueChanged.connect(canvas.set_brush_size)
         self.model_combo.currentIndexChanged.connect(self._on_model_selected)
+        self.model_combo.currentIndexChanged.connect(self._sync_model_tooltip)
         self.files.opened.connect(self._on_opened)
         self.files.saved.connect(self._on_saved)
         self.autosaver.failed.connect(self._on_autosave_failed)
@@ -449,6 +465,13 @@ class MainWindow(QMainWindow):
         self.position_label.setText("" if x < 0 else f"{x}, {y}")
 
     # ================================================================== models and device
+    @Slot(int)
+    def _sync_model_tooltip(self, index: int) -> None:
+        """The box's tooltip names the chosen model in full, whatever the box has room for."""
+        tip = self.model_combo.itemData(index, Qt.ToolTipRole) if index >= 0 else None
+        self.model_combo.setToolTip(f"Fill model: {tip}" if tip else
+                                    "Fill model: bundled, your own trained models, or classical fills")
+
     @Slot(list)
     def on_models_changed(self, models: list) -> None:
         """Fill the model selector and the Models menu from ``Engine.models()``."""
@@ -462,11 +485,13 @@ class MainWindow(QMainWindow):
                              "else Telea", Qt.ToolTipRole)
         for info in self.models:
             kind = MODEL_KIND_LABEL.get(info.kind, info.kind)
-            combo.addItem(f"{info.name}  ({kind}, {info.source})", info.name)
-            combo.setItemData(combo.count() - 1, info.description or info.name, Qt.ToolTipRole)
+            combo.addItem(elide_middle(f"{info.name}  ({kind}, {info.source})", MODEL_LABEL_CHARS), info.name)
+            tip = f"{info.name} ({kind}, {info.source})" + (f"\n{info.description}" if info.description else "")
+            combo.setItemData(combo.count() - 1, tip, Qt.ToolTipRole)
         index = combo.findData(wanted)
         combo.setCurrentIndex(max(0, index))
         combo.blockSignals(False)
+        self._sync_model_tooltip(combo.currentIndex())
         gone_note = f"The model '{wanted}' chosen last time is not available now"
         if index >= 0 and self.statusBar().currentMessage().startswith(gone_note):
             self.statusBar().clearMessage()  # an earlier, shorter list did not have it; this one does

@@ -534,3 +534,27 @@ def test_no_false_model_gone_warning_while_the_list_is_loading(make_window, qtbo
     assert "not available" not in window.statusBar().currentMessage()
     qtbot.waitUntil(lambda: window.selected_model() == "my-photos", timeout=5000)
     assert "not available" not in window.statusBar().currentMessage()
+
+
+def test_model_names_are_shown_in_full_or_cut_in_the_middle(make_window, qtbot):
+    from app.main_window import MODEL_LABEL_CHARS, elide_middle
+    from engine.api import ModelInfo
+
+    assert elide_middle("abc", 10) == "abc"
+    cut = elide_middle("x" * 30 + "-finetune-2", 20)
+    assert len(cut) == 20 and cut.endswith("tune-2") and "…" in cut
+    engine = FakeEngine()
+    engine.extra_models = [ModelInfo("edgeconnect-preview-image", "neural", "bundled", uses_edges=True),
+                           ModelInfo("edgeconnect-preview-image-my-garden-photos-ft", "neural", "user",
+                                     uses_edges=True)]
+    window = make_window(engine_factory=lambda: engine)
+    qtbot.waitUntil(lambda: len(window.models) == 3, timeout=5000)
+    combo = window.model_combo
+    labels = [combo.itemText(i) for i in range(combo.count())]
+    assert any(t.startswith("edgeconnect-preview-image  (") for t in labels)  # short enough: whole
+    long_label = next(t for t in labels if "…" in t)
+    assert len(long_label) <= MODEL_LABEL_CHARS and long_label.endswith("user)")
+    assert combo.minimumSizeHint().width() >= combo.fontMetrics().horizontalAdvance("x" * 30)
+    assert window.select_model("edgeconnect-preview-image-my-garden-photos-ft")
+    assert "edgeconnect-preview-image-my-garden-photos-ft" in combo.toolTip()
+    assert "combobox-popup: 0" in combo.styleSheet()
