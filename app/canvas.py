@@ -404,8 +404,19 @@ class Canvas(QWidget):
             if self._visible["edges"] and self._edge_layer is not None:
                 self._edge_layer.draw(painter, area, device_scale)
 
+    COMPARE_HINT = "Original (release Tab for the fill)"
+
     def _paint_decorations(self, painter: QPainter) -> None:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        if self._compare:
+            metrics = painter.fontMetrics()
+            box = QRectF(metrics.boundingRect(self.COMPARE_HINT)).adjusted(-8, -5, 8, 5)
+            box.moveTopRight(QPointF(self.width() - 10, 10))  # top right: out of the way of a left-top photo
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor(0, 0, 0, 190))
+            painter.drawRoundedRect(box, 4, 4)
+            painter.setPen(QColor(255, 255, 255))
+            painter.drawText(box, Qt.AlignmentFlag.AlignCenter, self.COMPARE_HINT)
         preview = self._tool.preview_rect()
         if preview is not None:
             r = self.transform().mapRect(preview)

@@ -51,6 +51,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QRadioButton,
+    QSizePolicy,
     QSpinBox,
     QTableWidget,
     QTableWidgetItem,
@@ -335,8 +336,14 @@ class FinetuneDialog(QDialog):
         left = QVBoxLayout()
         left.addWidget(self.runs_box)
         left.addWidget(self.form_box, 1)
+        left_column = QWidget()
+        left_column.setLayout(left)
+        # the settings keep their width while a run's long status lines and curves claim space on the right
+        left_column.setMinimumWidth(max(520, left_column.sizeHint().width()))
+        left_column.setSizePolicy(QSizePolicy.Fixed, QSizePolicy.Preferred)
+        self.left_column = left_column
         columns = QHBoxLayout()
-        columns.addLayout(left, 0)
+        columns.addWidget(left_column, 0)
         columns.addWidget(self.live_box, 1)
         outer = QVBoxLayout(self)
         outer.addLayout(columns, 1)

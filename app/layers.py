@@ -29,7 +29,7 @@ DEFAULT_EDGE_COLORS = {
     EDGE_KNOWN: QColor(80, 180, 255, 200),  # edges of the known area
     EDGE_PREDICTED: QColor(255, 210, 0, 230),  # completed by the edge generator inside the hole
     EDGE_DRAWN: QColor(60, 255, 90, 255),  # drawn by the user
-    EDGE_ERASED: QColor(255, 0, 0, 150),  # marked "no edge" by the user
+    EDGE_ERASED: QColor(0, 255, 235, 255),  # marked "no edge" by the user: cyan, the red mask's complement
 }
 
 

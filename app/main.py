@@ -60,6 +60,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``inpaint-gui``."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if QApplication.instance() is None:
+        from app.platform_check import check_platform
+
+        problem = check_platform()
+        if problem:
+            print(problem, file=sys.stderr)
+            return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     settings = Settings.load()
     configure_torch_threads(settings.cpu_threads)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QActionGroup, QColor, QKeySequence
 from PySide6.QtWidgets import (
@@ -45,6 +46,17 @@ from engine.api import DEFAULT_MODEL, PREFERRED_IMAGE_MODEL, FillOptions, FillRe
 from engine.errors import EngineError
 
 log = logging.getLogger(__name__)
+
+MODEL_LABEL_CHARS = 52  # the model box shows this many characters; longer labels lose their middle
+
+
+def elide_middle(text: str, limit: int) -> str:
+    """``text`` cut in the middle to ``limit`` characters, so both its start and its end stay readable."""
+    if len(text) <= limit:
+        return text
+    head = limit // 2
+    tail = limit - 1 - head
+    return text[:head] + "…" + (text[-tail:] if tail else "")
 
 APP_TITLE = "Inpaint Studio"
 TOOLS = (  # name, label, shortcut, what it does
@@ -286,8 +298,12 @@ class MainWindow(QMainWindow):
         spacer.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
         bar.addWidget(spacer)
         self.model_combo = QComboBox()
-        self.model_combo.setMinimumContentsLength(18)
+        self.model_combo.setMinimumContentsLength(MODEL_LABEL_CHARS)  # a model and its fine-tunes differ at the end
         self.model_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        # a list that always drops down below the box (Fusion otherwise puts the current item under the pointer)
+        self.model_combo.setStyleSheet("QComboBox { combobox-popup: 0; }")
+        self.model_combo.setMaxVisibleItems(16)
+        self.model_combo.view().setTextElideMode(Qt.ElideMiddle)
         self.model_combo.setToolTip("Fill model: bundled, your own trained models, or classical fills")
         self.model_combo.setFocusPolicy(Qt.NoFocus)
         bar.addWidget(QLabel(" Model "))
@@ -354,6 +370,7 @@ class MainWindow(QMainWindow):
         canvas.cursor_position_changed.connect(self._on_cursor)
         self.size_slider.valueChanged.connect(canvas.set_brush_size)
         self.model_combo.currentIndexChanged.connect(self._on_model_selected)
+        self.model_combo.currentIndexChanged.connect(self._sync_model_tooltip)
         self.files.opened.connect(self._on_opened)
         self.files.saved.connect(self._on_saved)
         self.autosaver.failed.connect(self._on_autosave_failed)
@@ -459,6 +476,13 @@ class MainWindow(QMainWindow):
         self.position_label.setText("" if x < 0 else f"{x}, {y}")
 
     # ================================================================== models and device
+    @Slot(int)
+    def _sync_model_tooltip(self, index: int) -> None:
+        """The box's tooltip names the chosen model in full, whatever the box has room for."""
+        tip = self.model_combo.itemData(index, Qt.ToolTipRole) if index >= 0 else None
+        self.model_combo.setToolTip(f"Fill model: {tip}" if tip else
+                                    "Fill model: bundled, your own trained models, or classical fills")
+
     @Slot(list)
     def on_models_changed(self, models: list) -> None:
         """Fill the model selector and the Models menu from ``Engine.models()``."""
@@ -473,12 +497,18 @@ class MainWindow(QMainWindow):
                           Qt.ToolTipRole)
         for info in self.models:
             kind = MODEL_KIND_LABEL.get(info.kind, info.kind)
-            combo.addItem(f"{info.name}  ({kind}, {info.source})", info.name)
-            combo.setItemData(combo.count() - 1, info.description or info.name, Qt.ToolTipRole)
+            combo.addItem(elide_middle(f"{info.name}  ({kind}, {info.source})", MODEL_LABEL_CHARS), info.name)
+            tip = f"{info.name} ({kind}, {info.source})" + (f"\n{info.description}" if info.description else "")
+            combo.setItemData(combo.count() - 1, tip, Qt.ToolTipRole)
         index = combo.findData(wanted)
         combo.setCurrentIndex(max(0, index))
         combo.blockSignals(False)
-        if index < 0 and wanted and wanted != DEFAULT_MODEL:  # kept in the settings: it may come back
+        self._sync_model_tooltip(combo.currentIndex())
+        gone_note = f"The model '{wanted}' chosen last time is not available now"
+        if index >= 0 and self.statusBar().currentMessage().startswith(gone_note):
+            self.statusBar().clearMessage()  # an earlier, shorter list did not have it; this one does
+        # an empty list is the one before the engine has listed anything: nothing can be said yet
+        if index < 0 and self.models and wanted and wanted != DEFAULT_MODEL:  # kept in the settings
             self.statusBar().showMessage(f"The model '{wanted}' chosen last time is not available now: fills use "
                                          "Automatic until you choose another.", 10000)
         for action in self.model_actions.actions():
@@ -627,12 +657,20 @@ class MainWindow(QMainWindow):
         except EngineError as exc:
             self.prompter.error("Fill failed", str(exc))
             return
+        if command is not None:
+            self.canvas.set_edges_visible(False)  # show the result, not the edges over it (Shift+E shows them)
         seconds = result.timings.get("total", 0.0)
         note = " ".join(result.messages)
         sent = self._job_request
-        if sent is not None and (sent.sketch_drawn is not None or sent.sketch_erased is not None) \
-                and not self._selected_uses_edges():
-            note = f"{result.backend} fills without edges: your edge sketch was not used. {note}".strip()
+        if sent is not None and (sent.sketch_drawn is not None or sent.sketch_erased is not None):
+            sketch = np.zeros(sent.mask.shape, bool)
+            for part in (sent.sketch_drawn, sent.sketch_erased):
+                if part is not None:
+                    sketch |= part
+            if not (sketch & sent.mask).any():
+                note = f"Your edge sketch lies outside the hole, so the fill had nothing to follow. {note}".strip()
+            elif not self._selected_uses_edges():
+                note = f"{result.backend} fills without edges: your edge sketch was not used. {note}".strip()
         if command is None:
             self.statusBar().showMessage(note or "The fill changed nothing.", 8000)
         else:
@@ -907,9 +945,13 @@ class MainWindow(QMainWindow):
         rows = [(key, f"{label}: {what}") for _, label, key, what in TOOLS]
         rows += [("[ / ]", "smaller / larger brush"), ("Esc", "cancel the fill, or the drag in progress"),
                  ("Tab (hold)", "compare with the photo before the last fill"), ("Space (hold)", "pan")]
+        # the keys written out above are not listed a second time from their actions
+        listed = {"[", "]", "Esc", "Tab", "Space"}
         tool_actions = {f"tool_{name}" for name, *_ in TOOLS}
         for key, action in self.actions.items():  # as the menus have them, so the list cannot go stale
             keys = " / ".join(k.toString(QKeySequence.NativeText) for k in action.shortcuts() if not k.isEmpty())
+            if keys in listed:
+                continue
             if keys and key not in tool_actions:
                 rows.append((keys, action.text().replace("&", "").rstrip("…")))
         return rows

@@ -98,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None, help="model to select (default: automatic)")
     parser.add_argument("--predict-edges", action="store_true")
     parser.add_argument("--fill", action="store_true")
+    parser.add_argument("--compare", action="store_true", help="grab while Tab is held (the photo before the fill)")
+    parser.add_argument("--shortcuts-out", default=None, help="also grab the F1 shortcut list to this file")
     parser.add_argument("--tool", default="brush", help="tool active in the picture")
     parser.add_argument("--hover", default=None, help="x,y photo point where the pointer rests (brush outline)")
     parser.add_argument("--finetune-out", default=None,
@@ -146,8 +148,22 @@ def main(argv: list[str] | None = None) -> int:
         x, y = (float(v) for v in args.hover.split(","))
         _send(window.canvas, QEvent.MouseMove, window.canvas.map_from_document(QPointF(x, y)), Qt.NoButton,
               Qt.NoButton)
+    if args.compare:
+        window.canvas.set_compare(True)
     settle(app, 0.5)
     save_grab(window, Path(args.out))
+    window.canvas.set_compare(False)
+    if args.shortcuts_out:
+        from PySide6.QtWidgets import QMessageBox
+
+        def grab_box() -> None:
+            box = next(w for w in app.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible())
+            settle(app, 0.3)
+            save_grab(box, Path(args.shortcuts_out))
+            box.accept()
+
+        QTimer.singleShot(500, grab_box)
+        window.show_shortcuts()
     print(f"saved {args.out}; model list: {[m.name for m in window.models]}; "
           f"messages: {prompter.asked}; status: {window.statusBar().currentMessage()!r}")
     if args.finetune_out:

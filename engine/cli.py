@@ -90,7 +90,7 @@ def _load_single(args: argparse.Namespace) -> tuple[Any, np.ndarray, np.ndarray 
 
     loaded = load_image(args.image)
     h, w = loaded.rgb.shape[:2]
-    mask = load_mask(args.mask)
+    mask = _oriented(load_mask(args.mask), args)
     if mask.shape != (h, w):
         raise MaskError(f"the mask {args.mask} is {mask.shape[1]}x{mask.shape[0]} but the image {args.image} is "
                         f"{w}x{h}; they must be the same size")
@@ -110,6 +110,21 @@ def _request(image: np.ndarray, mask: np.ndarray, drawn: np.ndarray | None, eras
 
 
 EMPTY_MASK_NOTE = "the mask is empty: nothing to fill, the image is written unchanged"
+LARGE_HOLE = 0.5
+
+
+def _oriented(mask: np.ndarray, args: argparse.Namespace) -> np.ndarray:
+    """The mask as white = hole; --invert-mask flips a black-is-hole mask."""
+    return ~mask if getattr(args, "invert_mask", False) else mask
+
+
+def _large_hole_warning(name: object, mask: np.ndarray) -> str | None:
+    """A warning when more than half of the photo is marked as hole: most often an inverted mask."""
+    share = float(mask.mean())
+    if share <= LARGE_HOLE:
+        return None
+    return (f"warning: the mask {name} marks {share * 100:.0f}% of the photo as hole (white = fill); "
+            "if black marks the hole in it, run again with --invert-mask")
 
 
 # ---------------------------------------------------------------- fill
@@ -130,6 +145,9 @@ def cmd_fill(args: argparse.Namespace) -> int:
     from engine.imageio import save_image
 
     loaded, mask, drawn, erased = _load_single(args)
+    warning = _large_hole_warning(args.mask, mask)
+    if warning:
+        _say(warning)
     if not mask.any():
         _say(f"{args.image}: {EMPTY_MASK_NOTE}")
         _write_unchanged(Path(args.image), out, loaded)
@@ -218,7 +236,7 @@ def _fill_batch(args: argparse.Namespace) -> int:
     from engine.imageio import load_image, load_mask, save_image
 
     failed: list[str] = []
-    written = skipped = 0
+    written = skipped = large = 0
     bar = tqdm(images, desc="fill", unit="image", file=sys.stderr, dynamic_ncols=True, disable=None)
 
     def note(text: str) -> None:
@@ -237,7 +255,11 @@ def _fill_batch(args: argparse.Namespace) -> int:
                 raise MaskError(f"no mask named {path.stem}.* in {mask_dir}")
             loaded = load_image(path)
             h, w = loaded.rgb.shape[:2]
-            mask = load_mask(masks[path.stem], size=(w, h))
+            mask = _oriented(load_mask(masks[path.stem], size=(w, h)), args)
+            warning = _large_hole_warning(masks[path.stem], mask)
+            if warning:
+                large += 1
+                note(f"{path.name}: {warning}")
             if not mask.any():
                 note(f"{path.name}: {EMPTY_MASK_NOTE}")
                 _write_unchanged(path, out, loaded)
@@ -253,6 +275,8 @@ def _fill_batch(args: argparse.Namespace) -> int:
             note(f"{path.name}: failed: {_one_line(exc)}")
     bar.close()
     summary = f"{written} written to {out_dir}, {len(failed)} failed, {skipped} skipped (already there)"
+    if large:
+        summary += f", {large} with masks marking more than half of the photo as hole (see the warnings)"
     print(summary)
     if failed:
         _say(f"failed: {', '.join(failed)}")
@@ -591,6 +615,9 @@ def build_parser() -> argparse.ArgumentParser:
                           formatter_class=argparse.RawDescriptionHelpFormatter)
     fill.add_argument("image", nargs="?", type=Path, metavar="IMAGE", help="photo to fill (single-file form)")
     fill.add_argument("--mask", type=Path, metavar="MASK", help="hole mask, white = fill; same size as IMAGE")
+    fill.add_argument("--invert-mask", action="store_true",
+                      help="the masks mark the hole in black (white = keep); a mask marking more than half of "
+                           "the photo as hole is warned about")
     fill.add_argument("--edges", type=Path, metavar="SKETCH", help="edge sketch: white = draw an edge here, "
                       "pure red = no edge here, black/transparent = the model decides (single-file form)")
     fill.add_argument("--model", type=model_name, default="default", metavar="NAME",

@@ -410,3 +410,14 @@ def test_a_run_that_validates_clearly_worse_than_its_base_gets_a_warning(make_di
     dialog.on_record({"kind": "val", "step": 20, "table": {"all": {"hole_psnr": 17.5}}})
     assert "7.5 dB worse than the base model" in dialog._worse_than_base()
     assert "-7.50 dB against the base model" in dialog.val_label.text()
+
+
+def test_the_settings_column_keeps_its_width_when_status_lines_grow(qtbot, make_dialog) -> None:
+    dialog = make_dialog()
+    width = dialog.left_column.width()
+    assert width >= 520
+    dialog.status_label.setText("step 12 / 300, loss 0.1234, " * 12)  # a long line, as a run writes them
+    dialog.form_box.setEnabled(False)  # as during a run
+    dialog.adjustSize()
+    qtbot.waitUntil(lambda: dialog.left_column.width() == width, timeout=2000)
+    assert dialog.form_box.width() >= 520 - 20

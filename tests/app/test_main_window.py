@@ -492,3 +492,91 @@ def test_texture_slider_reaches_the_fill_is_remembered_and_is_off_for_fills_with
     assert window.select_model("telea") and not window.texture_slider.isEnabled()
     window.close()
     assert make_window().texture_slider.value() == 100  # the setting survives a restart
+
+
+def test_a_sketch_outside_the_hole_is_said_to_be_outside(make_window, qtbot, photo_file):
+    window = make_window(engine_factory=FakeEngine)
+    _open(window, qtbot, photo_file)
+    paint_box(window, BOX)
+    stroke = window.document.begin_stroke("edge_pen")
+    stroke.segment((BOX[2] + 6.0, BOX[1]), (BOX[2] + 6.0, BOX[3]), 2)  # beside the hole, not in it
+    stroke.finish()
+    _fill_and_wait(window, qtbot)
+    message = window.statusBar().currentMessage()
+    assert "outside the hole" in message and "was not used" not in message
+
+
+def test_the_shortcut_list_names_each_key_once(make_window):
+    window = make_window(engine_factory=FakeEngine)
+    keys = [k for k, _ in window.shortcut_rows()]
+    for key in ("Esc", "[", "]"):
+        assert sum(key in k.split(" / ") for k in keys) == 1, key
+
+
+def test_after_a_fill_the_result_shows_not_the_edges(make_window, qtbot, photo_file):
+    from PySide6.QtGui import QColor
+
+    from app.layers import DEFAULT_EDGE_COLORS, DEFAULT_MASK_COLOR, EDGE_ERASED
+
+    window = make_window(engine_factory=FakeEngine)
+    _open(window, qtbot, photo_file)
+    window.canvas.set_edges_visible(True)
+    paint_box(window, BOX)
+    _fill_and_wait(window, qtbot)
+    assert not window.canvas.layer_visible("edges") and not window.actions["show_edges"].isChecked()
+    erased, mask = DEFAULT_EDGE_COLORS[EDGE_ERASED], QColor(DEFAULT_MASK_COLOR)
+    assert erased.alpha() == 255  # erased-edge marks stand out on the red mask: far from its colour
+    assert abs(erased.hueF() - mask.hueF()) > 0.3 and erased.green() - mask.green() > 150
+
+
+def test_holding_tab_shows_a_hint_that_the_original_is_shown(make_window, qtbot, photo_file):
+    window = make_window(engine_factory=FakeEngine)
+    _open(window, qtbot, photo_file)
+    paint_box(window, BOX)
+    _fill_and_wait(window, qtbot)
+    before = window.canvas.grab().toImage()
+    window.canvas.set_compare(True)
+    during = window.canvas.grab().toImage()
+    window.canvas.set_compare(False)
+    width = before.width()
+    changed = sum(before.pixel(x, 16) != during.pixel(x, 16) for x in range(width // 2, width))
+    assert changed > 50  # the label sits top right over the view
+
+
+def test_no_false_model_gone_warning_while_the_list_is_loading(make_window, qtbot):
+    from app.settings import Settings
+    from engine.api import ModelInfo
+
+    settings = Settings.load()
+    settings.default_model = "my-photos"
+    engine = FakeEngine()
+    engine.extra_models = [ModelInfo("my-photos", "neural", "user", uses_edges=True)]
+    window = make_window(engine_factory=lambda: engine, settings=settings)
+    window.on_models_changed([])  # what the window sees before the engine has listed anything
+    assert "not available" not in window.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: window.selected_model() == "my-photos", timeout=5000)
+    assert "not available" not in window.statusBar().currentMessage()
+
+
+def test_model_names_are_shown_in_full_or_cut_in_the_middle(make_window, qtbot):
+    from app.main_window import MODEL_LABEL_CHARS, elide_middle
+    from engine.api import ModelInfo
+
+    assert elide_middle("abc", 10) == "abc"
+    cut = elide_middle("x" * 30 + "-finetune-2", 20)
+    assert len(cut) == 20 and cut.endswith("tune-2") and "…" in cut
+    engine = FakeEngine()
+    engine.extra_models = [ModelInfo("edgeconnect-preview-image", "neural", "bundled", uses_edges=True),
+                           ModelInfo("edgeconnect-preview-image-my-garden-photos-ft", "neural", "user",
+                                     uses_edges=True)]
+    window = make_window(engine_factory=lambda: engine)
+    qtbot.waitUntil(lambda: len(window.models) == 3, timeout=5000)
+    combo = window.model_combo
+    labels = [combo.itemText(i) for i in range(combo.count())]
+    assert any(t.startswith("edgeconnect-preview-image  (") for t in labels)  # short enough: whole
+    long_label = next(t for t in labels if "…" in t)
+    assert len(long_label) <= MODEL_LABEL_CHARS and long_label.endswith("user)")
+    assert combo.minimumSizeHint().width() >= combo.fontMetrics().horizontalAdvance("x" * 30)
+    assert window.select_model("edgeconnect-preview-image-my-garden-photos-ft")
+    assert "edgeconnect-preview-image-my-garden-photos-ft" in combo.toolTip()
+    assert "combobox-popup: 0" in combo.styleSheet()

@@ -503,3 +503,35 @@ def test_empty_model_name_is_refused(files, tmp_path, capsys):
     assert cli.main(["fill", str(img), "--mask", str(mask), "-o", str(tmp_path / "o.png"), "--model", ""]) == 2
     assert "model name is empty" in _one_error_line(capsys.readouterr().err)
     assert not (tmp_path / "o.png").exists()
+
+
+def test_an_inverted_mask_is_warned_about_and_invert_mask_fills_the_right_part(files, capsys):
+    tmp, img, _ = files
+    inverted = _write(tmp / "black_hole.png", 255 - _mask())
+    out = tmp / "out.png"
+    assert cli.main(["fill", str(img), "--mask", str(inverted), "--model", "telea", "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "black_hole.png" in err and "--invert-mask" in err
+    out2 = tmp / "out2.png"
+    assert cli.main(["fill", str(img), "--mask", str(inverted), "--invert-mask", "--model", "telea",
+                     "-o", str(out2)]) == 0
+    assert "warning" not in capsys.readouterr().err
+    before, after, hole = _read(img), _read(out2), _mask() > 0
+    np.testing.assert_array_equal(after[~hole], before[~hole])
+    assert np.any(after[hole] != before[hole])
+
+
+def test_batch_warns_per_file_about_large_holes_and_counts_them(tmp_path, capsys):
+    photos, masks, out = tmp_path / "photos", tmp_path / "masks", tmp_path / "out"
+    photos.mkdir()
+    masks.mkdir()
+    for i in range(3):
+        _write(photos / f"p{i}.png", _photo(seed=i))
+    _write(masks / "p0.png", _mask())
+    _write(masks / "p1.png", 255 - _mask())
+    _write(masks / "p2.png", 255 - _mask())
+    rc = cli.main(["fill", "--input", str(photos), "--masks", str(masks), "--output", str(out), "--model", "telea"])
+    captured = capsys.readouterr()
+    assert rc == 0
+    assert "p1.png" in captured.err and "p2.png" in captured.err and "p0.png" not in captured.err
+    assert "2 with masks marking more than half" in captured.out
