@@ -74,6 +74,16 @@ def lowband_psnr(pred: np.ndarray, target: np.ndarray, mask: np.ndarray, sigma: 
     return psnr(blur[0], blur[1], mask)
 
 
+def line_coverage(fill_edges: np.ndarray, line: np.ndarray, tolerance: int = 2) -> float:
+    """Share of the pixels of a drawn ``line`` (bool) within ``tolerance`` px of an edge of the fill
+    (``fill_edges``, bool, e.g. its Canny map): whether a sketched edge visibly continues. ``nan`` if no line."""
+    line = np.asarray(line, bool)
+    if not line.any():
+        return float("nan")
+    near = cv2.dilate(np.asarray(fill_edges, np.uint8), np.ones((2 * tolerance + 1,) * 2, np.uint8)) > 0
+    return float(near[line].mean())
+
+
 def l1_percent(pred: np.ndarray, target: np.ndarray) -> float:
     """Mean absolute error as a percentage of 255."""
     return float(_abs_diff(pred, target).mean(dtype=np.float64)) / _L * 100.0

@@ -22,7 +22,7 @@ from engine.api import FillRequest
 from engine.edges import canny_edges, to_gray
 from engine.evaluation import noise_hole
 from engine.imageio import find_images, load_image, save_image
-from engine.metrics import psnr
+from engine.metrics import line_coverage, psnr
 from engine.pipeline import Engine
 
 THUMB = 200
@@ -77,6 +77,9 @@ def demo_row(engine: Engine, truth: np.ndarray, model: str) -> tuple[list[np.nda
              truth]
     scores = {name: psnr(result.image, truth, mask) for name, result in
               (("own edges", own), ("sketch", guided), ("edges erased", erased))}
+    line = sketch & ~np.asarray(cv2.dilate(np.uint8(~mask), np.ones((7, 7), np.uint8)), bool)  # 3 px off the border
+    for name, result in (("line without sketch", own), ("line with sketch", guided)):
+        scores[name] = line_coverage(canny_edges(to_gray(result.image)), line)
     return [_thumb(t) for t in tiles], scores
 
 
@@ -96,12 +99,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="grid PNG to write")
     args = parser.parse_args(argv)
     engine = Engine()
-    rows, header = [], "photo | own edges | sketch | edges erased (hole PSNR dB)"
+    rows, header = [], ("photo | own edges | sketch | edges erased (hole PSNR dB) | drawn line continued "
+                        "without / with the sketch (share of its pixels within 2 px of a Canny edge of the fill)")
     print(f"model: {engine.resolve_model(args.model)}\n{header}")
     for path in find_images(args.images, args.limit):
         tiles, scores = demo_row(engine, load_image(path).rgb, args.model)
         rows.append(np.concatenate(tiles, axis=1))
-        print(f"{path.name} | " + " | ".join(f"{scores[k]:.2f}" for k in ("own edges", "sketch", "edges erased")))
+        print(f"{path.name} | " + " | ".join(f"{scores[k]:.2f}" for k in ("own edges", "sketch", "edges erased"))
+              + f" | {scores['line without sketch']:.2f} / {scores['line with sketch']:.2f}")
     if not rows:
         print(f"no photos found in {args.images}", file=sys.stderr)
         return 1

@@ -155,3 +155,13 @@ def test_lowband_psnr_scores_structure_apart_from_texture() -> None:
     # Zero-mean texture barely moves the low band; a wrong colour does.
     assert lowband_psnr(noisy, truth, mask) > metrics.psnr(noisy, truth, mask) + 10
     assert lowband_psnr(shifted, truth, mask) < lowband_psnr(noisy, truth, mask) - 10
+
+
+def test_line_coverage_counts_the_drawn_pixels_near_an_edge_of_the_fill() -> None:
+    line = np.zeros((20, 20), bool)
+    line[10, 2:18] = True
+    edges = np.zeros_like(line)
+    edges[11, 2:10] = True  # half the line, one pixel off
+    assert metrics.line_coverage(edges, line) == pytest.approx(0.5 + 2 / 16)  # the dilation reaches 2 px on
+    assert metrics.line_coverage(np.zeros_like(line), line) == 0.0
+    assert math.isnan(metrics.line_coverage(edges, np.zeros_like(line)))

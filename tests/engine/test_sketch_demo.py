@@ -18,4 +18,6 @@ def test_sketch_demo_writes_grid(tmp_path, tiny_models_dir, capsys):
     grid = load_image(out).rgb
     assert grid.shape == (24 + 2 * THUMB, THUMB * len(COLUMNS), 3)
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("p0.png", "p1.png"))]
-    assert len(lines) == 2 and all(len(line.split("|")) == 4 for line in lines)
+    assert len(lines) == 2 and all(len(line.split("|")) == 5 for line in lines)
+    coverage = [line.split("|")[4].split("/") for line in lines]  # without / with the sketch, in [0, 1]
+    assert all(0.0 <= float(x) <= 1.0 for pair in coverage for x in pair)
