@@ -29,7 +29,7 @@ import numpy as np
 from engine import metrics
 from engine.atomic import write_bytes_atomic, write_text_atomic
 from engine.imageio import SUPPORTED_EXTENSIONS, load_mask
-from engine.masks import free_form_mask, rectangle_mask
+from engine.masks import free_form_mask, rectangle_mask, stroke_mask_in_range
 from engine.paths import shared_data_dir
 
 FillFn = Callable[[np.ndarray, np.ndarray, str], np.ndarray]
@@ -40,6 +40,8 @@ NVIDIA_BUCKETS: dict[str, tuple[int, int]] = {
     "irregular 30-40%": (6000, 7999),
     "irregular 50-60%": (10000, 11999),
 }
+PROCEDURAL_RATIOS: dict[str, tuple[float, float]] = {
+    "irregular 10-20%": (0.10, 0.20), "irregular 30-40%": (0.30, 0.40), "irregular 50-60%": (0.50, 0.60)}
 RECTANGLE = "rectangle 25-45%"
 RECTANGLE_SIDES = (0.25, 0.45)
 FREE_FORM = "free-form"
@@ -86,18 +88,27 @@ class DefaultMasks:
     def __init__(self, nvidia_dir: Path | None = None):
         self.nvidia = nvidia_mask_files(nvidia_dir)
         self.messages: list[str] = []
-        missing = [b for b in NVIDIA_BUCKETS if b not in self.nvidia]
-        if missing:
+        self.procedural = [b for b in NVIDIA_BUCKETS if b not in self.nvidia]
+        if self.procedural:
             where = nvidia_dir if nvidia_dir is not None else "(none given)"
-            self.messages.append(f"NVIDIA irregular masks not found in {where}: skipping {', '.join(missing)}")
-        self.buckets: tuple[str, ...] = (*[b for b in NVIDIA_BUCKETS if b in self.nvidia], RECTANGLE, FREE_FORM)
+            stand_in = ", ".join(self.procedural)
+            self.messages.append(f"NVIDIA irregular masks not found in {where}: procedural irregular masks (seeded "
+                                 f"free-form strokes of the same hole ratios) stand in for {stand_in}")
+        else:
+            self.messages.append(f"irregular masks: the NVIDIA set in {nvidia_dir}")
+        self.buckets: tuple[str, ...] = (*NVIDIA_BUCKETS, RECTANGLE, FREE_FORM)
         self.per_image = len(self.buckets)
 
     def __call__(self, name: str, h: int, w: int) -> dict[str, np.ndarray]:
         seed = _name_seed(name)
         masks: dict[str, np.ndarray] = {}
-        for bucket, files in self.nvidia.items():
-            masks[bucket] = resize_mask(load_mask(files[seed % len(files)]), h, w)
+        for index, bucket in enumerate(NVIDIA_BUCKETS):
+            if bucket in self.nvidia:
+                files = self.nvidia[bucket]
+                masks[bucket] = resize_mask(load_mask(files[seed % len(files)]), h, w)
+            else:
+                masks[bucket] = stroke_mask_in_range(h, w, np.random.default_rng([SEED, seed, 10 + index]),
+                                                     PROCEDURAL_RATIOS[bucket])
         masks[RECTANGLE] = rectangle_mask(h, w, np.random.default_rng([SEED, seed, 1]), RECTANGLE_SIDES)
         masks[FREE_FORM] = np.asarray(free_form_mask(h, w, np.random.default_rng([SEED, seed, 2]))).astype(bool)
         return masks

@@ -211,6 +211,21 @@ def cellular_automata_mask(h: int, w: int, rng: np.random.Generator, ratio_range
     return _nudge_ratio(best, lo, hi)
 
 
+def stroke_mask_in_range(h: int, w: int, rng: np.random.Generator, ratio_range: tuple[float, float],
+                         max_strokes: int = 64) -> np.ndarray:
+    """Irregular holes of a given hole ratio made procedurally: free-form brush strokes (``free_form_mask``)
+    are added until the ratio reaches ``ratio_range``'s low end, then grown or shrunk along the outline into
+    the range. Stands in for the NVIDIA irregular masks where that folder is not present."""
+    _check_size(h, w)
+    lo, hi = _check_range("ratio_range", ratio_range)
+    mask = np.zeros((h, w), bool)
+    for _ in range(max_strokes):
+        if hole_ratio(mask) >= lo:
+            break
+        mask |= np.asarray(free_form_mask(h, w, rng), bool)
+    return _nudge_ratio(mask, lo, hi)
+
+
 def _nudge_ratio(mask: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """Grow or shrink ``mask`` along its outline until its hole ratio is in ``[lo, hi]``.
 

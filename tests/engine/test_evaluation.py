@@ -44,7 +44,7 @@ def nvidia_dir(tmp_path):
 def test_default_masks_are_deterministic_and_per_image(nvidia_dir):
     masks = ev.DefaultMasks(nvidia_dir)
     assert masks.buckets == ev.DEFAULT_BUCKETS
-    assert masks.messages == []
+    assert masks.messages == [f"irregular masks: the NVIDIA set in {nvidia_dir}"]
     first = masks("a.png", 48, 64)
     again = ev.DefaultMasks(nvidia_dir)("a.png", 48, 64)
     other = masks("zz.png", 48, 64)
@@ -61,11 +61,18 @@ def test_default_masks_are_deterministic_and_per_image(nvidia_dir):
     assert 0.1 < first["irregular 10-20%"].mean() < 0.2
 
 
-def test_missing_nvidia_folder_skips_those_buckets(tmp_path):
+def test_without_the_nvidia_folder_procedural_masks_fill_all_five_buckets(tmp_path):
     masks = ev.DefaultMasks(tmp_path / "absent")
-    assert masks.buckets == (ev.RECTANGLE, ev.FREE_FORM)
-    assert "skipping" in masks.messages[0]
-    assert set(masks("a.png", 30, 30)) == {ev.RECTANGLE, ev.FREE_FORM}
+    assert masks.buckets == (*ev.NVIDIA_BUCKETS, ev.RECTANGLE, ev.FREE_FORM)
+    assert "procedural" in masks.messages[0] and str(tmp_path / "absent") in masks.messages[0]
+    first = masks("a.png", 96, 128)
+    assert set(first) == set(masks.buckets)
+    for bucket, (lo, hi) in ev.PROCEDURAL_RATIOS.items():
+        assert lo - 0.005 <= first[bucket].mean() <= hi + 0.005, bucket
+    again = masks("a.png", 96, 128)
+    assert all(np.array_equal(first[b], again[b]) for b in first)  # deterministic per photo
+    other = masks("b.png", 96, 128)
+    assert not np.array_equal(first["irregular 30-40%"], other["irregular 30-40%"])
 
 
 def test_evaluation_writes_table_grid_and_results(tmp_path, nvidia_dir):
@@ -110,7 +117,7 @@ def test_a_fill_that_changes_outside_pixels_is_caught():
     report = ev.evaluate(IMAGES[:2], ["telea", "sloppy"], sloppy, masks=ev.DefaultMasks(None))
     v = report.violations()
     assert v["telea"]["cases"] == 0
-    assert v["sloppy"]["cases"] == len(report.cases) == 4
+    assert v["sloppy"]["cases"] == len(report.cases) == 2 * 5  # five buckets, procedural irregular ones too
     assert v["sloppy"]["pixels"] > 1000
     assert "sloppy" in ev.table_markdown(report)
 
@@ -122,7 +129,7 @@ def test_errors_are_recorded_per_case_and_the_run_goes_on():
         return _classical(image, mask, backend)
 
     report = ev.evaluate(IMAGES[:1], ["telea", "broken"], flaky, masks=ev.DefaultMasks(None))
-    assert report.violations()["broken"]["errors"] == 2
+    assert report.violations()["broken"]["errors"] == 5
     assert all(c["results"]["broken"].error == "RuntimeError: no weights" for c in report.cases)
     assert report.summary()[ev.RECTANGLE]["telea"]["n"] == 1
     assert "n/a" in ev.table_markdown(report)
