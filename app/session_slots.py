@@ -10,6 +10,7 @@ Claiming an orphan locks it, so two editors started together cannot both recover
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
@@ -22,6 +23,9 @@ from app.session import has_session
 from engine.paths import user_home
 
 DAMAGED_PREFIX = "damaged-"
+CLAIM_TRIES = 8  # fresh names tried before giving up on a lock (a full or read-only disk refuses them all)
+
+log = logging.getLogger(__name__)
 
 
 def sessions_root() -> Path:
@@ -32,15 +36,19 @@ def sessions_root() -> Path:
 class SessionSlot:
     """A session folder and the lock that says an editor (this one) owns it."""
 
-    def __init__(self, folder: Path, lock: QLockFile) -> None:
+    def __init__(self, folder: Path, lock: QLockFile | None) -> None:
         self.folder = folder
-        self._lock = lock
+        self._lock = lock  # None: no lock could be taken; autosaves there report their own failures
+
+    def _unlock(self) -> None:
+        if self._lock is not None:
+            self._lock.unlock()  # also removes the lock file
 
     def release(self, clear: bool) -> None:
         """Give the folder up: ``clear`` deletes it (clean close, declined or recovered elsewhere)."""
         if clear:
             shutil.rmtree(self.folder, ignore_errors=True)
-        self._lock.unlock()  # also removes the lock file
+        self._unlock()
 
     def set_aside(self) -> Path:
         """Keep a session that cannot be read out of the way (renamed ``damaged-<id>``, never offered again)."""
@@ -49,7 +57,7 @@ class SessionSlot:
             self.folder.rename(target)
         except OSError:
             target = self.folder
-        self._lock.unlock()
+        self._unlock()
         return target
 
 
@@ -60,14 +68,23 @@ def _lock_for(name: str) -> QLockFile:
 
 
 def claim_new() -> SessionSlot:
-    """A fresh, locked session folder for this editor (the folder itself is created by the first save)."""
+    """A fresh, locked session folder for this editor (the folder itself is created by the first save).
+
+    On a full or read-only disk no lock can be written: after ``CLAIM_TRIES`` names the slot comes back
+    unlocked (the editor still starts, and its first failing autosave tells the user sessions are not saved)."""
     root = sessions_root()
-    root.mkdir(parents=True, exist_ok=True)
-    while True:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        log.warning("cannot create the session folder %s: %s", root, exc)
+    name = ""
+    for _ in range(CLAIM_TRIES):
         name = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{secrets.token_hex(3)}"
         lock = _lock_for(name)
         if lock.tryLock(0):
             return SessionSlot(root / name, lock)
+    log.warning("cannot lock a session folder in %s (a full or read-only disk?): sessions are not locked", root)
+    return SessionSlot(root / name, None)
 
 
 def claim_orphans() -> list[SessionSlot]:

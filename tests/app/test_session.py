@@ -286,3 +286,27 @@ def test_a_session_claiming_a_huge_photo_is_damaged_not_allocated(tmp_path):
     np.savez(tmp_path / session.STATE_FILE, **arrays)
     with pytest.raises(session.SessionDamaged, match="over the editor's limit"):
         session.read_session(tmp_path)
+
+
+def test_a_disk_that_refuses_every_lock_still_gives_a_slot_quickly(monkeypatch) -> None:
+    """A full disk used to spin forever in the claim loop, so the window never appeared."""
+    tries: list[int] = []
+
+    def refuse(self, timeout: int = 0) -> bool:
+        tries.append(timeout)
+        return False
+
+    monkeypatch.setattr(session_slots.QLockFile, "tryLock", refuse)
+    slot = session_slots.claim_new()
+    assert len(tries) == session_slots.CLAIM_TRIES
+    assert slot.folder.parent == session_slots.sessions_root()
+    slot.release(clear=True)  # an unlocked slot releases without error
+
+
+def test_a_session_folder_that_cannot_be_created_does_not_stop_the_claim(monkeypatch, tmp_path) -> None:
+    home = tmp_path / "not-a-folder"
+    home.write_text("a file where the user data folder should be")
+    monkeypatch.setenv("INPAINT_STUDIO_HOME", str(home))
+    slot = session_slots.claim_new()  # neither the folder nor a real lock file can be made
+    assert slot.folder.parent == home / "sessions"
+    slot.release(clear=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from engine import paths
@@ -121,3 +122,33 @@ def test_a_model_file_named_like_a_built_in_fill_is_listed_as_unusable(tiny_mode
     infos = [m for m in Engine().models() if m.name == "harmonic"]
     assert [m.kind for m in infos] == ["unavailable", "classical"]
     assert "name of a built-in fill" in infos[0].description
+
+
+@pytest.mark.parametrize("kind", ["file", "dangling link", "link loop"])
+def test_a_user_model_folder_that_is_not_a_folder_leaves_built_in_fills_working(tmp_path, monkeypatch, caplog, kind):
+    import logging
+
+    from engine import paths
+    from engine.api import FillRequest
+
+    home = tmp_path / "home"
+    home.mkdir()
+    models = home / "models"
+    if kind == "file":
+        models.write_text("not a folder")
+    elif kind == "dangling link":
+        models.symlink_to(home / "gone")
+    else:
+        models.symlink_to(home / "other")
+        (home / "other").symlink_to(models)
+    monkeypatch.setenv("INPAINT_STUDIO_HOME", str(home))
+    monkeypatch.setattr(paths, "_WARNED", set())
+    with caplog.at_level(logging.WARNING, logger="engine.paths"):
+        engine = Engine(device="cpu")
+        names = {m.name for m in engine.models()}
+    assert {"telea", "harmonic"} <= names
+    assert str(models) in caplog.text and ("file" in caplog.text or "link" in caplog.text)
+    image = np.full((20, 20, 3), 100, np.uint8)
+    mask = np.zeros((20, 20), bool)
+    mask[5:10, 5:10] = True
+    assert engine.fill(FillRequest(image, mask, model="telea")).image.shape == image.shape
