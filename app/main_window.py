@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QProgressBar,
-    QSizePolicy,
     QSlider,
     QToolBar,
     QToolButton,
@@ -294,9 +293,15 @@ class MainWindow(QMainWindow):
         bar.addWidget(self.compare_button)
         bar.addAction(self.actions["predict_edges"])
 
-        spacer = QWidget()
-        spacer.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
-        bar.addWidget(spacer)
+        # Model, texture and Fill get a row of their own: on one row with the tools, a long model name pushed
+        # the Fill button into the toolbar's overflow menu at 1440 px.
+        fill_bar = QToolBar("Fill", self)
+        fill_bar.setObjectName("fill")
+        fill_bar.setIconSize(QSize(22, 22))
+        fill_bar.setMovable(False)
+        self.addToolBarBreak(Qt.TopToolBarArea)
+        self.addToolBar(Qt.TopToolBarArea, fill_bar)
+        self.fill_toolbar = fill_bar
         self.model_combo = QComboBox()
         self.model_combo.setMinimumContentsLength(MODEL_LABEL_CHARS)  # a model and its fine-tunes differ at the end
         self.model_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
@@ -306,8 +311,8 @@ class MainWindow(QMainWindow):
         self.model_combo.view().setTextElideMode(Qt.ElideMiddle)
         self.model_combo.setToolTip("Fill model: bundled, your own trained models, or classical fills")
         self.model_combo.setFocusPolicy(Qt.NoFocus)
-        bar.addWidget(QLabel(" Model "))
-        bar.addWidget(self.model_combo)
+        fill_bar.addWidget(QLabel(" Model "))
+        fill_bar.addWidget(self.model_combo)
         self.texture_slider = QSlider(Qt.Horizontal)
         self.texture_slider.setRange(0, 100)
         self.texture_slider.setFixedWidth(90)
@@ -315,20 +320,20 @@ class MainWindow(QMainWindow):
         self.texture_slider.setValue(round(100 * self.settings.texture_strength))
         self.texture_slider.valueChanged.connect(self._on_texture_changed)
         self.texture_label = QLabel()
-        bar.addWidget(QLabel(" Texture "))
-        bar.addWidget(self.texture_slider)
-        bar.addWidget(self.texture_label)
+        fill_bar.addWidget(QLabel(" Texture "))
+        fill_bar.addWidget(self.texture_slider)
+        fill_bar.addWidget(self.texture_label)
         self._show_texture()
-        bar.addSeparator()
+        fill_bar.addSeparator()
         self.fill_button = QToolButton()
         self.fill_button.setDefaultAction(self.actions["fill"])
         self.fill_button.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
         self.fill_button.setObjectName("fillButton")
-        bar.addWidget(self.fill_button)
+        fill_bar.addWidget(self.fill_button)
         cancel_button = QToolButton()
         cancel_button.setDefaultAction(self.actions["cancel"])
         cancel_button.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
-        bar.addWidget(cancel_button)
+        fill_bar.addWidget(cancel_button)
         predict = bar.widgetForAction(self.actions["predict_edges"])
         if isinstance(predict, QToolButton):
             predict.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
