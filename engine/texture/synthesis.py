@@ -11,9 +11,20 @@ candidate source, which carries this project's two guide terms:
 - channel 1, the **edge term**: the guiding edge map (known, predicted and drawn edges) in the hole and the
   photo's own edges elsewhere, so a drawn line is continued by copied patches that hold a line.
 
+The native term compares the two channels at the patch centres only and *periodically* (a difference d counts
+as min(d, 1 - d), it was written for texture coordinates), so both channels are scaled into [0, GUIDE_RANGE]
+with GUIDE_RANGE = 0.5, where no wrap can occur: unscaled, sky (0.9) against dark grass (0.2) counted as 0.3.
+
 Source patches come only from known pixels outside a ring of ``RING`` px around the user's *whole* mask (no
-copying of the removed object's halo, nor of another hole): that band is the native code's "global mask".
-``strength`` blends the structure (0) with the full copied detail (1).
+copying of the removed object's halo, nor of another hole): that band is the native code's "global mask". The
+native search also ignores global-mask pixels when it compares a hole patch with its surroundings, so a wide
+ring loosens the seam: 4 px cost 0.65 dB on val against none, 2 px costs 0.04 dB.
+
+The result is recombined by frequency: the copy's detail (what a ``SPLIT_SIGMA`` px Gaussian removes) on the
+structure's low band, the low-band correction clipped to ``MAX_SHIFT`` (a copied patch is never re-tinted into
+another material; a structure that disagrees with every known colour moves the copy by at most that). On val
+this is +0.7 dB PSNR over the copy alone, with the same texture. ``strength`` blends the structure (0) with
+that result (1).
 
 A numba EM kernel of this project's own was tried first (2-3x faster, cancellable between scales) but, with
 unidirectional voting, converged to one uniform texture with a visible outline where PatchMatch placed the
@@ -30,11 +41,13 @@ import cv2
 import numpy as np
 
 PATCH_RADIUS = 3  # 7 x 7 patches, pypatchmatch's radius 3 as IOPaint uses it
-RING = 4  # px around the user's mask (full resolution) that never serve as sources
-GUIDE_WEIGHT = 0.5  # weight of the guide map against the patch colour distance (native clip keeps it bounded)
+RING = 2  # px around the user's mask (full resolution) that never serve as sources
+GUIDE_WEIGHT = 1.0  # weight of the guide map against the patch colour distance (0.5-4 measure the same on val)
 GUIDE_SIGMA = 3.0  # px of the guide's low-pass
+GUIDE_RANGE = 0.5  # both guide channels lie in [0, GUIDE_RANGE]: the native periodic difference never wraps
 EDGE_SIGMA = 1.5  # px of the blur that lets an edge match a neighbouring one
-EDGE_SCALE = 1.0  # the edge channel's range against the luminance channel's [0, 1]
+SPLIT_SIGMA = 2.0  # px: detail finer than this comes from the copy, the low band from the structure
+MAX_SHIFT = 0.15  # largest low-band correction of the copy, in [0, 1] colour units (38 levels)
 MIN_SOURCES = 64  # fewer usable source pixels than this: the structure fill is returned as it is
 SEED = 0  # fixed: the same request gives the same bytes
 DEFAULT_STRENGTH = 1.0
@@ -98,13 +111,13 @@ def guide_map(inp: TextureInput) -> np.ndarray:
     """The h x w x 3 float32 regularity map handed to the native search (channel 2 unused)."""
     photo = inp.image.astype(np.float32) * np.float32(1 / 255)
     known = np.where(inp.hole[..., None], inp.structure, photo)
-    luminance = _blur(known @ LUMA, GUIDE_SIGMA)
+    luminance = _blur(known @ LUMA, GUIDE_SIGMA) * np.float32(GUIDE_RANGE)
     edges = np.zeros(inp.hole.shape, np.float32)
     # Only a line to follow inside the hole switches the edge term on: without one, "no edge here" would make
     # the search avoid every source patch that holds an edge, and copy only flat texture.
     if inp.edges is not None and inp.source_edges is not None and (inp.edges[inp.hole] > 0).any():
         edges = _blur(np.where(inp.hole, inp.edges, inp.source_edges).astype(np.float32), EDGE_SIGMA)
-        edges = edges / max(float(edges.max()), 1e-6) * np.float32(EDGE_SCALE)
+        edges = edges / max(float(edges.max()), 1e-6) * np.float32(GUIDE_RANGE)
     return np.ascontiguousarray(np.stack([luminance, edges, np.zeros_like(edges)], axis=-1), dtype=np.float32)
 
 
@@ -141,5 +154,14 @@ def synthesize(inp: TextureInput, strength: float = DEFAULT_STRENGTH, step: Step
     if step is not None:
         step(1.0, "texture")
     synth = np.asarray(copied, dtype=np.float32) * np.float32(1 / 255)
-    out = structure + np.float32(strength) * (synth - structure)
-    return TextureResult(np.where(hole[..., None], out, structure).astype(np.float32))
+    photo = inp.image[..., :3].astype(np.float32) * np.float32(1 / 255)
+    full = recombine(np.where(hole[..., None], structure, photo), np.where(hole[..., None], synth, photo))
+    out = structure + np.float32(strength) * (full - structure)
+    return TextureResult(np.where(hole[..., None], np.clip(out, 0.0, 1.0), structure).astype(np.float32))
+
+
+def recombine(structure: np.ndarray, copy: np.ndarray) -> np.ndarray:
+    """The copy's detail on the structure's low band (shift clipped to ``MAX_SHIFT``); both h x w x 3 in [0, 1]
+    and equal outside the hole, so the correction fades out across the seam."""
+    shift = np.clip(_blur(structure, SPLIT_SIGMA) - _blur(copy, SPLIT_SIGMA), -MAX_SHIFT, MAX_SHIFT)
+    return copy + shift
