@@ -917,8 +917,10 @@ class MainWindow(QMainWindow):
         doc = self.document
         image = None if doc.is_empty() else doc.image.copy()
         mask = None if doc.is_empty() else doc.mask.copy()
+        filled = None if doc.is_empty() else doc.filled_in_session()
         path = self.files.save_target or self.files.original_path
-        dialog = FinetuneDialog(self.models, image, mask, self.settings, self, photo_name=path.name if path else "")
+        dialog = FinetuneDialog(self.models, image, mask, self.settings, self, photo_name=path.name if path else "",
+                                filled=filled)
         dialog.model_registered.connect(self.on_model_registered)
         self.engine.models_changed.connect(dialog.set_models)
         dialog.finished.connect(self._on_finetune_closed)

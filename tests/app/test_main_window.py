@@ -580,3 +580,19 @@ def test_model_names_are_shown_in_full_or_cut_in_the_middle(make_window, qtbot):
     assert window.select_model("edgeconnect-preview-image-my-garden-photos-ft")
     assert "edgeconnect-preview-image-my-garden-photos-ft" in combo.toolTip()
     assert "combobox-popup: 0" in combo.styleSheet()
+
+
+def test_fine_tuning_on_this_photo_after_a_fill_leaves_the_fill_out(make_window, qtbot, photo_file):
+    window = make_window()
+    _open(window, qtbot, photo_file)
+    qtbot.waitUntil(lambda: bool(window.models), timeout=10_000)
+    assert window.select_model("telea")
+    paint_box(window, BOX)
+    hole = window.document.mask.copy()
+    _fill_and_wait(window, qtbot)
+    assert not window.document.mask.any()
+    window.actions["fine_tune"].trigger()
+    dialog = window._finetune
+    assert np.array_equal(dialog.mask, hole) and not dialog.user_mask.any()
+    assert "filled in this session and is left out" in dialog.photo_note.text()
+    dialog.close()
