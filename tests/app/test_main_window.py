@@ -559,7 +559,7 @@ def test_no_false_model_gone_warning_while_the_list_is_loading(make_window, qtbo
 
 
 def test_model_names_are_shown_in_full_or_cut_in_the_middle(make_window, qtbot):
-    from app.main_window import MODEL_LABEL_CHARS, elide_middle
+    from app.main_window import MODEL_LABEL_CHARS, elide_middle, model_label
     from engine.api import ModelInfo
 
     assert elide_middle("abc", 10) == "abc"
@@ -575,7 +575,10 @@ def test_model_names_are_shown_in_full_or_cut_in_the_middle(make_window, qtbot):
     labels = [combo.itemText(i) for i in range(combo.count())]
     assert any(t.startswith("edgeconnect-preview-image  (") for t in labels)  # short enough: whole
     long_label = next(t for t in labels if "…" in t)
-    assert len(long_label) <= MODEL_LABEL_CHARS and long_label.endswith("user)")
+    assert len(long_label) <= MODEL_LABEL_CHARS and long_label.endswith("(edge-guided, user)")
+    beach, forest = (model_label(f"edgeconnect-preview-image-holiday-{place}-2026", "edge-guided", "user")
+                     for place in ("beach", "forest"))
+    assert beach != forest and "beach-2026  (edge-guided, user)" in beach and len(forest) <= MODEL_LABEL_CHARS
     assert combo.minimumSizeHint().width() >= combo.fontMetrics().horizontalAdvance("x" * 30)
     assert window.select_model("edgeconnect-preview-image-my-garden-photos-ft")
     assert "edgeconnect-preview-image-my-garden-photos-ft" in combo.toolTip()
