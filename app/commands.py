@@ -202,6 +202,17 @@ class FillCommand(BitmapEditCommand):
         """The changed boxes of the photo (one per filled region that changed)."""
         return [p for p in self.patches if p.layer == "image"]
 
+    def mark_filled(self, region: np.ndarray) -> None:
+        """Set in ``region`` (H x W bool) the pixels this fill put into the photo: those it changed, and the hole
+        it cleared from the mask (which includes hole pixels the fill happened to leave at their old value)."""
+        for p in self.patches:
+            x0, y0, x1, y1 = p.box
+            if p.layer == "image":
+                changed = p.old != p.new
+                region[y0:y1, x0:x1] |= changed.any(axis=-1) if changed.ndim == 3 else changed
+            elif p.layer == "mask":
+                region[y0:y1, x0:x1] |= p.old & ~p.new
+
 
 class InvertMaskCommand(QUndoCommand):
     """Inverts the mask; its own inverse, so it stores nothing."""

@@ -649,6 +649,16 @@ class Document(QObject):
                 return command
         return None
 
+    def filled_in_session(self) -> np.ndarray:
+        """H x W bool: every pixel that a fill still applied in this history put into the photo, i.e. what did
+        not come from the file (an undone fill's pixels are the file's again; a recovered session counts)."""
+        region = np.zeros(self.mask.shape, dtype=bool)
+        for i in range(self.undo_stack.index()):
+            command = self.undo_stack.command(i)
+            if isinstance(command, FillCommand):
+                command.mark_filled(region)
+        return region
+
     def last_fill_patches(self) -> list[tuple[QRect, np.ndarray]]:
         """Rect and old pixels of each box the most recent applied fill changed (what compare shows); [] if none.
 

@@ -98,6 +98,32 @@ def suggest_name(text: str) -> str:
     return name or "my-model"
 
 
+def _percent(part: int, whole: int) -> str:
+    """``part`` of ``whole`` as a rounded percentage, never "0 %" or "100 %" for a share that is not."""
+    share = 100.0 * part / max(1, whole)
+    if 0 < share < 1:
+        return "under 1 %"
+    if 99 < share < 100:
+        return "over 99 %"
+    return f"{share:.0f} %"
+
+
+def photo_note(name: str, mask: np.ndarray, filled: np.ndarray) -> str:
+    """What "this photo" trains on: the pixels that came from the file, neither the mask nor a fill of this
+    session (``mask`` and ``filled`` H x W bool)."""
+    h, w = mask.shape
+    known = int(np.count_nonzero(~(mask | filled)))
+    text = f"{name or 'the open photo'}, {w} x {h}: learns from the {_percent(known, mask.size)} that came from " \
+           "the file"
+    masked, filled_count = int(np.count_nonzero(mask)), int(np.count_nonzero(filled & ~mask))
+    if filled_count:
+        text += (f"; {_percent(filled_count, mask.size)} of the photo was filled in this session and is left out "
+                 "(a fill is not the photo)")
+    text += "; your mask is never a target" if masked else ""
+    return text + (". It checks its fills on held-out holes of the photo and keeps the base model's weights "
+                   "unless they improve.")
+
+
 def _device_choices() -> list[tuple[str, str]]:
     """(device, label): the CPU, every CUDA device, Apple's MPS when available."""
     import os
@@ -144,14 +170,20 @@ class FinetuneDialog(QDialog):
                  settings: Settings, parent: QWidget | None = None, *, photo_name: str = "",
                  auto_estimate: bool = True, confirm: Confirm | None = None, ask_name: AskName | None = None,
                  env: dict[str, str] | None = None,
-                 python: str | None = None) -> None:
+                 python: str | None = None, filled: np.ndarray | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Fine-tune a model")
         self.setModal(False)
         self.settings = settings
         self.base_models = [m for m in models if m.kind in ("neural", "completion") and m.path]
         self.image = image
-        self.mask = mask if mask is not None or image is None else np.zeros(image.shape[:2], bool)
+        shape = image.shape[:2] if image is not None else (0, 0)
+        # "This photo" learns only from pixels that came from the file: the user's mask and every region filled
+        # in this session (``filled``, from the undo history) have no ground truth, so both go to the trainer as
+        # its user mask.
+        self.user_mask = np.asarray(mask, bool) if mask is not None else np.zeros(shape, bool)
+        self.filled = np.asarray(filled, bool) if filled is not None else np.zeros(shape, bool)
+        self.mask = self.user_mask | self.filled if image is not None else mask
         self.photo_name = photo_name
         self.auto_estimate = auto_estimate
         self.confirm = confirm or _ask(self)
@@ -207,7 +239,7 @@ class FinetuneDialog(QDialog):
         form.addRow("Base model", self.base_combo)
 
         self.folder_radio = QRadioButton("A folder of my photos")
-        self.photo_radio = QRadioButton("This photo: the unmasked area of the open image")
+        self.photo_radio = QRadioButton("This photo: the part of the open image that came from the file")
         self.data_group = QButtonGroup(self)
         self.data_group.addButton(self.folder_radio)
         self.data_group.addButton(self.photo_radio)
@@ -230,12 +262,7 @@ class FinetuneDialog(QDialog):
             self.photo_radio.setEnabled(False)
             self.photo_note.setText("Open a photo to fine-tune on it.")
         else:
-            known = 1.0 - float(np.count_nonzero(self.mask)) / max(1, self.mask.size)
-            h, w = self.image.shape[:2]
-            self.photo_note.setText(f"{self.photo_name or 'the open photo'}, {w} x {h}: learns from its "
-                                    f"{known:.0%} unmasked area; your mask is never a target. It checks its fills on "
-                                    "held-out holes of the photo and keeps the base model's weights unless "
-                                    "they improve.")
+            self.photo_note.setText(photo_note(self.photo_name, self.user_mask, self.filled))
         (self.photo_radio if self.image is not None else self.folder_radio).setChecked(True)
 
         self.parts_combo = QComboBox()
@@ -546,6 +573,9 @@ class FinetuneDialog(QDialog):
             if self.image is None:
                 return "Open a photo first to fine-tune on it."
             if self.mask is not None and self.mask.all():
+                if self.filled.any():
+                    return ("Nothing of the photo is left to learn from: it is masked or was filled in this "
+                            "session, and fills are never training targets.")
                 return "The whole photo is masked: nothing is left to learn from."
         else:
             problem = job.check_folder(self.folder_edit.text())

@@ -50,12 +50,20 @@ MODEL_LABEL_CHARS = 52  # the model box shows this many characters; longer label
 
 
 def elide_middle(text: str, limit: int) -> str:
-    """``text`` cut in the middle to ``limit`` characters, so both its start and its end stay readable."""
+    """``text`` cut in the middle to ``limit`` characters, so both its start and its end stay readable; the end
+    keeps two thirds (a model and its fine-tunes share the start and differ at the end)."""
     if len(text) <= limit:
         return text
-    head = limit // 2
+    head = (limit - 1) // 3
     tail = limit - 1 - head
     return text[:head] + "…" + (text[-tail:] if tail else "")
+
+
+def model_label(name: str, kind: str, source: str, limit: int = MODEL_LABEL_CHARS) -> str:
+    """``name  (kind, source)`` in at most ``limit`` characters: only the name is cut, so the kind and source
+    stay whole and the name keeps as much of its end as fits."""
+    suffix = f"  ({kind}, {source})"
+    return elide_middle(name, max(12, limit - len(suffix))) + suffix
 
 APP_TITLE = "Inpaint Studio"
 TOOLS = (  # name, label, shortcut, what it does
@@ -502,7 +510,7 @@ class MainWindow(QMainWindow):
                           Qt.ToolTipRole)
         for info in self.models:
             kind = MODEL_KIND_LABEL.get(info.kind, info.kind)
-            combo.addItem(elide_middle(f"{info.name}  ({kind}, {info.source})", MODEL_LABEL_CHARS), info.name)
+            combo.addItem(model_label(info.name, kind, info.source), info.name)
             tip = f"{info.name} ({kind}, {info.source})" + (f"\n{info.description}" if info.description else "")
             combo.setItemData(combo.count() - 1, tip, Qt.ToolTipRole)
         index = combo.findData(wanted)
@@ -917,8 +925,10 @@ class MainWindow(QMainWindow):
         doc = self.document
         image = None if doc.is_empty() else doc.image.copy()
         mask = None if doc.is_empty() else doc.mask.copy()
+        filled = None if doc.is_empty() else doc.filled_in_session()
         path = self.files.save_target or self.files.original_path
-        dialog = FinetuneDialog(self.models, image, mask, self.settings, self, photo_name=path.name if path else "")
+        dialog = FinetuneDialog(self.models, image, mask, self.settings, self, photo_name=path.name if path else "",
+                                filled=filled)
         dialog.model_registered.connect(self.on_model_registered)
         self.engine.models_changed.connect(dialog.set_models)
         dialog.finished.connect(self._on_finetune_closed)

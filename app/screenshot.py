@@ -69,6 +69,17 @@ def save_grab(widget, out: Path) -> None:
     pixmap.save(str(out))
 
 
+def save_screen_area(widget, out: Path) -> None:
+    """Save the screen where ``widget`` is, pop-ups on top of it included (they are windows of their own)."""
+    screen = widget.screen()
+    geometry = widget.frameGeometry()
+    pixmap = screen.grabWindow(0, geometry.x(), geometry.y(), geometry.width(), geometry.height())
+    if pixmap.isNull():
+        pixmap = widget.grab()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pixmap.save(str(out))
+
+
 def finetune_and_grab(app: QApplication, window, out: Path) -> str:
     """Open Models > Fine-tune..., start "this photo" with the defaults, wait for the end, save the dialog."""
     from app.finetune_dialog import FinetuneDialog
@@ -93,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("photo")
     parser.add_argument("--out", default="docs/images/editor.png")
     parser.add_argument("--size", default="1440x900", help="window size WxH")
-    parser.add_argument("--stroke", action="append", default=[], help="x0,y0,x1,y1[,x2,y2...] in photo pixels")
+    parser.add_argument("--stroke", action="append", default=[],
+                        help="[TOOL:]x0,y0,x1,y1[,x2,y2...] in photo pixels, painted with TOOL (default: brush), "
+                             "e.g. edge_eraser:10,10,40,40")
     parser.add_argument("--brush", type=int, default=24)
     parser.add_argument("--model", default=None, help="model to select (default: automatic)")
     parser.add_argument("--predict-edges", action="store_true")
@@ -102,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shortcuts-out", default=None, help="also grab the F1 shortcut list to this file")
     parser.add_argument("--tool", default="brush", help="tool active in the picture")
     parser.add_argument("--hover", default=None, help="x,y photo point where the pointer rests (brush outline)")
+    parser.add_argument("--open-model-list", action="store_true",
+                        help="grab with the model drop-down open (the screen area of the window)")
     parser.add_argument("--finetune-out", default=None,
                         help="also run Models > Fine-tune... on this photo with the dialog's defaults and save the "
                              "dialog, once the run has finished, to this file")
@@ -135,7 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     settle(app, 0.3)
     window.canvas.set_brush_size(args.brush)
     for text in args.stroke:
-        values = [float(v) for v in text.split(",")]
+        tool, _, coords = text.rpartition(":")
+        window.canvas.set_tool(tool or "brush")
+        values = [float(v) for v in coords.split(",")]
         paint_stroke(window.canvas, list(zip(values[0::2], values[1::2])))
     if args.predict_edges:
         window.predict_edges()
@@ -150,8 +167,11 @@ def main(argv: list[str] | None = None) -> int:
               Qt.NoButton)
     if args.compare:
         window.canvas.set_compare(True)
+    if args.open_model_list:
+        window.model_combo.showPopup()
     settle(app, 0.5)
-    save_grab(window, Path(args.out))
+    (save_screen_area if args.open_model_list else save_grab)(window, Path(args.out))
+    window.model_combo.hidePopup()
     window.canvas.set_compare(False)
     if args.shortcuts_out:
         from PySide6.QtWidgets import QMessageBox

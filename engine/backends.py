@@ -9,21 +9,21 @@ with the device's autocast dtype; the pipeline handles cropping, upsampling and 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import cv2
 import numpy as np
-import torch
 
-from engine.api import ModelInfo
-from engine.devices import autocast
+from engine.api import DEFAULT_MODEL, FALLBACK_STRUCTURE, PREFERRED_IMAGE_MODEL, ModelInfo
 from engine.edges import DEFAULT_SIGMA, known_edges, to_gray
 from engine.errors import EngineError, ModelFileError
 from engine.model_files import ModelCard
 from engine.model_store import ModelStore
-from engine.networks.prefill import harmonic_fill
 from engine.resolution import pad_amounts, pad_reflect
 from engine.texture.synthesis import load_patchmatch
+
+if TYPE_CHECKING:  # torch is imported by the methods that run a network; listing backends needs none
+    import torch
 
 EDGE_THRESHOLD = 0.5  # probability above which a completed edge counts as an edge in the shown edge map
 
@@ -75,6 +75,8 @@ def sketch_only_edges(work: WorkInput, sigma: float = DEFAULT_SIGMA) -> np.ndarr
 
 def _tensor(array: np.ndarray, device: torch.device, pad: tuple[int, int]) -> torch.Tensor:
     """H x W (x C) numpy array, reflect-padded at bottom/right, as a float 1 x C x H x W tensor on ``device``."""
+    import torch
+
     padded = pad_reflect(array, *pad)
     if padded.ndim == 2:
         padded = padded[..., None]
@@ -114,6 +116,10 @@ class EdgeConnectBackend:
         return edge_net, image_net, card
 
     def complete_edges(self, work: WorkInput, device: torch.device) -> np.ndarray:
+        import torch
+
+        from engine.devices import autocast
+
         edge_net, _, _ = self._models(device)
         h, w = work.mask.shape
         pad = pad_amounts(h, w, getattr(edge_net, "stride", 4))
@@ -128,6 +134,10 @@ class EdgeConnectBackend:
         return apply_sketch(edges, work.drawn, work.erased)
 
     def fill(self, work: WorkInput, edges: np.ndarray | None, device: torch.device) -> np.ndarray:
+        import torch
+
+        from engine.devices import autocast
+
         _, image_net, _ = self._models(device)
         if edges is None:
             edges = self.complete_edges(work, device)
@@ -157,6 +167,10 @@ class CompletionBackend:
         return sketch_only_edges(work)
 
     def fill(self, work: WorkInput, edges: np.ndarray | None, device: torch.device) -> np.ndarray:
+        import torch
+
+        from engine.devices import autocast
+
         net, _ = self.store.load(self.name, device)
         h, w = work.mask.shape
         pad = pad_amounts(h, w, getattr(net, "stride", 4))
@@ -220,6 +234,10 @@ class HarmonicBackend(_OpenCVBackend):
     structure_source = True
 
     def fill(self, work: WorkInput, edges: np.ndarray | None, device: torch.device) -> np.ndarray:
+        import torch
+
+        from engine.networks.prefill import harmonic_fill
+
         image = torch.from_numpy(np.ascontiguousarray(work.image)).permute(2, 0, 1)[None].float() / 255.0
         mask = torch.from_numpy(np.ascontiguousarray(work.mask))[None, None].float()
         with torch.inference_mode():
@@ -286,6 +304,19 @@ def list_backends(store: ModelStore) -> list[ModelInfo]:
              else replace(info, structure_source=info.kind in ("neural", "completion"))
              for info in store.fill_models()]
     return files + classical_infos()
+
+
+def resolve_model_name(store: ModelStore, name: str | None, default_model: str | None = None) -> str:
+    """The backend name a request's ``model`` stands for: ``default`` (or nothing) is ``default_model`` if
+    given, else the preferred image model when it is installed and usable, else the fallback structure fill."""
+    if name and name != DEFAULT_MODEL:
+        return name
+    if default_model:
+        return default_model
+    entry = store.get(PREFERRED_IMAGE_MODEL)
+    if entry is not None and not entry.error and store.companion_error(entry) is None:
+        return PREFERRED_IMAGE_MODEL
+    return FALLBACK_STRUCTURE
 
 
 def create_backend(name: str, store: ModelStore) -> Backend:

@@ -389,15 +389,17 @@ def scan_model_cards() -> list[dict[str, Any]]:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    from engine.backends import list_backends, resolve_model_name
+    from engine.model_store import ModelStore
     from engine.paths import bundled_models_dir, user_models_dir
 
     cards = scan_model_cards()
     backends = []
     backend_error = default = None
-    try:
-        engine = _engine(args)
-        backends = engine.models()
-        default = engine.resolve_model("default")
+    try:  # no Engine: listing needs neither torch nor a device, so this answers at once
+        store = ModelStore()
+        backends = list_backends(store)
+        default = resolve_model_name(store, "default")
     except EngineError as exc:
         backend_error = _one_line(exc)
     if args.json:

@@ -8,15 +8,16 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save
 
 from engine.atomic import write_bytes_atomic, write_text_atomic
 from engine.errors import ModelFileError
 from engine.networks import ARCHITECTURES, build_network
+
+if TYPE_CHECKING:  # torch is imported where tensors are saved or loaded, not to read a card
+    import torch
 
 CARD_VERSION = 1
 MAX_ARGUMENT = 1024  # widths and depths of real networks are far below this (the paper's: 64 channels, 8 blocks)
@@ -104,6 +105,8 @@ def plain_state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def save_model(module: torch.nn.Module, card: ModelCard, folder: str | os.PathLike[str]) -> Path:
     """Write ``folder/NAME.safetensors`` and ``folder/NAME.json`` atomically; return the weights path."""
+    from safetensors.torch import save
+
     folder = Path(folder)
     target = folder / f"{card.name}.safetensors"
     write_bytes_atomic(target, save(plain_state_dict(module), metadata={"format": "pt", "name": card.name}))
@@ -214,6 +217,8 @@ def check_weights_file(path: str | os.PathLike[str]) -> None:
 
 def load_weights(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """Read a safetensors file onto the CPU; refuse pickles; name the file in every error."""
+    from safetensors.torch import load_file
+
     path = weights_path(path)
     if not path.is_file():
         raise ModelFileError(f"{path}: weights file not found")
@@ -237,6 +242,8 @@ def load_model(path: str | os.PathLike[str]) -> tuple[torch.nn.Module, ModelCard
     ``meta`` device, which allocates nothing, so a bad card cannot make the program allocate gigabytes. (Not
     always: the first meta build of a spectral-norm network costs about a second of torch imports.)
     """
+    import torch
+
     card = read_card(path)
     shapes = read_weights_header(path)
     big = any(isinstance(v, int) and not isinstance(v, bool) and v > PROBE_ABOVE for v in card.arguments.values())

@@ -7,14 +7,16 @@ import os
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from engine import paths
 from engine.api import ModelInfo
 from engine.errors import ModelFileError
 from engine.model_files import ModelCard, check_weights_file, load_model, read_card, weights_path
+
+if TYPE_CHECKING:  # torch is imported when a network is loaded, not to list the folders
+    import torch
+    from torch import nn
 
 
 @dataclass
@@ -30,6 +32,8 @@ class StoredModel:
 
 def _strip_spectral_norm(module: nn.Module) -> nn.Module:
     """Bake spectral normalisation into plain weights (identical output in eval mode, less work per call)."""
+    import torch
+
     for sub in module.modules():
         for key in list(getattr(sub, "_forward_pre_hooks", {})):
             hook = sub._forward_pre_hooks[key]
@@ -139,6 +143,8 @@ class ModelStore:
             raise ModelFileError(f"Model {name!r} not found in {' or '.join(str(f) for _, f in self.folders())}.")
         if entry.error:
             raise ModelFileError(entry.error)
+        import torch
+
         device = torch.device(device)
         try:
             stamp = (entry.path.stat().st_mtime_ns, weights_path(entry.path).stat().st_mtime_ns)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from importlib import resources
 from pathlib import Path
 
 from platformdirs import user_data_dir
@@ -15,7 +16,7 @@ from platformdirs import user_data_dir
 APP_NAME = "inpaint-studio"
 log = logging.getLogger(__name__)
 _WARNED: set[str] = set()
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[1]  # the checkout (in a wheel install: site-packages)
 
 
 def user_home() -> Path:
@@ -51,9 +52,16 @@ def user_models_dir() -> Path:
 
 
 def bundled_models_dir() -> Path:
-    """Models shipped with the program (``resources/models``)."""
+    """Models shipped with the program: the ``models`` folder of the ``resources`` package, found through
+    ``importlib.resources`` (the checkout's ``resources/models`` in a checkout or an editable install, the
+    installed package data in a wheel install)."""
     override = os.environ.get("INPAINT_STUDIO_BUNDLED_MODELS")
-    return Path(override) if override else REPO_ROOT / "resources" / "models"
+    if override:
+        return Path(override)
+    try:
+        return Path(str(resources.files("resources") / "models"))
+    except ModuleNotFoundError:  # an editable install made before ``resources`` was a package: its checkout
+        return REPO_ROOT / "resources" / "models"
 
 
 def shared_data_dir() -> Path:

@@ -18,16 +18,13 @@ import numpy as np
 import torch
 
 from engine.api import (
-    DEFAULT_MODEL,
-    FALLBACK_STRUCTURE,
-    PREFERRED_IMAGE_MODEL,
     CancelFn,
     FillRequest,
     FillResult,
     ModelInfo,
     ProgressFn,
 )
-from engine.backends import EDGE_THRESHOLD, Backend, WorkInput, create_backend, list_backends
+from engine.backends import EDGE_THRESHOLD, Backend, WorkInput, create_backend, list_backends, resolve_model_name
 from engine.composite import BOX_MARGIN, composite_into
 from engine.devices import cpu_thread_cap, device_name, resolve_device, run_with_fallback, torch_threads
 from engine.edges import known_edges
@@ -109,14 +106,7 @@ class Engine:
 
     def resolve_model(self, name: str | None) -> str:
         """The backend name a request's ``model`` stands for (``default`` resolved)."""
-        if name and name != DEFAULT_MODEL:
-            return name
-        if self.default_model:
-            return self.default_model
-        entry = self.store.get(PREFERRED_IMAGE_MODEL)
-        if entry is not None and not entry.error and self.store.companion_error(entry) is None:
-            return PREFERRED_IMAGE_MODEL
-        return FALLBACK_STRUCTURE
+        return resolve_model_name(self.store, name, self.default_model)
 
     def backend(self, name: str | None) -> Backend:
         return create_backend(self.resolve_model(name), self.store)

@@ -31,13 +31,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from engine.regions import mask_bbox
+
+if TYPE_CHECKING:  # torch is imported by the residual aggregation only, not by cropping and padding
+    import torch
 
 MIN_NETWORK_SIDE = 32  # padded network inputs are at least this large (the generators' reflection pads need it)
 GRID = 64  # attention grid: at most GRID x GRID cells over the crop
@@ -154,12 +156,17 @@ def upsample_box(low: np.ndarray, full_size: tuple[int, int], box: tuple[int, in
 def _ramp_window(cell: int, overlap: int) -> torch.Tensor:
     """1-D window of length ``cell + 2 * overlap``: linear ramps over the ``2 * overlap`` pixels shared with the
     neighbouring windows, 1 in between. Copies shifted by ``cell`` sum to exactly 1."""
+    import torch
+
     ramp = (torch.arange(2 * overlap, dtype=torch.float32) + 0.5) / (2 * overlap)
     return torch.cat([ramp, torch.ones(cell - 2 * overlap), 1.0 - ramp])
 
 
 def _cell_features(low_filled: np.ndarray, grid_h: int, grid_w: int) -> torch.Tensor:
     """3x3-neighbourhood colour features of every grid cell, from the low-resolution fill: (cells, 27)."""
+    import torch
+    import torch.nn.functional as F
+
     small = cv2.resize(np.ascontiguousarray(low_filled), (grid_w, grid_h), interpolation=cv2.INTER_AREA)
     grid = torch.from_numpy(small.reshape(grid_h, grid_w, 3)).permute(2, 0, 1)[None].float()
     return F.unfold(F.pad(grid, (1, 1, 1, 1), mode="replicate"), 3)[0].T
@@ -172,6 +179,8 @@ def _attention(feats: torch.Tensor, targets: np.ndarray, sources: np.ndarray,
     Weights are ``softmax(-d^2 / d_1^2)`` (``d_1`` the best match's distance): the best match dominates
     unless others are about as close. Memory is bounded by scoring 1024 targets at a time.
     """
+    import torch
+
     src_feats = feats[torch.from_numpy(sources)]
     src_sq = src_feats.square().sum(dim=1)
     weights_list, index_list = [], []
@@ -194,6 +203,8 @@ def add_aggregated_residual(full_image: np.ndarray, full_mask: np.ndarray, low_f
     ``low_filled`` the network's fill at low resolution (float32 h x w x 3 in [0, 1], known pixels kept),
     ``box`` = (x0, y0, x1, y1) the part of the crop that ``out`` holds. Only cells touched by the hole change.
     """
+    import torch
+
     height, width = full_mask.shape
     cell = max(2, math.ceil(max(height, width) / grid))
     overlap = max(1, cell // 4)  # windows reach this far into each neighbouring cell

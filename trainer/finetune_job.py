@@ -6,7 +6,8 @@ training can never take the editor down.
 
 ``RUN_DIR`` (``user_home()/finetune/<name>/``) describes itself: ``job.json`` (the :class:`JobSpec`),
 ``status.json`` (state and message), the trainer's own files (``config.toml``, ``metrics.jsonl``,
-``checkpoints/``, ``samples/``) and, for "this photo", ``photo.png`` + ``mask.png`` (white = the user's hole).
+``checkpoints/``, ``samples/``) and, for "this photo", ``photo.png`` + ``mask.png`` (white = no ground truth:
+the user's hole and every region filled in the editor's session).
 Training goes through the same ``trainer.loop.train()`` as the CLI; the dialog tails ``metrics.jsonl``.
 
 Stopping: the file ``RUN_DIR/stop`` (polled every step) or SIGTERM/SIGINT saves a checkpoint and exits with

@@ -1,32 +1,77 @@
-"""Explicit registry of the network classes that model files may name (no import scanning)."""
+"""Explicit registry of the network classes that model files may name (no import scanning).
+
+The registry maps names to ``module:Class`` paths and imports a class (and torch) only when it is asked
+for, so reading cards and listing models stays free of torch; the classes themselves are importable from
+here as before (``from engine.networks import EdgeGenerator``).
+"""
 
 from __future__ import annotations
 
-from torch import nn
+import importlib
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
-from engine.networks.edgeconnect import EdgeGenerator, ImageGenerator
-from engine.networks.ffc import FFCStructureGenerator
-from engine.networks.glcic import CompletionNetwork
+if TYPE_CHECKING:
+    from torch import nn
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {
-    "edgeconnect-edge": EdgeGenerator,
-    "edgeconnect-image": ImageGenerator,
-    "glcic": CompletionNetwork,
-    "lama-ffc": FFCStructureGenerator,
+    from engine.networks.edgeconnect import EdgeGenerator, ImageGenerator
+    from engine.networks.ffc import FFCStructureGenerator
+    from engine.networks.glcic import CompletionNetwork
+
+_CLASSES = {
+    "EdgeGenerator": "engine.networks.edgeconnect",
+    "ImageGenerator": "engine.networks.edgeconnect",
+    "FFCStructureGenerator": "engine.networks.ffc",
+    "CompletionNetwork": "engine.networks.glcic",
 }
+_ARCHITECTURE_CLASSES = {
+    "edgeconnect-edge": "EdgeGenerator",
+    "edgeconnect-image": "ImageGenerator",
+    "glcic": "CompletionNetwork",
+    "lama-ffc": "FFCStructureGenerator",
+}
+
+
+def _class(name: str) -> type[nn.Module]:
+    return getattr(importlib.import_module(_CLASSES[name]), name)
+
+
+class _Registry(Mapping[str, "type[nn.Module]"]):
+    """Architecture name -> network class; names and membership need no import, values import their module."""
+
+    def __getitem__(self, architecture: str) -> type[nn.Module]:
+        return _class(_ARCHITECTURE_CLASSES[architecture])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_ARCHITECTURE_CLASSES)
+
+    def __len__(self) -> int:
+        return len(_ARCHITECTURE_CLASSES)
+
+    def __contains__(self, architecture: object) -> bool:
+        return architecture in _ARCHITECTURE_CLASSES
+
+
+ARCHITECTURES: Mapping[str, type[nn.Module]] = _Registry()
 
 
 def build_network(architecture: str, arguments: dict) -> nn.Module:
     """Construct ``architecture`` with ``arguments``; ``KeyError``/``TypeError`` become ``ValueError``."""
-    try:
-        cls = ARCHITECTURES[architecture]
-    except KeyError:
+    if architecture not in ARCHITECTURES:
         known = ", ".join(sorted(ARCHITECTURES))
-        raise ValueError(f"unknown architecture {architecture!r} (known: {known})") from None
+        raise ValueError(f"unknown architecture {architecture!r} (known: {known})")
+    cls = ARCHITECTURES[architecture]
     try:
         return cls(**arguments)
     except TypeError as exc:
         raise ValueError(f"bad arguments for {architecture}: {exc}") from None
+
+
+def __getattr__(name: str) -> Any:
+    """``engine.networks.EdgeGenerator`` and friends, imported on first use."""
+    if name in _CLASSES:
+        return _class(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["ARCHITECTURES", "CompletionNetwork", "EdgeGenerator", "FFCStructureGenerator", "ImageGenerator",

@@ -530,3 +530,39 @@ def test_a_long_diagonal_stroke_stores_a_band_of_tiles_not_its_bounding_box(qapp
     assert not doc.mask.any()
     doc.undo_stack.redo()
     assert np.array_equal(doc.mask, painted)
+
+
+def test_filled_in_session_is_every_applied_fill_hole_and_survives_recovery(doc, tmp_path):
+    assert not doc.filled_in_session().any()
+    original = doc.image.copy()
+    doc.add_rectangle((10, 10, 30, 20))
+    doc.apply_fill(fake_fill(doc, 5))
+    doc.add_rectangle((100, 50, 120, 80))
+    doc.image[50, 100] = 9  # as the file had it: the fill puts 9 there, so this hole pixel keeps its value
+    result = fake_fill(doc, 9)
+    doc.apply_fill(result)
+    expected = np.zeros(doc.mask.shape, bool)
+    expected[10:20, 10:30] = expected[50:80, 100:120] = True
+    assert np.array_equal(doc.filled_in_session(), expected)  # the unchanged hole pixel counts: it was filled
+
+    doc.undo_stack.undo()  # the second fill's pixels are the file's again
+    first = np.zeros(doc.mask.shape, bool)
+    first[10:20, 10:30] = True
+    assert np.array_equal(doc.filled_in_session(), first)
+    doc.undo_stack.redo()
+    loaded = npz_round_trip(doc.history_state(), tmp_path)
+    other = Document()
+    other.load_array(doc.image)
+    other.restore_history(loaded)
+    assert np.array_equal(other.filled_in_session(), expected)
+    other.undo_stack.setIndex(0)
+    assert not other.filled_in_session().any() and np.array_equal(other.image[:40], original[:40])
+
+
+def test_a_fill_that_keeps_the_mask_counts_the_pixels_it_changed(doc):
+    doc.add_rectangle((40, 40, 60, 50))
+    doc.apply_fill(fake_fill(doc, 1), clear_mask=False)
+    doc.clear_mask()
+    expected = np.zeros(doc.mask.shape, bool)
+    expected[40:50, 40:60] = True
+    assert np.array_equal(doc.filled_in_session(), expected)

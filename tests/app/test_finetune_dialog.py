@@ -421,3 +421,35 @@ def test_the_settings_column_keeps_its_width_when_status_lines_grow(qtbot, make_
     dialog.adjustSize()
     qtbot.waitUntil(lambda: dialog.left_column.width() == width, timeout=2000)
     assert dialog.form_box.width() >= 520 - 20
+
+
+def test_this_photo_leaves_out_what_was_filled_in_this_session(make_dialog, tmp_path: Path) -> None:
+    import cv2
+
+    image = photo_array(80, 50)
+    mask = np.zeros((50, 80), bool)
+    mask[5:15, 5:25] = True  # the next hole: 200 px
+    filled = np.zeros((50, 80), bool)
+    filled[20:40, 40:80] = True  # filled before: 800 px, 20 % of the photo
+    dialog = make_dialog(image, mask, filled=filled)
+    note = dialog.photo_note.text()
+    assert "20 % of the photo was filled in this session and is left out" in note
+    assert "learns from the 75 % that came from the file" in note and "your mask is never a target" in note
+    dialog._write_photo(tmp_path)  # what the trainer reads as its user mask (white = no ground truth)
+    written = cv2.imread(str(tmp_path / job.MASK_FILE), cv2.IMREAD_GRAYSCALE) > 0
+    assert np.array_equal(written, mask | filled)
+
+
+def test_this_photo_refuses_a_photo_that_is_all_mask_or_fill(make_dialog) -> None:
+    image = photo_array(72, 64)
+    mask = np.zeros((64, 72), bool)
+    mask[:, :30] = True
+    dialog = make_dialog(image, mask, filled=~mask)
+    dialog.name_edit.setText("nothing-left")
+    assert not dialog.start() and "filled in this session" in dialog.last_error
+
+
+def test_the_note_without_fills_or_mask_says_the_whole_photo_is_used() -> None:
+    note = dialog_module.photo_note("a.jpg", np.zeros((4, 5), bool), np.zeros((4, 5), bool))
+    assert note.startswith("a.jpg, 5 x 4: learns from the 100 % that came from the file.")
+    assert "filled" not in note and "mask" not in note

@@ -559,7 +559,7 @@ def test_no_false_model_gone_warning_while_the_list_is_loading(make_window, qtbo
 
 
 def test_model_names_are_shown_in_full_or_cut_in_the_middle(make_window, qtbot):
-    from app.main_window import MODEL_LABEL_CHARS, elide_middle
+    from app.main_window import MODEL_LABEL_CHARS, elide_middle, model_label
     from engine.api import ModelInfo
 
     assert elide_middle("abc", 10) == "abc"
@@ -575,8 +575,27 @@ def test_model_names_are_shown_in_full_or_cut_in_the_middle(make_window, qtbot):
     labels = [combo.itemText(i) for i in range(combo.count())]
     assert any(t.startswith("edgeconnect-preview-image  (") for t in labels)  # short enough: whole
     long_label = next(t for t in labels if "…" in t)
-    assert len(long_label) <= MODEL_LABEL_CHARS and long_label.endswith("user)")
+    assert len(long_label) <= MODEL_LABEL_CHARS and long_label.endswith("(edge-guided, user)")
+    beach, forest = (model_label(f"edgeconnect-preview-image-holiday-{place}-2026", "edge-guided", "user")
+                     for place in ("beach", "forest"))
+    assert beach != forest and "beach-2026  (edge-guided, user)" in beach and len(forest) <= MODEL_LABEL_CHARS
     assert combo.minimumSizeHint().width() >= combo.fontMetrics().horizontalAdvance("x" * 30)
     assert window.select_model("edgeconnect-preview-image-my-garden-photos-ft")
     assert "edgeconnect-preview-image-my-garden-photos-ft" in combo.toolTip()
     assert "combobox-popup: 0" in combo.styleSheet()
+
+
+def test_fine_tuning_on_this_photo_after_a_fill_leaves_the_fill_out(make_window, qtbot, photo_file):
+    window = make_window()
+    _open(window, qtbot, photo_file)
+    qtbot.waitUntil(lambda: bool(window.models), timeout=10_000)
+    assert window.select_model("telea")
+    paint_box(window, BOX)
+    hole = window.document.mask.copy()
+    _fill_and_wait(window, qtbot)
+    assert not window.document.mask.any()
+    window.actions["fine_tune"].trigger()
+    dialog = window._finetune
+    assert np.array_equal(dialog.mask, hole) and not dialog.user_mask.any()
+    assert "filled in this session and is left out" in dialog.photo_note.text()
+    dialog.close()

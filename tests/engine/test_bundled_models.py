@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from engine import cli
 from engine.model_files import check_weights_file, load_model, read_card
 from engine.paths import REPO_ROOT
@@ -40,3 +42,17 @@ def test_bundled_cards_hold_no_absolute_path_of_a_machine() -> None:
     for card in (paths.REPO_ROOT / "resources" / "models").glob("*.json"):
         text = card.read_text()
         assert not re.search(r'["\s=](/work|/tmp|/root|/home)/', text), card.name
+
+
+def test_bundled_models_are_found_as_package_data(monkeypatch) -> None:
+    """Through ``importlib.resources`` (what an installed wheel uses), which in a checkout is its folder."""
+    from importlib import resources
+
+    from engine import paths
+
+    monkeypatch.delenv("INPAINT_STUDIO_BUNDLED_MODELS", raising=False)
+    found = paths.bundled_models_dir()
+    assert found == MODELS and found == Path(str(resources.files("resources") / "models"))
+    assert (found / "edgeconnect-preview-image.json").is_file()
+    monkeypatch.setenv("INPAINT_STUDIO_BUNDLED_MODELS", "/elsewhere")
+    assert paths.bundled_models_dir() == Path("/elsewhere")
