@@ -48,6 +48,8 @@ GUIDE_RANGE = 0.5  # both guide channels lie in [0, GUIDE_RANGE]: the native per
 EDGE_SIGMA = 1.5  # px of the blur that lets an edge match a neighbouring one
 SPLIT_SIGMA = 2.0  # px: detail finer than this comes from the copy, the low band from the structure
 MAX_SHIFT = 0.15  # largest low-band correction of the copy, in [0, 1] colour units (38 levels)
+SOURCE_MARGIN_RATIO = 0.25  # the search runs on the hole's box grown by this share of its long side ...
+MIN_SOURCE_MARGIN = 32  # ... and at least this many px: nearby texture, 0.03 dB below the whole crop on val
 MIN_SOURCES = 64  # fewer usable source pixels than this: the structure fill is returned as it is
 SEED = 0  # fixed: the same request gives the same bytes
 DEFAULT_STRENGTH = 1.0
@@ -107,6 +109,16 @@ def load_patchmatch() -> tuple[object | None, str]:
     return patchmatch, ""
 
 
+def source_window(hole: np.ndarray) -> tuple[slice, slice]:
+    """The part of the crop the search runs on: the hole's box grown by its margin, clipped to the crop. The
+    native search costs time in proportion to the pixels it is given, sources and targets alike."""
+    rows, cols = np.flatnonzero(hole.any(axis=1)), np.flatnonzero(hole.any(axis=0))
+    y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    margin = max(MIN_SOURCE_MARGIN, math.ceil(SOURCE_MARGIN_RATIO * max(y1 - y0, x1 - x0)))
+    h, w = hole.shape
+    return slice(max(0, y0 - margin), min(h, y1 + margin)), slice(max(0, x0 - margin), min(w, x1 + margin))
+
+
 def guide_map(inp: TextureInput) -> np.ndarray:
     """The h x w x 3 float32 regularity map handed to the native search (channel 2 unused)."""
     photo = inp.image.astype(np.float32) * np.float32(1 / 255)
@@ -131,6 +143,15 @@ def synthesize(inp: TextureInput, strength: float = DEFAULT_STRENGTH, step: Step
     hole = inp.hole.astype(bool)
     if strength == 0.0 or not hole.any():
         return TextureResult(structure)
+    window = source_window(hole)
+    if window != (slice(0, hole.shape[0]), slice(0, hole.shape[1])):
+        def cut(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else np.ascontiguousarray(a[window])
+        inner = synthesize(TextureInput(cut(inp.image), cut(hole), cut(inp.excluded), cut(structure),
+                                        cut(inp.edges), cut(inp.source_edges)), strength, step)
+        out = structure.copy()
+        out[window] = inner.image
+        return TextureResult(out, inner.message)
     module, why = load_patchmatch()
     if module is None:
         return TextureResult(structure, f"Texture synthesis is not available ({why}); the structure fill was "
