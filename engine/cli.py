@@ -150,7 +150,7 @@ def cmd_fill(args: argparse.Namespace) -> int:
         _say(warning)
     if not mask.any():
         _say(f"{args.image}: {EMPTY_MASK_NOTE}")
-        _write_unchanged(Path(args.image), out, loaded)
+        _write_unchanged(Path(args.image), out, loaded, args.overwrite)
         print(f"wrote {out} (unchanged)")
         return EXIT_OK
     engine = _engine(args)
@@ -159,14 +159,14 @@ def cmd_fill(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     for message in result.messages:
         _say(f"{args.image}: {message}")
-    save_image(out, result.image, like=loaded, changed=mask)
+    save_image(out, result.image, like=loaded, changed=mask, replace=args.overwrite)
     h, w = mask.shape
     print(f"wrote {out}: filled {mask.mean() * 100:.1f}% of {w}x{h} with {result.backend or args.model} "
           f"on {result.device} in {seconds:.2f} s")
     return EXIT_OK
 
 
-def _write_unchanged(source: Path, out: Path, loaded: Any) -> None:
+def _write_unchanged(source: Path, out: Path, loaded: Any, overwrite: bool) -> None:
     """An empty mask's output: a byte copy of the source when the format stays the same (re-encoding a JPEG
     would change every pixel a little), else the decoded photo saved in the new format."""
     from engine.atomic import atomic_path
@@ -174,12 +174,12 @@ def _write_unchanged(source: Path, out: Path, loaded: Any) -> None:
 
     if format_for_path(out) == loaded.format:
         try:
-            with atomic_path(out) as tmp:
+            with atomic_path(out, replace=overwrite) as tmp:
                 shutil.copyfile(source, tmp)
         except OSError as exc:
             raise CliError(f"Cannot save {out}: {exc.strerror or exc}.") from exc
     else:
-        save_image(out, loaded.rgb, like=loaded, changed=np.zeros(loaded.rgb.shape[:2], bool))
+        save_image(out, loaded.rgb, like=loaded, changed=np.zeros(loaded.rgb.shape[:2], bool), replace=overwrite)
 
 
 def _prepare_output_folder(out_dir: Path) -> None:
@@ -262,12 +262,12 @@ def _fill_batch(args: argparse.Namespace) -> int:
                 note(f"{path.name}: {warning}")
             if not mask.any():
                 note(f"{path.name}: {EMPTY_MASK_NOTE}")
-                _write_unchanged(path, out, loaded)
+                _write_unchanged(path, out, loaded, args.overwrite)
             else:
                 result = engine.fill(_request(loaded.rgb, mask, None, None, args))
                 for message in result.messages:
                     note(f"{path.name}: {message}")
-                save_image(out, result.image, like=loaded, changed=mask)
+                save_image(out, result.image, like=loaded, changed=mask, replace=args.overwrite)
             written += 1
         except (EngineError, OSError, ValueError, MemoryError, RuntimeError) as exc:
             # RuntimeError: torch's out-of-memory on one huge photo must not stop the others
@@ -334,7 +334,7 @@ def cmd_edges(args: argparse.Namespace) -> int:
         picture = edge_visual(rgb, mask, edges, drawn)
     else:
         picture = np.repeat((edges.astype(np.uint8) * 255)[..., None], 3, axis=2)
-    save_image(out, picture)
+    save_image(out, picture, replace=args.overwrite)
     inside = int((edges & mask).sum())
     print(f"wrote {out}: {int(edges.sum())} edge pixels, {inside} of them inside the hole")
     return EXIT_OK

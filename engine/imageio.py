@@ -325,7 +325,7 @@ def format_for_path(path: str | os.PathLike[str]) -> str:
 
 
 def save_image(path: str | os.PathLike[str], rgb: np.ndarray, like: LoadedImage | None = None,
-               changed: np.ndarray | None = None, quality: int = 95) -> None:
+               changed: np.ndarray | None = None, quality: int = 95, replace: bool = True) -> None:
     """Write ``rgb`` (H x W x 3 uint8) atomically in the format of the extension.
 
     With ``like`` (the image ``rgb`` came from) the file also gets its EXIF (orientation 1, no thumbnail), ICC
@@ -338,6 +338,7 @@ def save_image(path: str | os.PathLike[str], rgb: np.ndarray, like: LoadedImage 
     4:2:0 halves colour resolution, smearing colour across the fill's edges and degrading a little more
     on every save; at 95 re-encoding loss stays invisible while files stay far smaller than at 100.
     WebP is lossy at ``quality`` (lossless at 100) with exact RGB under transparent pixels and lossless alpha.
+    ``replace=False``: an existing file is never replaced, even one that appears during the write.
     """
     p = Path(path)
     fmt = format_for_path(p)
@@ -346,7 +347,7 @@ def save_image(path: str | os.PathLike[str], rgb: np.ndarray, like: LoadedImage 
         raise ValueError(f"rgb is {rgb.shape[1]} x {rgb.shape[0]} but like is {like.width} x {like.height}")
     writer = _writer(fmt, rgb, like, changed, quality)
     try:
-        write_with_atomic(p, writer)
+        write_with_atomic(p, writer, replace=replace)
     except ImageFileError:
         raise
     except OSError as e:

@@ -535,3 +535,22 @@ def test_batch_warns_per_file_about_large_holes_and_counts_them(tmp_path, capsys
     assert rc == 0
     assert "p1.png" in captured.err and "p2.png" in captured.err and "p0.png" not in captured.err
     assert "2 with masks marking more than half" in captured.out
+
+
+def test_an_output_that_appears_during_the_fill_is_kept(files, capsys, monkeypatch):
+    from engine.pipeline import Engine
+
+    tmp, img, mask = files
+    out = tmp / "out.png"
+    real_fill = Engine.fill
+
+    def fill_while_another_program_writes(self, request):
+        out.write_bytes(b"written by someone else")
+        return real_fill(self, request)
+
+    monkeypatch.setattr(Engine, "fill", fill_while_another_program_writes)
+    assert cli.main(["fill", str(img), "--mask", str(mask), "--model", "telea", "-o", str(out)]) == 1
+    line = _one_error_line(capsys.readouterr().err)
+    assert str(out) in line and "was kept" in line
+    assert out.read_bytes() == b"written by someone else"
+    assert sorted(p.name for p in tmp.iterdir()) == ["hole.png", "out.png", "photo.png"]
