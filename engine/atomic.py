@@ -16,6 +16,8 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from engine import temp_files
+
 _NO_HARD_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK, errno.ENOSYS}
 APPEARED = "the file appeared while this one was being written; that file was kept and nothing was written"
 
@@ -27,10 +29,12 @@ def atomic_path(target: str | os.PathLike[str], replace: bool = True) -> Iterato
     ``replace=False``: the target must not exist when the write ends; if it does, ``FileExistsError``
     (whose message says the existing file was kept) and the temporary file is removed.
 
-    The temporary name keeps the target's suffix so that writers which pick a format from the
-    extension (Pillow, OpenCV) still do the right thing. A symbolic link is followed: the file it points to
-    is replaced and the link stays. A file without write permission is not replaced (``PermissionError``):
-    renaming over it would succeed, and silently undo the read-only mark its owner set.
+    The temporary name (``engine.temp_files``) keeps the target's suffix so that writers which pick a format
+    from the extension (Pillow, OpenCV) still do the right thing, and stays short for long target names; the
+    first write into a folder removes the stale temporaries killed writes of this program left there. A
+    symbolic link is followed: the file it points to is replaced and the link stays. A file without write
+    permission is not replaced (``PermissionError``): renaming over it would succeed, and silently undo the
+    read-only mark its owner set.
     """
     target = Path(target)
     if target.is_symlink():
@@ -43,7 +47,9 @@ def atomic_path(target: str | os.PathLike[str], replace: bool = True) -> Iterato
     if target.is_file() and not target.stat().st_mode & 0o200:
         raise PermissionError(errno.EACCES, "the file is read-only", str(target))
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
+    temp_files.remove_stale(target.parent)  # what a killed write of this program left here
+    prefix, suffix = temp_files.name_parts(target)
+    fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
