@@ -517,8 +517,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     bar.close()
     if "default" in backends:
         report.messages.append(f"'default' was {engine.resolve_model('default')} in this run.")
-    written = ev.write_report(report, out_dir)
-    print(ev.table_markdown(report), end="")
+    if report.skipped:
+        _say(f"skipped {len(report.skipped)} photo(s) that cannot be read: {', '.join(report.skipped)}")
+    if len(report.skipped) == len(paths):
+        raise CliError(f"none of the {len(paths)} photo(s) in {images_dir} could be read; no report written")
+    print(ev.table_markdown(report), end="")  # first: a report that cannot be written still leaves its table
+    try:
+        written = ev.write_report(report, out_dir)
+    except OSError as exc:
+        raise CliError(f"cannot write the report {exc.filename or out_dir}: {exc.strerror or exc}; the table is "
+                       f"printed above and the previous report in {out_dir}, if any, was left as it was") from None
     print(f"\nwrote {written['table']}, {written['results']}, {written['grid']}")
     violations = report.violations()
     bad = [b for b, v in violations.items() if v["cases"] or v["errors"]]
@@ -526,7 +534,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         _say("problems: " + "; ".join(f"{b}: {violations[b]['cases']} case(s) changed pixels outside the hole, "
                                       f"{violations[b]['errors']} failed" for b in bad))
         return EXIT_FAILED
-    return EXIT_OK
+    return EXIT_FAILED if report.skipped else EXIT_OK
 
 
 # ---------------------------------------------------------------- parser

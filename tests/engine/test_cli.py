@@ -554,3 +554,55 @@ def test_an_output_that_appears_during_the_fill_is_kept(files, capsys, monkeypat
     assert str(out) in line and "was kept" in line
     assert out.read_bytes() == b"written by someone else"
     assert sorted(p.name for p in tmp.iterdir()) == ["hole.png", "out.png", "photo.png"]
+
+
+def _eval_photos(tmp_path: Path) -> Path:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(2):
+        _write(photos / f"{i}.png", _photo(36, 44, seed=i))
+    return photos
+
+
+def test_eval_skips_and_names_a_photo_that_cannot_be_read(tmp_path, capsys):
+    photos = _eval_photos(tmp_path)
+    (photos / "zz-broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)  # sorted last
+    report = tmp_path / "report"
+    rc = cli.main(["eval", "--images", str(photos), "--backends", "telea", "--nvidia", str(tmp_path / "none"),
+                   "--out", str(report)])
+    captured = capsys.readouterr()
+    assert rc == 1 and "unexpected" not in captured.err
+    assert "skipped 1 photo(s) that cannot be read: zz-broken.png" in captured.err
+    results = json.loads((report / "results.json").read_text())
+    assert results["skipped"] == ["zz-broken.png"]
+    assert {c["image"] for c in results["cases"]} == {"0.png", "1.png"}
+    assert "zz-broken.png: skipped" in (report / "table.md").read_text()
+
+
+def test_eval_on_a_full_disk_says_so_and_keeps_the_previous_report(tmp_path, capsys, monkeypatch):
+    import errno
+
+    photos = _eval_photos(tmp_path)
+    report = tmp_path / "report"
+    report.mkdir()
+    for name in ("table.md", "results.json", "grid.png"):
+        (report / name).write_text("previous")
+    real_write = Path.write_bytes
+
+    def full_disk(self, data):
+        if self.name.endswith(".tmp.png"):  # the grid, written last
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full_disk)
+    rc = cli.main(["eval", "--images", str(photos), "--backends", "telea", "--nvidia", str(tmp_path / "none"),
+                   "--out", str(report)])
+    captured = capsys.readouterr()
+    assert rc == 1
+    line = captured.err.strip().splitlines()[-1]
+    assert "Traceback" not in captured.err and "unexpected" not in captured.err
+    assert line.startswith("inpaint eval: error: cannot write the report") and "No space left on device" in line
+    assert str(report / "grid.png") in line
+    assert "| rectangle 25-45% | telea |" in captured.out  # the work is not lost: the table was printed
+    assert sorted(p.name for p in report.iterdir()) == ["grid.png", "results.json", "table.md"]
+    assert all((report / n).read_text() == "previous" for n in ("table.md", "results.json", "grid.png"))
