@@ -54,7 +54,19 @@ def _same_file(a: Path, b: Path) -> bool:
             return os.path.samefile(a, b)
     except OSError:
         pass
-    return a.resolve() == b.resolve()
+    try:
+        return a.resolve() == b.resolve()
+    except (OSError, RuntimeError):  # a link loop (RuntimeError before Python 3.13): reported where it is used
+        return False
+
+
+def _check_path(label: str, path: Path) -> None:
+    """A name too long or a symbolic-link loop, said in words (the system says "unexpected error")."""
+    from engine.path_problems import path_problem, shown
+
+    problem = path_problem(path)
+    if problem:
+        raise CliError(f"{label} {shown(path)}: {problem}")
 
 
 def _check_output(out: Path, inputs: Sequence[Path | None], overwrite: bool) -> None:
@@ -62,6 +74,7 @@ def _check_output(out: Path, inputs: Sequence[Path | None], overwrite: bool) -> 
     (checked before any work is done)."""
     from engine.imageio import format_for_path
 
+    _check_path("cannot write", out)
     format_for_path(out)
     for src in inputs:
         if src is not None and _same_file(out, src):
@@ -186,6 +199,7 @@ def _prepare_output_folder(out_dir: Path) -> None:
     """Create the batch output folder and make sure files can be written in it, before any photo is done."""
     import tempfile
 
+    _check_path("cannot write into", out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out_dir):
@@ -216,6 +230,7 @@ def _fill_batch(args: argparse.Namespace) -> int:
         raise UsageError("--edges works with the single-file form only")
     in_dir, mask_dir, out_dir = Path(args.input), Path(args.masks), Path(args.output)
     for label, folder in (("--input", in_dir), ("--masks", mask_dir)):
+        _check_path(label, folder)
         if not folder.is_dir():
             raise CliError(f"{label} {folder} is not a folder")
     for label, folder in (("input", in_dir), ("masks", mask_dir)):
@@ -464,6 +479,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from engine import imageio
 
     images_dir, out_dir = Path(args.images), Path(args.out)
+    _check_path("--images", images_dir)
     if not images_dir.is_dir():
         raise CliError(f"--images {images_dir} is not a folder")
     _prepare_output_folder(out_dir)

@@ -32,6 +32,7 @@ from engine.imageio_meta import (
     pillow_dpi,
 )
 from engine.imageio_writers import write_png16, write_tiff
+from engine.path_problems import path_problem, shown
 
 DEFAULT_MAX_PIXELS = 200_000_000
 SUPPORTED_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
@@ -109,6 +110,9 @@ def load_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
 
 
 def _check_file(p: Path) -> None:
+    problem = path_problem(p)
+    if problem:
+        raise ImageFileError(f"Cannot open {shown(p)}: {problem}.")
     if p.is_dir():
         raise ImageFileError(f"Cannot open {p}: it is a folder, not an image file.")
     if not p.exists():
@@ -342,6 +346,9 @@ def save_image(path: str | os.PathLike[str], rgb: np.ndarray, like: LoadedImage 
     """
     p = Path(path)
     fmt = format_for_path(p)
+    problem = path_problem(p)
+    if problem:
+        raise ImageFileError(f"Cannot save {shown(p)}: {problem}.")
     rgb = _check_rgb(rgb)
     if like is not None and like.rgb.shape != rgb.shape:
         raise ValueError(f"rgb is {rgb.shape[1]} x {rgb.shape[0]} but like is {like.width} x {like.height}")

@@ -606,3 +606,39 @@ def test_eval_on_a_full_disk_says_so_and_keeps_the_previous_report(tmp_path, cap
     assert "| rectangle 25-45% | telea |" in captured.out  # the work is not lost: the table was printed
     assert sorted(p.name for p in report.iterdir()) == ["grid.png", "results.json", "table.md"]
     assert all((report / n).read_text() == "previous" for n in ("table.md", "results.json", "grid.png"))
+
+
+def test_a_244_byte_output_name_is_written(files, capsys):
+    tmp, img, mask = files
+    out = tmp / ("n" * 240 + ".png")
+    assert cli.main(["fill", str(img), "--mask", str(mask), "--model", "telea", "-o", str(out)]) == 0, \
+        capsys.readouterr().err
+    assert _read(out).shape == (40, 52, 3)
+    assert sorted(p.name for p in tmp.iterdir()) == sorted(["hole.png", "photo.png", out.name])
+
+
+@pytest.mark.parametrize("where", ["output", "output folder", "image", "mask"])
+def test_a_name_over_255_bytes_is_said_in_one_line(files, capsys, where):
+    tmp, img, mask = files
+    long = tmp / ("x" * 256 + ".png")
+    args = {"image": str(img), "mask": str(mask), "output": str(tmp / "out.png")}
+    key = "output" if where == "output folder" else where
+    args[key] = str(tmp / ("d" * 300) / "out.png") if where == "output folder" else str(long)
+    rc = cli.main(["fill", args["image"], "--mask", args["mask"], "--model", "telea", "-o", args["output"]])
+    line = _one_error_line(capsys.readouterr().err)
+    assert rc == 1 and "unexpected" not in line
+    assert "bytes long; a file or folder name can have at most 255 bytes" in line
+    assert sorted(p.name for p in tmp.iterdir()) == ["hole.png", "photo.png"]
+
+
+@pytest.mark.parametrize("where", ["output", "image", "mask"])
+def test_a_symbolic_link_loop_is_said_in_one_line(files, capsys, where):
+    tmp, img, mask = files
+    (tmp / "a.png").symlink_to(tmp / "b.png")
+    (tmp / "b.png").symlink_to(tmp / "a.png")
+    args = {"image": str(img), "mask": str(mask), "output": str(tmp / "out.png"), where: str(tmp / "a.png")}
+    rc = cli.main(["fill", args["image"], "--mask", args["mask"], "--model", "telea", "-o", args["output"]])
+    line = _one_error_line(capsys.readouterr().err)
+    assert rc == 1 and "unexpected" not in line
+    assert str(tmp / "a.png") in line and "symbolic link that leads in a loop" in line
+    assert not (tmp / "out.png").exists()
