@@ -98,9 +98,19 @@ def _load_sketch(path: Path | None, shape: tuple[int, int]) -> tuple[np.ndarray 
 
 
 def _load_single(args: argparse.Namespace) -> tuple[Any, np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """Image, mask (same size required) and optional sketch of the single-file form."""
-    from engine.imageio import load_image, load_mask
+    """Image, mask (same size required) and optional sketch of the single-file form; the sizes are compared
+    from the file headers first, so a mask of the wrong size is refused before a huge photo is decoded."""
+    from engine.imageio import load_image, load_mask, upright_size
 
+    sizes = {"image": upright_size(args.image), "mask": upright_size(args.mask)}
+    if args.edges is not None:
+        sizes["edge sketch"] = upright_size(args.edges)
+    image_size = sizes.pop("image")
+    for role, size in sizes.items():
+        if image_size and size and size != image_size:
+            path = args.mask if role == "mask" else args.edges
+            raise MaskError(f"the {role} {path} is {size[0]}x{size[1]} but the image {args.image} is "
+                            f"{image_size[0]}x{image_size[1]}; they must be the same size")
     loaded = load_image(args.image)
     h, w = loaded.rgb.shape[:2]
     mask = _oriented(load_mask(args.mask), args)

@@ -109,6 +109,19 @@ def load_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
             return _decode(p, im, max_pixels)
 
 
+def upright_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """(width, height) the decoded image will have (EXIF orientation applied), read from the header only;
+    None when the header cannot be read (then :func:`load_image` says what is wrong)."""
+    p = Path(path)
+    try:
+        _check_file(p)
+        with _pillow_limit_lifted(), Image.open(p, formats=list(_PILLOW_FORMATS)) as im:
+            w, h = im.size
+            return (h, w) if orientation_of(im) in (5, 6, 7, 8) else (w, h)
+    except Exception:  # any damage is reported by the full load
+        return None
+
+
 def _check_file(p: Path) -> None:
     problem = path_problem(p)
     if problem:

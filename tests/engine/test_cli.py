@@ -642,3 +642,22 @@ def test_a_symbolic_link_loop_is_said_in_one_line(files, capsys, where):
     assert rc == 1 and "unexpected" not in line
     assert str(tmp / "a.png") in line and "symbolic link that leads in a loop" in line
     assert not (tmp / "out.png").exists()
+
+
+def test_a_mask_of_another_size_is_refused_before_the_photo_is_decoded(tmp_path, capsys, monkeypatch):
+    from engine import imageio
+
+    img = _write(tmp_path / "big.png", _photo(120, 160))
+    mask = _write(tmp_path / "hole.png", _mask(40, 52))
+    sketch = _write(tmp_path / "sketch.png", np.zeros((30, 30, 3), np.uint8))
+    decoded: list[str] = []
+    real_decode = imageio._decode
+    monkeypatch.setattr(imageio, "_decode", lambda p, im, limit: decoded.append(p.name) or real_decode(p, im, limit))
+    rc = cli.main(["fill", str(img), "--mask", str(mask), "--model", "telea", "-o", str(tmp_path / "o.png")])
+    line = _one_error_line(capsys.readouterr().err)
+    assert rc == 1 and "the mask" in line and "is 52x40 but the image" in line and "160x120" in line
+    assert decoded == []  # refused from the headers: nothing was decoded
+    rc = cli.main(["fill", str(img), "--mask", str(_write(tmp_path / "h2.png", _mask(120, 160))), "--edges",
+                   str(sketch), "--model", "telea", "-o", str(tmp_path / "o.png")])
+    line = _one_error_line(capsys.readouterr().err)
+    assert rc == 1 and "the edge sketch" in line and "is 30x30" in line and decoded == []
