@@ -141,6 +141,17 @@ def _oriented(mask: np.ndarray, args: argparse.Namespace) -> np.ndarray:
     return ~mask if getattr(args, "invert_mask", False) else mask
 
 
+def _frames_warning(name: object, loaded: Any, out: Path) -> str | None:
+    """A warning when the photo has more pages or frames than the output will: only the first is filled."""
+    from engine.imageio import frames_lost
+
+    lost = frames_lost(loaded)
+    if lost is None:
+        return None
+    return (f"warning: {name} has {loaded.frames} {'pages' if loaded.format == 'TIFF' else 'frames'}; only the "
+            f"first is filled, and {out} holds only that one ({lost} are not in it; {name} keeps them)")
+
+
 def _large_hole_warning(name: object, mask: np.ndarray) -> str | None:
     """A warning when more than half of the photo is marked as hole: most often an inverted mask."""
     share = float(mask.mean())
@@ -168,9 +179,9 @@ def cmd_fill(args: argparse.Namespace) -> int:
     from engine.imageio import save_image
 
     loaded, mask, drawn, erased = _load_single(args)
-    warning = _large_hole_warning(args.mask, mask)
-    if warning:
-        _say(warning)
+    for warning in (_frames_warning(args.image, loaded, out), _large_hole_warning(args.mask, mask)):
+        if warning:
+            _say(warning)
     if not mask.any():
         _say(f"{args.image}: {EMPTY_MASK_NOTE}")
         _write_unchanged(Path(args.image), out, loaded, args.overwrite)
@@ -281,6 +292,9 @@ def _fill_batch(args: argparse.Namespace) -> int:
             loaded = load_image(path)
             h, w = loaded.rgb.shape[:2]
             mask = _oriented(load_mask(masks[path.stem], size=(w, h)), args)
+            frames = _frames_warning(path.name, loaded, out)
+            if frames:
+                note(frames)
             warning = _large_hole_warning(masks[path.stem], mask)
             if warning:
                 large += 1

@@ -77,6 +77,7 @@ class LoadedImage:
     mode: str = "RGB"
     dpi: tuple[float, float] | None = None
     notes: tuple[str, ...] = ()
+    frames: int = 1  # pages of a multi-page TIFF, frames of an APNG or animated WebP; only the first is loaded
 
     @property
     def width(self) -> int:
@@ -179,6 +180,7 @@ def _decode(p: Path, im: Image.Image, max_pixels: int) -> LoadedImage:
             f"Cannot open {p}: {w} x {h} pixels ({w * h / 1e6:.0f} megapixels) is over the limit of "
             f"{max_pixels / 1e6:g} megapixels.")
     stored_orientation = orientation_of(im)
+    frames = frame_count(im)
     sixteen = _has_16bit_samples(p, im, fmt)
     try:
         im.load()
@@ -209,7 +211,24 @@ def _decode(p: Path, im: Image.Image, max_pixels: int) -> LoadedImage:
     return LoadedImage(
         rgb=rgb, alpha=alpha, path=p, format=fmt, bit_depth=16 if rgb16 is not None else 8, exif=exif,
         icc=icc, rgb16=rgb16, gray=gray, orientation=stored_orientation, mode=im.mode, dpi=pillow_dpi(im),
-        notes=tuple(notes))
+        notes=tuple(notes), frames=frames)
+
+
+def frame_count(im: Image.Image) -> int:
+    """How many pages or frames an opened file holds (1 for a still image, or when it cannot be told)."""
+    try:
+        return max(1, int(getattr(im, "n_frames", 1) or 1))
+    except Exception:  # a damaged later page: the first one is still what gets loaded
+        return 1
+
+
+def frames_lost(loaded: LoadedImage) -> str | None:
+    """Words for what a save of ``loaded`` drops (``None`` for a single-frame image): "pages 2-3 of 3"."""
+    if loaded.frames <= 1:
+        return None
+    kind = "pages" if loaded.format == "TIFF" else "frames"
+    rest = "2" if loaded.frames == 2 else f"2-{loaded.frames}"
+    return f"{kind[:-1] if loaded.frames == 2 else kind} {rest} of {loaded.frames}"
 
 
 def _has_16bit_samples(p: Path, im: Image.Image, fmt: str) -> bool:

@@ -661,3 +661,24 @@ def test_a_mask_of_another_size_is_refused_before_the_photo_is_decoded(tmp_path,
                    str(sketch), "--model", "telea", "-o", str(tmp_path / "o.png")])
     line = _one_error_line(capsys.readouterr().err)
     assert rc == 1 and "the edge sketch" in line and "is 30x30" in line and decoded == []
+
+
+def _pages(path: Path, count: int = 3) -> Path:
+    pages = [Image.fromarray(_photo(seed=i)) for i in range(count)]
+    pages[0].save(path, save_all=True, append_images=pages[1:])
+    return path
+
+
+@pytest.mark.parametrize("name", ["scan.tif", "anim.png", "anim.webp"])
+def test_a_multi_page_photo_is_not_cut_to_its_first_page_silently(files, capsys, name):
+    tmp, _img, mask = files
+    source = _pages(tmp / name)
+    before = source.read_bytes()
+    out = tmp / f"out{source.suffix}"
+    assert cli.main(["fill", str(source), "--mask", str(mask), "--model", "telea", "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    kind = "pages" if name.endswith(".tif") else "frames"
+    assert f"{source} has 3 {kind}; only the first is filled" in err and f"{kind} 2-3 of 3 are not in it" in err
+    assert source.read_bytes() == before
+    with Image.open(source) as im:
+        assert im.n_frames == 3
