@@ -103,15 +103,13 @@ def _make_home_read_only(monkeypatch, home) -> None:
     monkeypatch.setattr(session_slots.QLockFile, "tryLock", lambda self, timeout=0: False)  # Qt writes it
 
 
-def test_a_read_only_user_data_folder_starts_warns_and_works(qtbot, photo_file, isolated_home, monkeypatch):
-    from app.prompts import ScriptedPrompter
+def test_a_read_only_user_data_folder_starts_warns_and_works(make_window, qtbot, photo_file, isolated_home,
+                                                             monkeypatch):
     from app.settings import Settings
 
     _make_home_read_only(monkeypatch, isolated_home)
     settings = Settings.load()
-    window = MainWindow(settings=settings, prompter=ScriptedPrompter())
-    qtbot.addWidget(window)
-    window.show()
+    window = make_window(settings=settings)  # deleted by the fixture, not by a later garbage collection
     main_module.start_session(window, settings, str(photo_file))  # no traceback: the window is there
     assert not window.document.is_empty()
     qtbot.waitUntil(lambda: bool(window.models), timeout=10_000)
