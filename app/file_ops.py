@@ -159,7 +159,20 @@ class FileOps(QObject):
         return self.write(Path(path))
 
     def write(self, path: Path) -> bool:
-        """Save the current photo to ``path`` keeping format, EXIF and ICC; asks before overwriting the original."""
+        """Save the current photo to ``path`` keeping format, EXIF and ICC; asks before overwriting the original.
+
+        The original is never replaced when it has pages or frames the editor does not keep (a multi-page
+        TIFF, an animated PNG or WebP): the message names what would be lost and offers Save As instead.
+        """
+        lost = None if self.document.source is None else imageio.frames_lost(self.document.source)
+        if lost and _same_file(path, self.original_path):
+            question = (f"{path.name} has {self.document.source.frames} "
+                        f"{'pages' if self.document.source.format == 'TIFF' else 'frames'}, and the editor "
+                        f"edits and saves only the first: saving over it would delete {lost}.\n\n"
+                        f"{path}\n\nThe original is kept as it is. Save the edited one as a new file instead?")
+            if self.prompter.confirm("Save as a new file", question, default=True):
+                return self.save_as()
+            return False
         if _same_file(path, self.original_path) and not self._original_confirmed:
             question = (f"Overwrite the original photo?\n\n{path}\n\nThe original pixels will be lost. "
                         f"Choose No and use Save As to keep it.")

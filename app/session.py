@@ -243,12 +243,17 @@ def recover(document, folder: Path) -> Recovered:
     return Recovered(photo, Path(target) if target else None, messages)
 
 
+MAX_WAIT_MS = 10_000
+
+
 class AutoSaver(QObject):
     """Autosaves a document: debounced after edits, immediately on request (after a fill).
 
-    ``snapshot_fn`` returns a :class:`Snapshot` (or None); writes run in a background thread, one at a
-    time; :meth:`flush` waits for the one in flight. :meth:`stop` ends autosaving; with ``clear=True``
-    (clean close) the session is removed.
+    Each edit restarts the ``delay_ms`` debounce, but an unsaved edit never waits more than ``max_wait_ms``
+    (counted from the first edit since the last save), so someone who keeps painting without a pause is
+    still autosaved. ``snapshot_fn`` returns a :class:`Snapshot` (or None); writes run in a background thread,
+    one at a time; :meth:`flush` waits for the one in flight. :meth:`stop` ends autosaving; with
+    ``clear=True`` (clean close) the session is removed.
     """
 
     saved = Signal(str)  # npz path
@@ -256,7 +261,7 @@ class AutoSaver(QObject):
     _write_done = Signal(str, str)  # path, error (emitted from the writer thread; queued to the GUI thread)
 
     def __init__(self, snapshot_fn, folder: Path, delay_ms: int = 3000, parent: QObject | None = None,
-                 busy=None) -> None:
+                 busy=None, max_wait_ms: int = MAX_WAIT_MS) -> None:
         super().__init__(parent)
         self._snapshot_fn = snapshot_fn
         self._busy = busy or (lambda: False)  # while True, a debounced save waits (a fill is running)
@@ -265,6 +270,10 @@ class AutoSaver(QObject):
         self._timer.setSingleShot(True)
         self._timer.setInterval(max(0, int(delay_ms)))
         self._timer.timeout.connect(self._debounced)
+        self._deadline = QTimer(self)  # started by the first unsaved edit, not restarted by later ones
+        self._deadline.setSingleShot(True)
+        self._deadline.setInterval(max(int(delay_ms), int(max_wait_ms)))
+        self._deadline.timeout.connect(self._debounced)
         self._thread: threading.Thread | None = None
         self._again = False
         self._stopped = False
@@ -273,9 +282,12 @@ class AutoSaver(QObject):
         self.enabled = True
 
     def schedule(self) -> None:
-        """An edit happened: save after the debounce delay (restarted by further edits)."""
+        """An edit happened: save after the debounce delay (restarted by further edits), at the latest
+        ``max_wait_ms`` after the first edit not yet saved."""
         if self.enabled and not self._stopped:
             self._timer.start()
+            if not self._deadline.isActive():
+                self._deadline.start()
 
     @Slot()
     def _debounced(self) -> None:
@@ -288,6 +300,7 @@ class AutoSaver(QObject):
     def save_now(self) -> bool:
         """Snapshot now and write in the background; True if a write was started or queued."""
         self._timer.stop()
+        self._deadline.stop()
         if self._stopped or not self.enabled:
             return False
         if self._thread is not None and self._thread.is_alive():
@@ -304,6 +317,7 @@ class AutoSaver(QObject):
         """Save shortly (after a fill: lets the window repaint first instead of adding to the same pause)."""
         if self.enabled and not self._stopped:
             self._timer.stop()
+            self._deadline.stop()
             QTimer.singleShot(max(0, int(delay_ms)), self, self._debounced)
 
     def save_sync(self) -> Path | None:
@@ -343,6 +357,7 @@ class AutoSaver(QObject):
         """Stop autosaving, wait for a write in flight; ``clear`` removes the session (clean close)."""
         self._stopped = True
         self._timer.stop()
+        self._deadline.stop()
         self.flush()
         if clear:
             clear_session(self.folder)

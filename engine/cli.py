@@ -54,7 +54,19 @@ def _same_file(a: Path, b: Path) -> bool:
             return os.path.samefile(a, b)
     except OSError:
         pass
-    return a.resolve() == b.resolve()
+    try:
+        return a.resolve() == b.resolve()
+    except (OSError, RuntimeError):  # a link loop (RuntimeError before Python 3.13): reported where it is used
+        return False
+
+
+def _check_path(label: str, path: Path) -> None:
+    """A name too long or a symbolic-link loop, said in words (the system says "unexpected error")."""
+    from engine.path_problems import path_problem, shown
+
+    problem = path_problem(path)
+    if problem:
+        raise CliError(f"{label} {shown(path)}: {problem}")
 
 
 def _check_output(out: Path, inputs: Sequence[Path | None], overwrite: bool) -> None:
@@ -62,6 +74,7 @@ def _check_output(out: Path, inputs: Sequence[Path | None], overwrite: bool) -> 
     (checked before any work is done)."""
     from engine.imageio import format_for_path
 
+    _check_path("cannot write", out)
     format_for_path(out)
     for src in inputs:
         if src is not None and _same_file(out, src):
@@ -85,9 +98,19 @@ def _load_sketch(path: Path | None, shape: tuple[int, int]) -> tuple[np.ndarray 
 
 
 def _load_single(args: argparse.Namespace) -> tuple[Any, np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """Image, mask (same size required) and optional sketch of the single-file form."""
-    from engine.imageio import load_image, load_mask
+    """Image, mask (same size required) and optional sketch of the single-file form; the sizes are compared
+    from the file headers first, so a mask of the wrong size is refused before a huge photo is decoded."""
+    from engine.imageio import load_image, load_mask, upright_size
 
+    sizes = {"image": upright_size(args.image), "mask": upright_size(args.mask)}
+    if args.edges is not None:
+        sizes["edge sketch"] = upright_size(args.edges)
+    image_size = sizes.pop("image")
+    for role, size in sizes.items():
+        if image_size and size and size != image_size:
+            path = args.mask if role == "mask" else args.edges
+            raise MaskError(f"the {role} {path} is {size[0]}x{size[1]} but the image {args.image} is "
+                            f"{image_size[0]}x{image_size[1]}; they must be the same size")
     loaded = load_image(args.image)
     h, w = loaded.rgb.shape[:2]
     mask = _oriented(load_mask(args.mask), args)
@@ -118,6 +141,17 @@ def _oriented(mask: np.ndarray, args: argparse.Namespace) -> np.ndarray:
     return ~mask if getattr(args, "invert_mask", False) else mask
 
 
+def _frames_warning(name: object, loaded: Any, out: Path) -> str | None:
+    """A warning when the photo has more pages or frames than the output will: only the first is filled."""
+    from engine.imageio import frames_lost
+
+    lost = frames_lost(loaded)
+    if lost is None:
+        return None
+    return (f"warning: {name} has {loaded.frames} {'pages' if loaded.format == 'TIFF' else 'frames'}; only the "
+            f"first is filled, and {out} holds only that one ({lost} are not in it; {name} keeps them)")
+
+
 def _large_hole_warning(name: object, mask: np.ndarray) -> str | None:
     """A warning when more than half of the photo is marked as hole: most often an inverted mask."""
     share = float(mask.mean())
@@ -145,12 +179,12 @@ def cmd_fill(args: argparse.Namespace) -> int:
     from engine.imageio import save_image
 
     loaded, mask, drawn, erased = _load_single(args)
-    warning = _large_hole_warning(args.mask, mask)
-    if warning:
-        _say(warning)
+    for warning in (_frames_warning(args.image, loaded, out), _large_hole_warning(args.mask, mask)):
+        if warning:
+            _say(warning)
     if not mask.any():
         _say(f"{args.image}: {EMPTY_MASK_NOTE}")
-        _write_unchanged(Path(args.image), out, loaded)
+        _write_unchanged(Path(args.image), out, loaded, args.overwrite)
         print(f"wrote {out} (unchanged)")
         return EXIT_OK
     engine = _engine(args)
@@ -159,14 +193,14 @@ def cmd_fill(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     for message in result.messages:
         _say(f"{args.image}: {message}")
-    save_image(out, result.image, like=loaded, changed=mask)
+    save_image(out, result.image, like=loaded, changed=mask, replace=args.overwrite)
     h, w = mask.shape
     print(f"wrote {out}: filled {mask.mean() * 100:.1f}% of {w}x{h} with {result.backend or args.model} "
           f"on {result.device} in {seconds:.2f} s")
     return EXIT_OK
 
 
-def _write_unchanged(source: Path, out: Path, loaded: Any) -> None:
+def _write_unchanged(source: Path, out: Path, loaded: Any, overwrite: bool) -> None:
     """An empty mask's output: a byte copy of the source when the format stays the same (re-encoding a JPEG
     would change every pixel a little), else the decoded photo saved in the new format."""
     from engine.atomic import atomic_path
@@ -174,18 +208,19 @@ def _write_unchanged(source: Path, out: Path, loaded: Any) -> None:
 
     if format_for_path(out) == loaded.format:
         try:
-            with atomic_path(out) as tmp:
+            with atomic_path(out, replace=overwrite) as tmp:
                 shutil.copyfile(source, tmp)
         except OSError as exc:
             raise CliError(f"Cannot save {out}: {exc.strerror or exc}.") from exc
     else:
-        save_image(out, loaded.rgb, like=loaded, changed=np.zeros(loaded.rgb.shape[:2], bool))
+        save_image(out, loaded.rgb, like=loaded, changed=np.zeros(loaded.rgb.shape[:2], bool), replace=overwrite)
 
 
 def _prepare_output_folder(out_dir: Path) -> None:
     """Create the batch output folder and make sure files can be written in it, before any photo is done."""
     import tempfile
 
+    _check_path("cannot write into", out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out_dir):
@@ -216,6 +251,7 @@ def _fill_batch(args: argparse.Namespace) -> int:
         raise UsageError("--edges works with the single-file form only")
     in_dir, mask_dir, out_dir = Path(args.input), Path(args.masks), Path(args.output)
     for label, folder in (("--input", in_dir), ("--masks", mask_dir)):
+        _check_path(label, folder)
         if not folder.is_dir():
             raise CliError(f"{label} {folder} is not a folder")
     for label, folder in (("input", in_dir), ("masks", mask_dir)):
@@ -256,18 +292,21 @@ def _fill_batch(args: argparse.Namespace) -> int:
             loaded = load_image(path)
             h, w = loaded.rgb.shape[:2]
             mask = _oriented(load_mask(masks[path.stem], size=(w, h)), args)
+            frames = _frames_warning(path.name, loaded, out)
+            if frames:
+                note(frames)
             warning = _large_hole_warning(masks[path.stem], mask)
             if warning:
                 large += 1
                 note(f"{path.name}: {warning}")
             if not mask.any():
                 note(f"{path.name}: {EMPTY_MASK_NOTE}")
-                _write_unchanged(path, out, loaded)
+                _write_unchanged(path, out, loaded, args.overwrite)
             else:
                 result = engine.fill(_request(loaded.rgb, mask, None, None, args))
                 for message in result.messages:
                     note(f"{path.name}: {message}")
-                save_image(out, result.image, like=loaded, changed=mask)
+                save_image(out, result.image, like=loaded, changed=mask, replace=args.overwrite)
             written += 1
         except (EngineError, OSError, ValueError, MemoryError, RuntimeError) as exc:
             # RuntimeError: torch's out-of-memory on one huge photo must not stop the others
@@ -334,7 +373,7 @@ def cmd_edges(args: argparse.Namespace) -> int:
         picture = edge_visual(rgb, mask, edges, drawn)
     else:
         picture = np.repeat((edges.astype(np.uint8) * 255)[..., None], 3, axis=2)
-    save_image(out, picture)
+    save_image(out, picture, replace=args.overwrite)
     inside = int((edges & mask).sum())
     print(f"wrote {out}: {int(edges.sum())} edge pixels, {inside} of them inside the hole")
     return EXIT_OK
@@ -466,6 +505,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from engine import imageio
 
     images_dir, out_dir = Path(args.images), Path(args.out)
+    _check_path("--images", images_dir)
     if not images_dir.is_dir():
         raise CliError(f"--images {images_dir} is not a folder")
     _prepare_output_folder(out_dir)
@@ -519,8 +559,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     bar.close()
     if "default" in backends:
         report.messages.append(f"'default' was {engine.resolve_model('default')} in this run.")
-    written = ev.write_report(report, out_dir)
-    print(ev.table_markdown(report), end="")
+    if report.skipped:
+        _say(f"skipped {len(report.skipped)} photo(s) that cannot be read: {', '.join(report.skipped)}")
+    if len(report.skipped) == len(paths):
+        raise CliError(f"none of the {len(paths)} photo(s) in {images_dir} could be read; no report written")
+    print(ev.table_markdown(report), end="")  # first: a report that cannot be written still leaves its table
+    try:
+        written = ev.write_report(report, out_dir)
+    except OSError as exc:
+        raise CliError(f"cannot write the report {exc.filename or out_dir}: {exc.strerror or exc}; the table is "
+                       f"printed above and the previous report in {out_dir}, if any, was left as it was") from None
     print(f"\nwrote {written['table']}, {written['results']}, {written['grid']}")
     violations = report.violations()
     bad = [b for b, v in violations.items() if v["cases"] or v["errors"]]
@@ -528,7 +576,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         _say("problems: " + "; ".join(f"{b}: {violations[b]['cases']} case(s) changed pixels outside the hole, "
                                       f"{violations[b]['errors']} failed" for b in bad))
         return EXIT_FAILED
-    return EXIT_OK
+    return EXIT_FAILED if report.skipped else EXIT_OK
 
 
 # ---------------------------------------------------------------- parser

@@ -15,6 +15,7 @@ unchanged. Metrics (``engine.metrics``): whole-image PSNR, SSIM, L1 %, PSNR insi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -27,7 +28,8 @@ import cv2
 import numpy as np
 
 from engine import metrics
-from engine.atomic import write_bytes_atomic, write_text_atomic
+from engine.atomic import atomic_path
+from engine.errors import EngineError
 from engine.imageio import SUPPORTED_EXTENSIONS, load_mask
 from engine.masks import free_form_mask, rectangle_mask, stroke_mask_in_range
 from engine.paths import shared_data_dir
@@ -171,6 +173,7 @@ class EvalReport:
     cases: list[dict] = field(default_factory=list)  # {"image", "bucket", "hole_ratio", "results": {b: CaseResult}}
     grid: list[dict] = field(default_factory=list)  # {"image", "bucket", "input", "truth", "outputs": {b: img}}
     messages: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # images that could not be read (named in ``messages``)
 
     def summary(self) -> dict[str, dict[str, dict[str, float]]]:
         """Per bucket, per backend: the mean of each metric (nan-aware) and the case count."""
@@ -233,14 +236,22 @@ def evaluate(images: Sequence[tuple[str, np.ndarray | Callable[[], np.ndarray]]]
     ``images`` holds ``(name, rgb)`` pairs, where ``rgb`` may be a zero-argument loader (called once, so a
     large set is never all in memory). ``masks`` defaults to ``DefaultMasks(default_nvidia_dir())``.
     ``progress(done, total)`` is called after each image. Exceptions from ``fill_fn`` are recorded per case
-    (``CaseResult.error``) and the run goes on.
+    (``CaseResult.error``) and the run goes on; an image whose loader fails (unreadable file) is skipped,
+    named in ``skipped`` and ``messages``.
     """
     masks = masks if masks is not None else DefaultMasks(default_nvidia_dir())
     buckets = list(getattr(masks, "buckets", ()))
     report = EvalReport(backends=list(backends), buckets=buckets, messages=list(getattr(masks, "messages", [])))
     picks_needed = _grid_picks(len(images), int(getattr(masks, "per_image", len(buckets)) or 1))
     for index, (name, source) in enumerate(images):
-        truth = source() if callable(source) else source
+        try:
+            truth = source() if callable(source) else source
+        except (EngineError, OSError, ValueError, MemoryError) as exc:  # one bad photo must not end a long run
+            report.skipped.append(name)
+            report.messages.append(f"{name}: skipped, it cannot be read ({' '.join(str(exc).split())})")
+            if progress is not None:
+                progress(index + 1, len(images))
+            continue
         truth = np.ascontiguousarray(truth[..., :3])
         h, w = truth.shape[:2]
         for position, (bucket, mask) in enumerate(masks(name, h, w).items()):
@@ -336,7 +347,8 @@ def results_json(report: EvalReport) -> str:
            "mean_over_buckets": {b: {k: _jsonable(v) for k, v in e.items()}
                                  for b, e in report.mean_over_buckets().items()},
            "seconds_per_image": {b: _jsonable(v) for b, v in report.seconds_per_image().items()},
-           "outside_hole_violations": report.violations(), "messages": report.messages, "cases": cases}
+           "outside_hole_violations": report.violations(), "messages": report.messages, "skipped": report.skipped,
+           "cases": cases}
     return json.dumps(doc, indent=1) + "\n"
 
 
@@ -376,14 +388,22 @@ def grid_image(report: EvalReport) -> np.ndarray:
 
 
 def write_report(report: EvalReport, out_dir: Path) -> dict[str, Path]:
-    """Write ``table.md``, ``results.json`` and ``grid.png`` into ``out_dir`` (each atomically)."""
+    """Write ``table.md``, ``results.json`` and ``grid.png`` into ``out_dir``, all or none: the three are
+    written to temporaries first and renamed only when all three were written (a full disk leaves the
+    previous report as it was). ``OSError`` names the file that could not be written."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"table": out_dir / "table.md", "results": out_dir / "results.json", "grid": out_dir / "grid.png"}
-    write_text_atomic(paths["table"], table_markdown(report))
-    write_text_atomic(paths["results"], results_json(report))
     ok, png = cv2.imencode(".png", cv2.cvtColor(grid_image(report), cv2.COLOR_RGB2BGR))
     if not ok:
         raise RuntimeError("could not encode the grid image")
-    write_bytes_atomic(paths["grid"], png.tobytes())
+    contents = {"table": table_markdown(report).encode("utf-8"), "results": results_json(report).encode("utf-8"),
+                "grid": png.tobytes()}
+    with contextlib.ExitStack() as stack:
+        for key, path in paths.items():
+            tmp = stack.enter_context(atomic_path(path))
+            try:
+                tmp.write_bytes(contents[key])
+            except OSError as exc:
+                raise OSError(exc.errno, exc.strerror, str(path)) from exc
     return paths

@@ -32,6 +32,7 @@ from engine.imageio_meta import (
     pillow_dpi,
 )
 from engine.imageio_writers import write_png16, write_tiff
+from engine.path_problems import path_problem, shown
 
 DEFAULT_MAX_PIXELS = 200_000_000
 SUPPORTED_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
@@ -76,6 +77,7 @@ class LoadedImage:
     mode: str = "RGB"
     dpi: tuple[float, float] | None = None
     notes: tuple[str, ...] = ()
+    frames: int = 1  # pages of a multi-page TIFF, frames of an APNG or animated WebP; only the first is loaded
 
     @property
     def width(self) -> int:
@@ -108,7 +110,23 @@ def load_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
             return _decode(p, im, max_pixels)
 
 
+def upright_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """(width, height) the decoded image will have (EXIF orientation applied), read from the header only;
+    None when the header cannot be read (then :func:`load_image` says what is wrong)."""
+    p = Path(path)
+    try:
+        _check_file(p)
+        with _pillow_limit_lifted(), Image.open(p, formats=list(_PILLOW_FORMATS)) as im:
+            w, h = im.size
+            return (h, w) if orientation_of(im) in (5, 6, 7, 8) else (w, h)
+    except Exception:  # any damage is reported by the full load
+        return None
+
+
 def _check_file(p: Path) -> None:
+    problem = path_problem(p)
+    if problem:
+        raise ImageFileError(f"Cannot open {shown(p)}: {problem}.")
     if p.is_dir():
         raise ImageFileError(f"Cannot open {p}: it is a folder, not an image file.")
     if not p.exists():
@@ -162,6 +180,7 @@ def _decode(p: Path, im: Image.Image, max_pixels: int) -> LoadedImage:
             f"Cannot open {p}: {w} x {h} pixels ({w * h / 1e6:.0f} megapixels) is over the limit of "
             f"{max_pixels / 1e6:g} megapixels.")
     stored_orientation = orientation_of(im)
+    frames = frame_count(im)
     sixteen = _has_16bit_samples(p, im, fmt)
     try:
         im.load()
@@ -192,7 +211,24 @@ def _decode(p: Path, im: Image.Image, max_pixels: int) -> LoadedImage:
     return LoadedImage(
         rgb=rgb, alpha=alpha, path=p, format=fmt, bit_depth=16 if rgb16 is not None else 8, exif=exif,
         icc=icc, rgb16=rgb16, gray=gray, orientation=stored_orientation, mode=im.mode, dpi=pillow_dpi(im),
-        notes=tuple(notes))
+        notes=tuple(notes), frames=frames)
+
+
+def frame_count(im: Image.Image) -> int:
+    """How many pages or frames an opened file holds (1 for a still image, or when it cannot be told)."""
+    try:
+        return max(1, int(getattr(im, "n_frames", 1) or 1))
+    except Exception:  # a damaged later page: the first one is still what gets loaded
+        return 1
+
+
+def frames_lost(loaded: LoadedImage) -> str | None:
+    """Words for what a save of ``loaded`` drops (``None`` for a single-frame image): "pages 2-3 of 3"."""
+    if loaded.frames <= 1:
+        return None
+    kind = "pages" if loaded.format == "TIFF" else "frames"
+    rest = "2" if loaded.frames == 2 else f"2-{loaded.frames}"
+    return f"{kind[:-1] if loaded.frames == 2 else kind} {rest} of {loaded.frames}"
 
 
 def _has_16bit_samples(p: Path, im: Image.Image, fmt: str) -> bool:
@@ -325,7 +361,7 @@ def format_for_path(path: str | os.PathLike[str]) -> str:
 
 
 def save_image(path: str | os.PathLike[str], rgb: np.ndarray, like: LoadedImage | None = None,
-               changed: np.ndarray | None = None, quality: int = 95) -> None:
+               changed: np.ndarray | None = None, quality: int = 95, replace: bool = True) -> None:
     """Write ``rgb`` (H x W x 3 uint8) atomically in the format of the extension.
 
     With ``like`` (the image ``rgb`` came from) the file also gets its EXIF (orientation 1, no thumbnail), ICC
@@ -338,15 +374,19 @@ def save_image(path: str | os.PathLike[str], rgb: np.ndarray, like: LoadedImage 
     4:2:0 halves colour resolution, smearing colour across the fill's edges and degrading a little more
     on every save; at 95 re-encoding loss stays invisible while files stay far smaller than at 100.
     WebP is lossy at ``quality`` (lossless at 100) with exact RGB under transparent pixels and lossless alpha.
+    ``replace=False``: an existing file is never replaced, even one that appears during the write.
     """
     p = Path(path)
     fmt = format_for_path(p)
+    problem = path_problem(p)
+    if problem:
+        raise ImageFileError(f"Cannot save {shown(p)}: {problem}.")
     rgb = _check_rgb(rgb)
     if like is not None and like.rgb.shape != rgb.shape:
         raise ValueError(f"rgb is {rgb.shape[1]} x {rgb.shape[0]} but like is {like.width} x {like.height}")
     writer = _writer(fmt, rgb, like, changed, quality)
     try:
-        write_with_atomic(p, writer)
+        write_with_atomic(p, writer, replace=replace)
     except ImageFileError:
         raise
     except OSError as e:

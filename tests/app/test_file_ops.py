@@ -206,3 +206,28 @@ def test_closing_with_unsaved_changes_asks(make_window, qtbot, photo_file):
     window.close()
     assert window.isVisible() and window.engine.is_running()
     assert window.prompter.kinds() == ["confirm", "unsaved"]
+
+
+def test_saving_over_a_multi_page_tiff_is_refused_and_save_as_offered(ops, tmp_path):
+    from tests.app.helpers import photo_array
+
+    scan = tmp_path / "scan.tif"
+    pages = [Image.fromarray(photo_array()) for _ in range(3)]
+    pages[0].save(scan, save_all=True, append_images=pages[1:])
+    before = scan.read_bytes()
+    assert ops.open(scan)
+    _edit(ops.document)
+    ops.prompter.confirms.append(False)
+    assert not ops.save()
+    kind, title, text = ops.prompter.asked[-1]
+    assert title == "Save as a new file"
+    assert kind == "confirm" and "3 pages" in text and "delete pages 2-3 of 3" in text
+    assert scan.read_bytes() == before and ops.document.is_modified()
+    copy = tmp_path / "scan-inpainted.tif"
+    ops.prompter.confirms.append(True)  # Save as a new file: yes
+    ops.prompter.paths.append(copy)
+    assert ops.save()
+    assert ops.prompter.kinds()[-2:] == ["confirm", "save_path"]
+    assert scan.read_bytes() == before and copy.exists() and not ops.document.is_modified()
+    with Image.open(scan) as im:
+        assert im.n_frames == 3

@@ -310,3 +310,26 @@ def test_a_session_folder_that_cannot_be_created_does_not_stop_the_claim(monkeyp
     slot = session_slots.claim_new()  # neither the folder nor a real lock file can be made
     assert slot.folder.parent == home / "sessions"
     slot.release(clear=True)
+
+
+def test_autosave_does_not_wait_forever_while_edits_keep_coming(qtbot, tmp_path):
+    """Edits 40 ms apart keep restarting a 150 ms debounce; the maximum wait (400 ms) still saves."""
+    import itertools
+    import time
+
+    saves: list[float] = []
+
+    def snapshot():
+        saves.append(time.monotonic())
+        return None  # nothing to write: only when a save was attempted matters here
+
+    saver = session.AutoSaver(snapshot, tmp_path / "slot", delay_ms=150, max_wait_ms=400)
+    start = time.monotonic()
+    while time.monotonic() - start < 1.3:
+        saver.schedule()
+        qtbot.wait(40)
+    saver.stop(clear=False)
+    assert len(saves) >= 2, saves
+    slack = 0.5  # a busy test machine runs timers late
+    assert saves[0] - start < 0.4 + slack  # the first unsaved edit waited the maximum, not for a pause
+    assert all(b - a < 0.4 + slack for a, b in itertools.pairwise(saves))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -65,4 +66,30 @@ def test_a_link_to_a_device_is_not_replaced(tmp_path):
     with pytest.raises(OSError, match="not a regular file"):
         write_bytes_atomic(link, b"data")
     assert link.is_symlink() and os.readlink(link) == "/dev/null"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
+
+
+@pytest.mark.parametrize("hard_links", [True, False])
+def test_without_replace_a_file_that_appears_during_the_write_is_kept(tmp_path, monkeypatch, hard_links):
+    if not hard_links:  # a file system without hard links: the exclusive create must hold the line
+        def no_link(*_args):
+            raise OSError(errno.EPERM, "Operation not permitted")
+        monkeypatch.setattr(os, "link", no_link)
+    target = tmp_path / "out.png"
+    with pytest.raises(FileExistsError, match="was kept"), atomic_path(target, replace=False) as tmp:
+        tmp.write_bytes(b"mine")
+        target.write_bytes(b"theirs")  # another program, while this one was still writing
+    assert target.read_bytes() == b"theirs"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
+    write_bytes_atomic(tmp_path / "free.png", b"mine", replace=False)
+    assert (tmp_path / "free.png").read_bytes() == b"mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["free.png", "out.png"]
+
+
+def test_of_two_writers_to_one_new_name_only_one_succeeds(tmp_path):
+    target = tmp_path / "out.png"
+    with pytest.raises(FileExistsError), atomic_path(target, replace=False) as first:
+        first.write_bytes(b"first")
+        write_bytes_atomic(target, b"second", replace=False)  # the other writer finishes first
+    assert target.read_bytes() == b"second"
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]

@@ -535,3 +535,150 @@ def test_batch_warns_per_file_about_large_holes_and_counts_them(tmp_path, capsys
     assert rc == 0
     assert "p1.png" in captured.err and "p2.png" in captured.err and "p0.png" not in captured.err
     assert "2 with masks marking more than half" in captured.out
+
+
+def test_an_output_that_appears_during_the_fill_is_kept(files, capsys, monkeypatch):
+    from engine.pipeline import Engine
+
+    tmp, img, mask = files
+    out = tmp / "out.png"
+    real_fill = Engine.fill
+
+    def fill_while_another_program_writes(self, request):
+        out.write_bytes(b"written by someone else")
+        return real_fill(self, request)
+
+    monkeypatch.setattr(Engine, "fill", fill_while_another_program_writes)
+    assert cli.main(["fill", str(img), "--mask", str(mask), "--model", "telea", "-o", str(out)]) == 1
+    line = _one_error_line(capsys.readouterr().err)
+    assert str(out) in line and "was kept" in line
+    assert out.read_bytes() == b"written by someone else"
+    assert sorted(p.name for p in tmp.iterdir()) == ["hole.png", "out.png", "photo.png"]
+
+
+def _eval_photos(tmp_path: Path) -> Path:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(2):
+        _write(photos / f"{i}.png", _photo(36, 44, seed=i))
+    return photos
+
+
+def test_eval_skips_and_names_a_photo_that_cannot_be_read(tmp_path, capsys):
+    photos = _eval_photos(tmp_path)
+    (photos / "zz-broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)  # sorted last
+    report = tmp_path / "report"
+    rc = cli.main(["eval", "--images", str(photos), "--backends", "telea", "--nvidia", str(tmp_path / "none"),
+                   "--out", str(report)])
+    captured = capsys.readouterr()
+    assert rc == 1 and "unexpected" not in captured.err
+    assert "skipped 1 photo(s) that cannot be read: zz-broken.png" in captured.err
+    results = json.loads((report / "results.json").read_text())
+    assert results["skipped"] == ["zz-broken.png"]
+    assert {c["image"] for c in results["cases"]} == {"0.png", "1.png"}
+    assert "zz-broken.png: skipped" in (report / "table.md").read_text()
+
+
+def test_eval_on_a_full_disk_says_so_and_keeps_the_previous_report(tmp_path, capsys, monkeypatch):
+    import errno
+
+    photos = _eval_photos(tmp_path)
+    report = tmp_path / "report"
+    report.mkdir()
+    for name in ("table.md", "results.json", "grid.png"):
+        (report / name).write_text("previous")
+    real_write = Path.write_bytes
+
+    def full_disk(self, data):
+        if self.name.endswith(".tmp.png"):  # the grid, written last
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full_disk)
+    rc = cli.main(["eval", "--images", str(photos), "--backends", "telea", "--nvidia", str(tmp_path / "none"),
+                   "--out", str(report)])
+    captured = capsys.readouterr()
+    assert rc == 1
+    line = captured.err.strip().splitlines()[-1]
+    assert "Traceback" not in captured.err and "unexpected" not in captured.err
+    assert line.startswith("inpaint eval: error: cannot write the report") and "No space left on device" in line
+    assert str(report / "grid.png") in line
+    assert "| rectangle 25-45% | telea |" in captured.out  # the work is not lost: the table was printed
+    assert sorted(p.name for p in report.iterdir()) == ["grid.png", "results.json", "table.md"]
+    assert all((report / n).read_text() == "previous" for n in ("table.md", "results.json", "grid.png"))
+
+
+def test_a_244_byte_output_name_is_written(files, capsys):
+    tmp, img, mask = files
+    out = tmp / ("n" * 240 + ".png")
+    assert cli.main(["fill", str(img), "--mask", str(mask), "--model", "telea", "-o", str(out)]) == 0, \
+        capsys.readouterr().err
+    assert _read(out).shape == (40, 52, 3)
+    assert sorted(p.name for p in tmp.iterdir()) == sorted(["hole.png", "photo.png", out.name])
+
+
+@pytest.mark.parametrize("where", ["output", "output folder", "image", "mask"])
+def test_a_name_over_255_bytes_is_said_in_one_line(files, capsys, where):
+    tmp, img, mask = files
+    long = tmp / ("x" * 256 + ".png")
+    args = {"image": str(img), "mask": str(mask), "output": str(tmp / "out.png")}
+    key = "output" if where == "output folder" else where
+    args[key] = str(tmp / ("d" * 300) / "out.png") if where == "output folder" else str(long)
+    rc = cli.main(["fill", args["image"], "--mask", args["mask"], "--model", "telea", "-o", args["output"]])
+    line = _one_error_line(capsys.readouterr().err)
+    assert rc == 1 and "unexpected" not in line
+    assert "bytes long; a file or folder name can have at most 255 bytes" in line
+    assert sorted(p.name for p in tmp.iterdir()) == ["hole.png", "photo.png"]
+
+
+@pytest.mark.parametrize("where", ["output", "image", "mask"])
+def test_a_symbolic_link_loop_is_said_in_one_line(files, capsys, where):
+    tmp, img, mask = files
+    (tmp / "a.png").symlink_to(tmp / "b.png")
+    (tmp / "b.png").symlink_to(tmp / "a.png")
+    args = {"image": str(img), "mask": str(mask), "output": str(tmp / "out.png"), where: str(tmp / "a.png")}
+    rc = cli.main(["fill", args["image"], "--mask", args["mask"], "--model", "telea", "-o", args["output"]])
+    line = _one_error_line(capsys.readouterr().err)
+    assert rc == 1 and "unexpected" not in line
+    assert str(tmp / "a.png") in line and "symbolic link that leads in a loop" in line
+    assert not (tmp / "out.png").exists()
+
+
+def test_a_mask_of_another_size_is_refused_before_the_photo_is_decoded(tmp_path, capsys, monkeypatch):
+    from engine import imageio
+
+    img = _write(tmp_path / "big.png", _photo(120, 160))
+    mask = _write(tmp_path / "hole.png", _mask(40, 52))
+    sketch = _write(tmp_path / "sketch.png", np.zeros((30, 30, 3), np.uint8))
+    decoded: list[str] = []
+    real_decode = imageio._decode
+    monkeypatch.setattr(imageio, "_decode", lambda p, im, limit: decoded.append(p.name) or real_decode(p, im, limit))
+    rc = cli.main(["fill", str(img), "--mask", str(mask), "--model", "telea", "-o", str(tmp_path / "o.png")])
+    line = _one_error_line(capsys.readouterr().err)
+    assert rc == 1 and "the mask" in line and "is 52x40 but the image" in line and "160x120" in line
+    assert decoded == []  # refused from the headers: nothing was decoded
+    rc = cli.main(["fill", str(img), "--mask", str(_write(tmp_path / "h2.png", _mask(120, 160))), "--edges",
+                   str(sketch), "--model", "telea", "-o", str(tmp_path / "o.png")])
+    line = _one_error_line(capsys.readouterr().err)
+    assert rc == 1 and "the edge sketch" in line and "is 30x30" in line and decoded == []
+
+
+def _pages(path: Path, count: int = 3) -> Path:
+    pages = [Image.fromarray(_photo(seed=i)) for i in range(count)]
+    pages[0].save(path, save_all=True, append_images=pages[1:])
+    return path
+
+
+@pytest.mark.parametrize("name", ["scan.tif", "anim.png", "anim.webp"])
+def test_a_multi_page_photo_is_not_cut_to_its_first_page_silently(files, capsys, name):
+    tmp, _img, mask = files
+    source = _pages(tmp / name)
+    before = source.read_bytes()
+    out = tmp / f"out{source.suffix}"
+    assert cli.main(["fill", str(source), "--mask", str(mask), "--model", "telea", "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    kind = "pages" if name.endswith(".tif") else "frames"
+    assert f"{source} has 3 {kind}; only the first is filled" in err and f"{kind} 2-3 of 3 are not in it" in err
+    assert source.read_bytes() == before
+    with Image.open(source) as im:
+        assert im.n_frames == 3

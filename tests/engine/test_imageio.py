@@ -621,3 +621,16 @@ def test_find_images_skips_boundary_maps(tmp_path):
     assert len(find_images(tmp_path, limit=1)) == 1
     with pytest.raises(ImageFileError, match="photo folder not found"):
         find_images(tmp_path / "missing")
+
+
+def test_upright_size_reads_the_header_and_applies_the_orientation(tmp_path):
+    from PIL import Image
+
+    from engine.imageio import load_image, upright_size
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90: stored 40 wide, shown 40 high
+    Image.new("RGB", (40, 30), (9, 9, 9)).save(tmp_path / "r.jpg", exif=exif.tobytes())
+    assert upright_size(tmp_path / "r.jpg") == (30, 40) == (load_image(tmp_path / "r.jpg").width, 40)
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    assert upright_size(tmp_path / "bad.png") is None
