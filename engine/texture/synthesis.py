@@ -1,34 +1,25 @@
-"""Guided texture synthesis: PatchMatch completion (Barnes et al. 2009) steered by a structure fill.
+"""Texture copied from the photo itself: PatchMatch completion (Barnes et al. 2009) on top of a structure fill.
 
-The structure source (the neural image model, or the harmonic fill) says *what* belongs in the hole at low
-frequency; this stage copies *how it looks* from the photo itself, at full resolution, with the multi-scale
-PatchMatch / EM completion of the ``pypatchmatch`` wheel (the fallback IOPaint ships). Its regularity-guided
-entry point adds to every patch distance the difference of a two-channel guide map between the target and the
-candidate source, which carries this project's two guide terms:
+The structure source (the neural image model, or the harmonic fill) gives the fill at strength 0; this stage
+copies real texture from the photo at full resolution with the multi-scale PatchMatch / EM completion of the
+``pypatchmatch`` wheel (the fallback IOPaint ships), and ``strength`` blends the two (1 = the copy).
 
-- channel 0, the **guide term**: the Gaussian low-pass luminance of the structure fill in the hole and of the
-  photo elsewhere, so grass is copied where the structure says grass and sky where it says sky;
-- channel 1, the **edge term**: the guiding edge map (known, predicted and drawn edges) in the hole and the
-  photo's own edges elsewhere, so a drawn line is continued by copied patches that hold a line.
+- Source patches come only from known pixels outside a ring of ``RING`` px around the user's *whole* mask
+  (no copying of the removed object's halo, nor of another hole): the native code's "global mask". The
+  native search also leaves global-mask pixels out when it compares a hole patch with its surroundings, so
+  every pixel of ring loosens the seam: 0.3 dB PSNR per px on val, hence a 1 px ring.
+- The search runs on a window of the hole's box grown by ``SOURCE_MARGIN_RATIO`` of its long side: nearby
+  texture, and time in proportion to that window rather than to the whole context crop.
+- A line the user drew through the hole steers the copy through the native regularity term: the drawn line
+  in the hole against the photo's own edges elsewhere (one guide channel), so patches that hold an edge are
+  copied along the line. That term compares the patch *centres* only, and periodically (a difference d counts
+  as min(d, 1 - d)), so the channel is scaled into [0, GUIDE_RANGE] where it cannot wrap.
 
-The native term compares the two channels at the patch centres only and *periodically* (a difference d counts
-as min(d, 1 - d), it was written for texture coordinates), so both channels are scaled into [0, GUIDE_RANGE]
-with GUIDE_RANGE = 0.5, where no wrap can occur: unscaled, sky (0.9) against dark grass (0.2) counted as 0.3.
-
-Source patches come only from known pixels outside a ring of ``RING`` px around the user's *whole* mask (no
-copying of the removed object's halo, nor of another hole): that band is the native code's "global mask". The
-native search also ignores global-mask pixels when it compares a hole patch with its surroundings, so a wide
-ring loosens the seam: 4 px cost 0.65 dB on val against none, 2 px costs 0.04 dB.
-
-The result is recombined by frequency: the copy's detail (what a ``SPLIT_SIGMA`` px Gaussian removes) on the
-structure's low band, the low-band correction clipped to ``MAX_SHIFT`` (a copied patch is never re-tinted into
-another material; a structure that disagrees with every known colour moves the copy by at most that). On val
-this is +0.7 dB PSNR over the copy alone, with the same texture. ``strength`` blends the structure (0) with
-that result (1).
-
-A numba EM kernel of this project's own was tried first (2-3x faster, cancellable between scales) but, with
-unidirectional voting, converged to one uniform texture with a visible outline where PatchMatch placed the
-photo's own bushes and grass; see docs/quality.md.
+Measured and dropped (docs/quality.md): steering every fill by the structure's low-pass luminance through the
+same term. The centre-only term breaks the coherence of neighbouring matches, and the vote over overlapping
+patches turns that into a fine noisy mesh over the whole fill (the elk, the pheasant, the sailboat); the
+structure's low band recombined with the copy's detail scored +0.7 dB but left the structure's blurred ghost
+in the object's shape. A numba EM kernel of this project's own converged to one uniform texture.
 """
 
 from __future__ import annotations
@@ -41,19 +32,15 @@ import cv2
 import numpy as np
 
 PATCH_RADIUS = 3  # 7 x 7 patches, pypatchmatch's radius 3 as IOPaint uses it
-RING = 2  # px around the user's mask (full resolution) that never serve as sources
-GUIDE_WEIGHT = 1.0  # weight of the guide map against the patch colour distance (0.5-4 measure the same on val)
-GUIDE_SIGMA = 3.0  # px of the guide's low-pass
-GUIDE_RANGE = 0.5  # both guide channels lie in [0, GUIDE_RANGE]: the native periodic difference never wraps
+RING = 1  # px around the user's mask (full resolution) that never serve as sources
+GUIDE_WEIGHT = 1.0  # weight of the drawn-line term against the patch colour distance
+GUIDE_RANGE = 0.5  # the guide channel lies in [0, GUIDE_RANGE]: the native periodic difference never wraps
 EDGE_SIGMA = 1.5  # px of the blur that lets an edge match a neighbouring one
-SPLIT_SIGMA = 2.0  # px: detail finer than this comes from the copy, the low band from the structure
-MAX_SHIFT = 0.15  # largest low-band correction of the copy, in [0, 1] colour units (38 levels)
 SOURCE_MARGIN_RATIO = 0.25  # the search runs on the hole's box grown by this share of its long side ...
 MIN_SOURCE_MARGIN = 32  # ... and at least this many px: nearby texture, 0.03 dB below the whole crop on val
 MIN_SOURCES = 64  # fewer usable source pixels than this: the structure fill is returned as it is
 SEED = 0  # fixed: the same request gives the same bytes
 DEFAULT_STRENGTH = 1.0
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 StepFn = Callable[[float, str], None]
 
@@ -119,18 +106,19 @@ def source_window(hole: np.ndarray) -> tuple[slice, slice]:
     return slice(max(0, y0 - margin), min(h, y1 + margin)), slice(max(0, x0 - margin), min(w, x1 + margin))
 
 
+def draws_through(inp: TextureInput) -> bool:
+    """Whether the user drew a line inside the hole (the only case the copy is steered)."""
+    return inp.edges is not None and inp.source_edges is not None and bool((inp.edges[inp.hole] > 0).any())
+
+
 def guide_map(inp: TextureInput) -> np.ndarray:
-    """The h x w x 3 float32 regularity map handed to the native search (channel 2 unused)."""
-    photo = inp.image.astype(np.float32) * np.float32(1 / 255)
-    known = np.where(inp.hole[..., None], inp.structure, photo)
-    luminance = _blur(known @ LUMA, GUIDE_SIGMA) * np.float32(GUIDE_RANGE)
-    edges = np.zeros(inp.hole.shape, np.float32)
-    # Only a line to follow inside the hole switches the edge term on: without one, "no edge here" would make
-    # the search avoid every source patch that holds an edge, and copy only flat texture.
-    if inp.edges is not None and inp.source_edges is not None and (inp.edges[inp.hole] > 0).any():
-        edges = _blur(np.where(inp.hole, inp.edges, inp.source_edges).astype(np.float32), EDGE_SIGMA)
-        edges = edges / max(float(edges.max()), 1e-6) * np.float32(GUIDE_RANGE)
-    return np.ascontiguousarray(np.stack([luminance, edges, np.zeros_like(edges)], axis=-1), dtype=np.float32)
+    """The h x w x 3 float32 regularity map handed to the native search: channel 0 the drawn line in the hole and
+    the photo's own edges elsewhere (blurred, scaled to [0, GUIDE_RANGE]); channels 1 and 2 unused (zero)."""
+    assert inp.edges is not None and inp.source_edges is not None
+    edges = _blur(np.where(inp.hole, inp.edges, inp.source_edges).astype(np.float32), EDGE_SIGMA)
+    edges = edges / max(float(edges.max()), 1e-6) * np.float32(GUIDE_RANGE)
+    zero = np.zeros_like(edges)
+    return np.ascontiguousarray(np.stack([edges, zero, zero], axis=-1), dtype=np.float32)
 
 
 def synthesize(inp: TextureInput, strength: float = DEFAULT_STRENGTH, step: StepFn | None = None) -> TextureResult:
@@ -169,20 +157,14 @@ def synthesize(inp: TextureInput, strength: float = DEFAULT_STRENGTH, step: Step
         step(0.0, "texture")
     module.set_random_seed(SEED)
     image = np.ascontiguousarray(inp.image[..., :3], dtype=np.uint8)
-    copied = module.inpaint_regularity(image, hole.astype(np.uint8) * 255, guide_map(inp),
-                                       global_mask=blocked.astype(np.uint8) * 255, patch_size=PATCH_RADIUS,
-                                       guide_weight=GUIDE_WEIGHT)
+    hole_u8, blocked_u8 = hole.astype(np.uint8) * 255, blocked.astype(np.uint8) * 255
+    if draws_through(inp):
+        copied = module.inpaint_regularity(image, hole_u8, guide_map(inp), global_mask=blocked_u8,
+                                           patch_size=PATCH_RADIUS, guide_weight=GUIDE_WEIGHT)
+    else:
+        copied = module.inpaint(image, hole_u8, global_mask=blocked_u8, patch_size=PATCH_RADIUS)
     if step is not None:
         step(1.0, "texture")
-    synth = np.asarray(copied, dtype=np.float32) * np.float32(1 / 255)
-    photo = inp.image[..., :3].astype(np.float32) * np.float32(1 / 255)
-    full = recombine(np.where(hole[..., None], structure, photo), np.where(hole[..., None], synth, photo))
-    out = structure + np.float32(strength) * (full - structure)
+    copy = np.asarray(copied, dtype=np.float32) * np.float32(1 / 255)
+    out = structure + np.float32(strength) * (copy - structure)
     return TextureResult(np.where(hole[..., None], np.clip(out, 0.0, 1.0), structure).astype(np.float32))
-
-
-def recombine(structure: np.ndarray, copy: np.ndarray) -> np.ndarray:
-    """The copy's detail on the structure's low band (shift clipped to ``MAX_SHIFT``); both h x w x 3 in [0, 1]
-    and equal outside the hole, so the correction fades out across the seam."""
-    shift = np.clip(_blur(structure, SPLIT_SIGMA) - _blur(copy, SPLIT_SIGMA), -MAX_SHIFT, MAX_SHIFT)
-    return copy + shift

@@ -35,25 +35,51 @@ def _luma(x: np.ndarray) -> np.ndarray:
     return x.astype(np.float32).mean(axis=-1)
 
 
-@pytest.mark.parametrize("top_dark", [True, False])
-def test_the_guide_decides_which_texture_is_copied(top_dark: bool) -> None:
-    image, hole = _two_textures(), _hole()
-    structure = np.full(image.shape, 0.85, np.float32)
-    dark, bright = slice(28, 48), slice(48, 68)
-    if not top_dark:
-        dark, bright = bright, dark
-    structure[dark] = 0.18
-    result = synthesize(TextureInput(image, hole, hole, structure), 1.0)
-    out = result.image * 255
-    assert result.message is None
-    top, bottom = _luma(out[28:44, 48:80]).mean(), _luma(out[52:68, 48:80]).mean()
-    if top_dark:
-        assert top < 100 < 150 < bottom
-    else:
-        assert bottom < 100 < 150 < top
-    # Copied, not painted: the dark part holds the stripes' own two levels, not the guide's flat 0.18.
-    rows = _luma(out[dark, 56:72]).mean(axis=1)
-    assert rows.max() - rows.min() > 25
+def _lines_left_plain_right(h: int = 96, w: int = 160) -> np.ndarray:
+    """Dark vertical lines every 8 px on the left, plain grey noise on the right."""
+    rng = np.random.default_rng(3)
+    image = rng.integers(120, 136, (h, w, 1), dtype=np.uint8).repeat(3, axis=-1)
+    for x in range(4, 60, 8):
+        image[:, x:x + 2] = 30
+    return image
+
+
+def test_without_a_drawn_line_plain_texture_is_copied_from_around_the_hole() -> None:
+    image = _lines_left_plain_right()
+    hole = np.zeros(image.shape[:2], bool)
+    hole[24:72, 80:120] = True  # in the plain part, 20 px from the nearest line
+    out = synthesize(TextureInput(image, hole, hole, np.full(image.shape, 0.5, np.float32)), 1.0).image * 255
+    filled = _luma(out)[hole]
+    assert filled.min() > 100 and 120 <= filled.mean() <= 136  # noise like its surroundings, no line copied
+    assert filled.std() > 2  # texture, not a flat patch
+
+
+def test_a_line_drawn_through_the_hole_switches_the_search_to_the_edge_guided_one(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The drawn line reaches the native regularity term as the guide map's first channel, scaled so that
+    its periodic difference cannot wrap; without a line the plain (faster) search runs."""
+    import patchmatch
+
+    calls: list[tuple[str, np.ndarray | None]] = []
+    plain, guided = patchmatch.inpaint, patchmatch.inpaint_regularity
+    monkeypatch.setattr(patchmatch, "inpaint", lambda *a, **k: calls.append(("plain", None)) or plain(*a, **k))
+    monkeypatch.setattr(patchmatch, "inpaint_regularity",
+                        lambda im, m, ij, **k: calls.append(("guided", ij)) or guided(im, m, ij, **k))
+    image = _lines_left_plain_right()
+    hole = np.zeros(image.shape[:2], bool)
+    hole[24:72, 80:120] = True
+    sketch = np.zeros(hole.shape, np.float32)
+    sketch[:, 99:101] = 1.0
+    source_edges = np.zeros(hole.shape, np.float32)
+    source_edges[:, 4:60:8] = 1.0
+    structure = np.full(image.shape, 0.5, np.float32)
+    synthesize(TextureInput(image, hole, hole, structure, sketch, source_edges), 1.0)
+    synthesize(TextureInput(image, hole, hole, structure, np.zeros_like(sketch), source_edges), 1.0)
+    assert [kind for kind, _ in calls] == ["guided", "plain"]
+    guide = calls[0][1]
+    assert guide is not None and 0 <= guide.min() and guide.max() <= 0.5
+    window = guide[..., 0]
+    assert window[30, 100 - 48] > 0.4 > window[30, 88 - 48]  # on the drawn line, and beside it (window x0 = 48)
 
 
 def test_neither_the_ring_nor_another_hole_is_ever_a_source() -> None:
