@@ -91,7 +91,7 @@ def bench_training(configs: list[str], stages: list[str], steps: int, device: st
     rows = []
     for name in configs:
         for stage in stages:
-            out = work / f"{name}-{stage}-{device}"
+            out = work / f"{Path(name).stem}-{stage}-{device}"  # a config given as a path: its stem
             records: list[dict[str, Any]] = []
             config = _bench_config(name, stage, photos, out, steps, device)
 

@@ -3,6 +3,7 @@ exports, reloads, and fills through the engine (and ``inpaint fill --model``) wi
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import cv2
@@ -93,6 +94,14 @@ def test_it_trains_exports_and_the_engine_fills_with_the_trainers_outputs(
         expected = trainer_net(torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0, mask)
     assert np.allclose(filled, expected[0].float().permute(1, 2, 0).numpy(), atol=1e-5)
 
+    # Fine-tuning it as the editor's dialog does (the glcic stage, reconstruction only) starts from the file.
+    tuned = train(tiny_config(photos, tmp_path / "tune", "optim.steps=1", "stage.name=glcic",
+                              f"init.glcic='{result.models[0].with_suffix('.json')}'",
+                              "stage.glcic_completion_steps=1", "stage.glcic_discriminator_steps=0"))
+    assert tuned.status == "completed"
+    saved = tomllib.loads(load_checkpoint(latest_checkpoint(tmp_path / "tune" / "checkpoints"))["config"])
+    assert saved["model"]["glcic"] == {"architecture": architecture, "arguments": arguments}
+
     from engine import cli
 
     photo, mask_png, out_png = tmp_path / "p.png", tmp_path / "mask.png", tmp_path / "o.png"
@@ -128,14 +137,15 @@ def test_local_texture_loss_punishes_a_blur_not_a_shift_of_colour() -> None:
     assert local_texture_loss(outside, truth, mask).item() == 0
 
 
-@pytest.mark.parametrize("name", ["pconv-unet", "deepgin", "context-encoder-ms"])
+@pytest.mark.parametrize("name", ["pconv-unet", "deepgin", "context-encoder-ms", "glcic"])
 def test_each_architecture_has_a_config_that_selects_it(name: str, tmp_path: Path) -> None:
     from trainer.cli import resolve_config_path
     from trainer.config import apply_overrides, load_config
 
     config = validate(apply_overrides(load_config(resolve_config_path(name)),
                                       [f"data.train_dir='{tmp_path}'", f"run.out='{tmp_path / 'r'}'"]))
-    assert config.stage.name == "completion" and config.model.glcic.architecture == name
+    assert config.stage.name == ("glcic" if name == "glcic" else "completion")
+    assert config.model.glcic.architecture == name
     assert config.data.size == 128 and config.optim.batch_size == 8
     net = build_network(name, config.model.glcic.arguments)
     assert 0.5e6 < sum(p.numel() for p in net.parameters()) < 3e6  # CPU size
