@@ -9,8 +9,10 @@ and the last layer sees the input image and mask again.
 
 Scaled to a CPU: ``base_channels=16``, ``depth=5`` (kernels 7, 5, 3, 3, 3, channels capped at 8x base) has
 about 0.7 M parameters; the paper's network has 8 levels and 64-512 channels (33 M). No batch norm (it breaks
-fine-tuning at batch 1); decoder activations are LeakyReLU 0.2 as in the paper. Inputs: ``forward(image,
-mask)``, images in [0, 1], ``mask`` 1 in the hole; the hole's content cannot influence the output.
+fine-tuning at batch 1); decoder activations are LeakyReLU 0.2 as in the paper. The valid region grows by a
+few pixels per layer: at ``depth=5`` a square hole wider than about 130 px keeps an unfilled (mid-grey) centre.
+Inputs: ``forward(image, mask)``, images in [0, 1], ``mask`` 1 in the hole; the hole's content cannot influence
+the output.
 """
 
 from __future__ import annotations
