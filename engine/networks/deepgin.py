@@ -13,8 +13,10 @@ The three mechanisms of the paper, on one encoder-decoder:
   low-resolution residual and add it as a correction.
 
 ``base_channels=32, spd_blocks=4`` has about 1.25 M parameters (the paper's coarse-to-fine pair is ~30 M). No
-normalisation layers. ``forward(image, mask)``: images in [0, 1], ``mask`` 1 in the hole, whose content
-cannot influence the output.
+normalisation layers. ``prefill=True`` (not the paper's) hands the network the harmonic fill of the hole instead
+of zeros and makes it predict a correction to it from a zero-initialised head, as ``lama-ffc`` does, so an
+untrained network already returns the smooth fill. ``forward(image, mask)``: images in [0, 1], ``mask`` 1 in the
+hole, whose content cannot influence the output.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from engine.networks.prefill import harmonic_fill
 
 DILATIONS = (1, 2, 4, 8)
 
@@ -105,9 +109,10 @@ class DeepGINGenerator(nn.Module):
     stage = "completion"
     stride = 4  # attention pools with ceil_mode and resizes back, so any multiple of 4 works
 
-    def __init__(self, base_channels: int = 32, spd_blocks: int = 4) -> None:
+    def __init__(self, base_channels: int = 32, spd_blocks: int = 4, prefill: bool = False) -> None:
         super().__init__()
         c = base_channels
+        self.prefill = prefill
         deep = 4 * c
         self.encoder = nn.Sequential(
             _conv(4, c, 5), nn.ELU(inplace=True),
@@ -120,9 +125,13 @@ class DeepGINGenerator(nn.Module):
         self.spd_after = nn.Sequential(*[SPDResBlock(deep) for _ in range(spd_blocks - half)])
         self.decoder = nn.Sequential(BackProjection(deep, 2 * c), BackProjection(2 * c, c))
         self.head = _conv(c, 3, 3)
+        if prefill:
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Return the completed RGB image in [0, 1] (H and W multiples of 4)."""
-        x = self.encoder(torch.cat([image * (1.0 - mask), mask], dim=1))
-        x = self.spd_after(self.attention(self.spd_before(x)))
-        return torch.sigmoid(self.head(self.decoder(x)))
+        start = harmonic_fill(image, mask) if self.prefill else image * (1.0 - mask)
+        x = self.encoder(torch.cat([start, mask], dim=1))
+        x = self.head(self.decoder(self.spd_after(self.attention(self.spd_before(x)))))
+        return (start + x).clamp(0.0, 1.0) if self.prefill else torch.sigmoid(x)

@@ -29,3 +29,15 @@ def test_any_multiple_of_the_stride_keeps_its_size_and_the_hole_content_is_ignor
     with torch.no_grad():
         a, b = net(image, mask), net(other, mask)
     assert a.shape == image.shape and torch.equal(a, b) and a.min() >= 0 and a.max() <= 1
+
+
+def test_with_prefill_an_untrained_network_returns_the_harmonic_fill() -> None:
+    from engine.networks.prefill import harmonic_fill
+
+    torch.manual_seed(0)
+    image = torch.rand(1, 3, 32, 48)
+    mask = torch.zeros(1, 1, 32, 48)
+    mask[..., 8:24, 10:30] = 1
+    net = build_network("context-encoder-ms", {"base_channels": 8, "depth": 3, "prefill": True}).eval()
+    with torch.no_grad():
+        assert torch.equal(net(image, mask), harmonic_fill(image, mask).clamp(0, 1))

@@ -71,3 +71,15 @@ def test_the_generator_keeps_any_multiple_of_four_and_ignores_the_hole_content()
     with torch.no_grad():
         a, b = net(image, mask), net(other, mask)
     assert a.shape == image.shape and torch.equal(a, b) and torch.isfinite(a).all()
+
+
+def test_with_prefill_an_untrained_generator_returns_the_harmonic_fill() -> None:
+    from engine.networks.prefill import harmonic_fill
+
+    torch.manual_seed(0)
+    image = torch.rand(1, 3, 32, 40)
+    mask = torch.zeros(1, 1, 32, 40)
+    mask[..., 8:24, 10:30] = 1
+    net = build_network("deepgin", {"base_channels": 8, "spd_blocks": 2, "prefill": True}).eval()
+    with torch.no_grad():
+        assert torch.equal(net(image, mask), harmonic_fill(image, mask).clamp(0, 1))

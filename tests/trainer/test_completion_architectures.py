@@ -15,7 +15,7 @@ from engine.model_files import load_model
 from engine.networks import build_network
 from tests.trainer.conftest import tiny_config
 from trainer.checkpoints import latest_checkpoint, load_checkpoint
-from trainer.config import ConfigError, validate
+from trainer.config import ConfigError, toml_value, validate
 from trainer.export import export_run
 from trainer.loop import train
 from trainer.losses import local_texture_loss
@@ -25,7 +25,7 @@ from trainer.records import read_records
 CASES = {
     "pconv-unet": ({"base_channels": 8, "depth": 3},
                    ["losses.hole_l1=6.0", "losses.tv=0.1", "losses.adversarial=0", "losses.feature_matching=0"], 0),
-    "deepgin": ({"base_channels": 8, "spd_blocks": 2}, ["losses.hole_l1=6.0"], 1),
+    "deepgin": ({"base_channels": 8, "spd_blocks": 2, "prefill": True}, ["losses.hole_l1=6.0"], 1),
     "context-encoder-ms": ({"base_channels": 8, "depth": 3},
                            ["data.size=64", "losses.local_texture=1.0", "losses.feature_matching=1.0"], 2),
     "glcic": ({"base_channels": 8}, ["losses.adversarial=0", "losses.feature_matching=0"], 0),
@@ -34,7 +34,7 @@ CASES = {
 
 def _settings(architecture: str, stage: str = "completion") -> list[str]:
     arguments, extra, _ = CASES[architecture]
-    args = [f"model.glcic.arguments.{k}={v}" for k, v in arguments.items()]
+    args = [f"model.glcic.arguments.{k}={toml_value(v)}" for k, v in arguments.items()]
     if stage == "glcic":  # GLCIC's own three phases, one step each
         extra = ["stage.glcic_completion_steps=1", "stage.glcic_discriminator_steps=1"]
     return [f"stage.name={stage}", f"model.glcic.architecture={architecture}", *args, *extra]
