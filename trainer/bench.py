@@ -30,7 +30,7 @@ import torch
 from engine.networks import build_network
 from engine.paths import REPO_ROOT
 from trainer.cli import resolve_config_path
-from trainer.config import TrainConfig, apply_overrides, load_config
+from trainer.config import STAGE_PARTS, TrainConfig, apply_overrides, load_config
 from trainer.loop import train
 from trainer.records import cpu_name, read_records
 
@@ -72,13 +72,14 @@ def _inference_images_per_s(config: TrainConfig, part: str, device: torch.device
     x = torch.rand(n, channels, s, s, device=device)
     e = torch.zeros(n, 1, s, s, device=device)
     m = torch.zeros(n, 1, s, s, device=device)
-    module(x, e, m)
+    inputs = (x, m) if part == "glcic" else (x, e, m)  # completion networks take no edges
+    module(*inputs)
     times = []
     for _ in range(2):
         if device.type == "cuda":
             torch.cuda.synchronize()
         t = time.perf_counter()
-        module(x, e, m)
+        module(*inputs)
         if device.type == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t)
@@ -90,7 +91,7 @@ def bench_training(configs: list[str], stages: list[str], steps: int, device: st
     rows = []
     for name in configs:
         for stage in stages:
-            out = work / f"{name}-{stage}-{device}"
+            out = work / f"{Path(name).stem}-{stage}-{device}"  # a config given as a path: its stem
             records: list[dict[str, Any]] = []
             config = _bench_config(name, stage, photos, out, steps, device)
 
@@ -102,7 +103,7 @@ def bench_training(configs: list[str], stages: list[str], steps: int, device: st
             ticks = [r for r in records if r.get("kind") == "train"]
             deltas = [b["cpu_s"] - a["cpu_s"] for a, b in itertools.pairwise(ticks)]
             cpu = statistics.median(deltas) if deltas else float("nan")
-            part = "edge" if stage == "edge" else "image"
+            part = STAGE_PARTS[stage][-1]  # the network a stage is timed by (joint: the image generator)
             dev = torch.device(records[0]["device"])
             rows.append({"config": name, "stage": stage, "device": records[0]["hardware"],
                          "size": config.data.size, "batch": config.optim.batch_size,
@@ -193,7 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated configs to time: built-in names (small, full) or TOML files "
                         "(default: small,full)")
     p.add_argument("--stages", default="edge,image", metavar="LIST",
-                   help="comma-separated training stages to time: edge, image, joint, glcic (default: edge,image)")
+                   help="comma-separated training stages to time: edge, image, joint, glcic, completion "
+                        "(default: edge,image)")
     p.add_argument("--steps", type=int, default=3, metavar="N",
                    help="timed steps per row, after one warm-up step (default: 3)")
     p.add_argument("--no-ddp", action="store_true",

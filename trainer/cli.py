@@ -40,7 +40,7 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="total training steps")
     p.add_argument("--batch-size", type=int, help="images per step (per process under torchrun)")
     p.add_argument("--size", type=int, help="training crop size in pixels (multiple of 4)")
-    p.add_argument("--stage", help="edge, image, image-on-predicted, joint or glcic")
+    p.add_argument("--stage", help="edge, image, image-on-predicted, joint, glcic or completion")
     p.add_argument("--lr", type=float, help="generator learning rate")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--workers", type=int, help="data-loading processes (-1 = automatic)")

@@ -21,17 +21,22 @@ from engine.errors import EngineError
 from engine.networks import ARCHITECTURES
 from trainer.masks import MaskConfig, MaskConfigError
 
-STAGES = ("edge", "image", "image-on-predicted", "joint", "glcic")
+STAGES = ("edge", "image", "image-on-predicted", "joint", "glcic", "completion")
 ADVERSARIAL_KINDS = ("nsgan", "lsgan", "hinge")
 AMP_MODES = ("auto", "on", "off")
-# The architectures each part may use (the engine calls every image architecture as (image, edges, mask)).
+# The architectures each part may use (the engine calls every image architecture as (image, edges, mask),
+# every completion architecture, the "glcic" part, as (image, mask)).
+COMPLETION_ARCHITECTURES = ("glcic", "pconv-unet", "deepgin", "context-encoder-ms")
 STAGE_ARCHITECTURES: dict[str, tuple[str, ...]] = {"edge": ("edgeconnect-edge",),
                                                    "image": ("edgeconnect-image", "lama-ffc"),
-                                                   "glcic": ("glcic",)}
+                                                   "glcic": COMPLETION_ARCHITECTURES}
+# Completion architectures whose adversarial loss uses the same PatchGAN at two scales (full and half size).
+MULTISCALE_DISCRIMINATOR_ARCHITECTURES = ("context-encoder-ms",)
 
 
 STAGE_PARTS = {"edge": ("edge",), "image": ("image",), "image-on-predicted": ("image",),
-               "joint": ("edge", "image"), "glcic": ("glcic",)}  # the networks each stage trains
+               "joint": ("edge", "image"), "glcic": ("glcic",),
+               "completion": ("glcic",)}  # the networks each stage trains (model.glcic: the completion network)
 
 
 class ConfigError(EngineError):
@@ -61,7 +66,9 @@ def _glcic_net() -> NetworkConfig:
 
 @dataclass
 class ModelConfig:
-    """The generators per part, and the discriminators' width (PatchGAN with spectral norm)."""
+    """The generators per part, and the discriminators' width (PatchGAN with spectral norm). ``glcic`` is the
+    completion network (image and mask in, no edges) of the ``glcic`` and ``completion`` stages: GLCIC's own or
+    another completion architecture (``pconv-unet``, ``deepgin``, ``context-encoder-ms``)."""
 
     edge: NetworkConfig = field(default_factory=_edge_net)
     image: NetworkConfig = field(default_factory=_image_net)
@@ -124,6 +131,7 @@ class LossConfig:
     vgg_weights: str = ""  # local VGG-19 file (torchvision layout); empty = no perceptual/style losses
     glcic_adversarial: float = 0.0004  # GLCIC's alpha
     ms_ssim: float = 0.0  # image part: weight of 1 - MS-SSIM of the composite against the truth (Zhao et al.)
+    local_texture: float = 0.0  # completion stage: L1 between the image gradients of fill and truth in the hole
 
 
 @dataclass
@@ -410,7 +418,7 @@ def validate(config: TrainConfig, need_data: bool = True) -> TrainConfig:
     if config.optim.workers < -1:
         raise ConfigError(f"optim.workers: must be -1 (automatic) or more, got {config.optim.workers}")
     for name in ("l1", "feature_matching", "adversarial", "edge_adversarial", "style", "perceptual", "tv",
-                 "hole_l1", "valid_l1", "glcic_adversarial", "ms_ssim"):
+                 "hole_l1", "valid_l1", "glcic_adversarial", "ms_ssim", "local_texture"):
         _positive(f"losses.{name}", getattr(config.losses, name), allow_zero=True)
     for name in ("log_every", "validate_every", "checkpoint_every"):
         _positive(f"schedule.{name}", getattr(config.schedule, name))
@@ -424,6 +432,10 @@ def validate(config: TrainConfig, need_data: bool = True) -> TrainConfig:
         local = config.stage.glcic_local_size
         if local and (local % 4 or not 8 <= local <= config.data.size):
             raise ConfigError(f"stage.glcic_local_size: must be a multiple of 4 between 8 and data.size, got {local}")
+    if (config.stage.name == "completion" and config.model.glcic.architecture in MULTISCALE_DISCRIMINATOR_ARCHITECTURES
+            and (config.losses.adversarial or config.losses.feature_matching) and config.data.size < 48):
+        raise ConfigError(f"data.size: {config.model.glcic.architecture}'s two-scale PatchGAN needs crops of at "
+                          f"least 48 px (24 at half size), got {config.data.size}")
     if config.stage.name == "image-on-predicted" and not config.init.edge:
         raise ConfigError("init.edge: the image-on-predicted stage needs a trained edge model (--init EDGE_MODEL)")
     if config.stage.name != "glcic" and config.data.size < 24:

@@ -1,4 +1,5 @@
-"""Discriminators: EdgeConnect's 70x70 PatchGAN and GLCIC's global + local context discriminator.
+"""Discriminators: EdgeConnect's 70x70 PatchGAN, the same PatchGAN at several scales, and GLCIC's global +
+local context discriminator.
 
 Both return ``(logits, features)``: raw scores (no sigmoid; the adversarial loss applies it) and the list of
 intermediate activations used for feature matching.
@@ -44,6 +45,30 @@ class PatchDiscriminator(nn.Module):
             x = block(x)
             features.append(x)
         return x, features
+
+
+class MultiScalePatchDiscriminator(nn.Module):
+    """The same PatchGAN architecture at ``scales`` resolutions (full, half, ...; one network each, pix2pixHD and
+    the multi-scale-discriminator inpainting papers): the coarse one judges the layout, the fine one texture.
+
+    ``forward`` returns ``(logits per scale, features of every scale concatenated)``; the inputs must be at
+    least ``24 * 2 ** (scales - 1)`` px.
+    """
+
+    def __init__(self, in_channels: int, base_channels: int = 64, use_spectral_norm: bool = True,
+                 scales: int = 2) -> None:
+        super().__init__()
+        self.nets = nn.ModuleList([PatchDiscriminator(in_channels, base_channels, use_spectral_norm)
+                                   for _ in range(scales)])
+
+    def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        logits, features = [], []
+        for i, net in enumerate(self.nets):
+            scaled = F.avg_pool2d(x, 2 ** i) if i else x
+            out, feats = net(scaled)
+            logits.append(out)
+            features.extend(feats)
+        return logits, features
 
 
 def _context_net(in_channels: int, size: int, base_channels: int, max_channels: int,

@@ -280,9 +280,15 @@ def _export_onnx(part: str, module: nn.Module, path: Path, result: ExportResult,
 
     wrapper = OnnxWrapper(module).eval()
     inputs, outputs, channels = _onnx_io(part)
-    side = max(32, min(size, 128)) // 4 * 4
+    stride = getattr(module, "stride", 4)
+
+    def fit(n: int) -> int:  # the next size the network takes (a multiple of its stride)
+        return -(-n // stride) * stride
+
+    side = fit(max(32, min(size, 128)) // 4 * 4)
     # Checked at a different, non-square size than the one traced: proves the dynamic height and width.
-    h, w = side + 8, side + 20
+    h = fit(side + 8)
+    w = fit(h + 12)
     check = _sample_inputs(channels, h, w, 1)
     with torch.no_grad():
         expected = wrapper(*check).numpy()

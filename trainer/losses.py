@@ -1,5 +1,5 @@
-"""Training losses: masked L1, adversarial (nsgan / lsgan / hinge), feature matching, total variation, and
-VGG-19 perceptual + style losses (only with a local weights file).
+"""Training losses: masked L1, adversarial (nsgan / lsgan / hinge), feature matching, total variation, local
+texture (gradients in the hole), MS-SSIM, and VGG-19 perceptual + style losses (only with a local weights file).
 
 Conventions: images N x C x H x W in [0, 1]; masks N x 1 x H x W with 1 = hole (broadcast over channels).
 """
@@ -115,6 +115,18 @@ def total_variation_loss(img: torch.Tensor, mask: torch.Tensor | None = None, di
     region = mask.to(img.dtype)
     if dilation > 0:
         region = F.max_pool2d(region, 2 * dilation + 1, stride=1, padding=dilation)
+    wv = region[:, :, 1:, :] * region[:, :, :-1, :]
+    wh = region[:, :, :, 1:] * region[:, :, :, :-1]
+    return _region_mean(dv, wv) + _region_mean(dh, wh)
+
+
+def local_texture_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The hole's local texture: mean L1 between the horizontal and vertical differences of ``pred`` and
+    ``target`` over the neighbour pairs inside the hole dilated by one pixel (0 without a hole). A fill with the
+    right colours but no detail (a blur) pays it; one with the truth's gradients does not."""
+    region = F.max_pool2d(mask.to(pred.dtype), 3, stride=1, padding=1)
+    dv = ((pred[:, :, 1:, :] - pred[:, :, :-1, :]) - (target[:, :, 1:, :] - target[:, :, :-1, :])).abs()
+    dh = ((pred[:, :, :, 1:] - pred[:, :, :, :-1]) - (target[:, :, :, 1:] - target[:, :, :, :-1])).abs()
     wv = region[:, :, 1:, :] * region[:, :, :-1, :]
     wh = region[:, :, :, 1:] * region[:, :, :, :-1]
     return _region_mean(dv, wv) + _region_mean(dh, wh)

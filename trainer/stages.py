@@ -1,5 +1,5 @@
-"""What one training step does, per stage: EdgeConnect ``edge``, ``image``, ``image-on-predicted``, ``joint``
-and GLCIC's three phases.
+"""What one training step does, per stage: EdgeConnect ``edge``, ``image``, ``image-on-predicted``, ``joint``,
+GLCIC's three phases, and ``completion`` (any completion network on pixel and optional adversarial losses).
 
 A stage owns its generator/discriminator pairs (:class:`GanPart`), their Adam optimizers and EMA copies,
 and exposes ``train_step(batch, step) -> losses`` and ``infer(batch) -> outputs`` for validation. The loop
@@ -23,10 +23,17 @@ import torch
 from torch import nn
 
 from engine.networks import build_network
-from trainer.config import NetworkConfig, TrainConfig
-from trainer.discriminators import GlobalLocalDiscriminator, PatchDiscriminator
+from trainer.config import MULTISCALE_DISCRIMINATOR_ARCHITECTURES, NetworkConfig, TrainConfig
+from trainer.discriminators import GlobalLocalDiscriminator, MultiScalePatchDiscriminator, PatchDiscriminator
 from trainer.distributed import DistContext, unwrap
-from trainer.losses import AdversarialLoss, feature_matching_loss, masked_l1, ms_ssim, total_variation_loss
+from trainer.losses import (
+    AdversarialLoss,
+    feature_matching_loss,
+    local_texture_loss,
+    masked_l1,
+    ms_ssim,
+    total_variation_loss,
+)
 
 Batch = dict[str, torch.Tensor]
 
@@ -451,12 +458,88 @@ class GlcicStage(Stage):
         return {"image": out}
 
 
+def _per_scale(logits: torch.Tensor | list[torch.Tensor]) -> list[torch.Tensor]:
+    return logits if isinstance(logits, list) else [logits]
+
+
+class CompletionStage(Stage):
+    """Any completion network (``model.glcic``: image and mask in) on its paper's kind of recipe: L1 (hole /
+    valid weights), optional MS-SSIM, TV, local texture (``losses.local_texture``), perceptual and style (with a
+    VGG file), and, when ``losses.adversarial`` or ``losses.feature_matching`` is above zero, a PatchGAN on the
+    completed image: at two scales for the multi-scale-discriminator architectures (``context-encoder-ms``),
+    one scale otherwise. Adversarial terms are averaged over the scales."""
+
+    name = "completion"
+    part_names = ("glcic",)
+    uses_edges = False
+
+    def _discriminator(self, part: str) -> nn.Module | None:
+        cfg = self.config
+        if cfg.losses.adversarial == 0 and cfg.losses.feature_matching == 0:
+            return None
+        channels, sn = cfg.model.discriminator_channels, cfg.model.discriminator_spectral_norm
+        if cfg.model.glcic.architecture in MULTISCALE_DISCRIMINATOR_ARCHITECTURES:
+            return MultiScalePatchDiscriminator(3, channels, sn, scales=2)
+        return PatchDiscriminator(3, channels, sn)
+
+    def train_step(self, batch: Batch, step: int) -> dict[str, float]:
+        part = self.parts["glcic"]
+        w = self.config.losses
+        image, mask = batch["image"], batch["mask"]
+        with self.autocast():
+            out = part.generator(image, mask).float()
+        completed = out * mask + image * (1 - mask)
+        l1 = masked_l1(out, image, mask, w.hole_l1, w.valid_l1, known=batch.get("valid"))
+        g_loss = w.l1 * l1
+        logs = {"completion/g_l1": l1.item()}
+        if w.ms_ssim > 0:
+            similarity = ms_ssim(completed, image)
+            g_loss = g_loss + w.ms_ssim * (1.0 - similarity)
+            logs["completion/ms_ssim"] = similarity.item()
+        if w.tv > 0:
+            tv = total_variation_loss(completed, mask)
+            g_loss = g_loss + w.tv * tv
+            logs["completion/g_tv"] = tv.item()
+        if w.local_texture > 0:
+            texture = local_texture_loss(out, image, mask)
+            g_loss = g_loss + w.local_texture * texture
+            logs["completion/g_texture"] = texture.item()
+        if self.perceptual is not None and (w.perceptual > 0 or w.style > 0):
+            with self.autocast():
+                perc, style = self.perceptual(completed, image)
+            g_loss = g_loss + w.perceptual * perc + w.style * style
+            logs.update({"completion/g_perceptual": float(perc), "completion/g_style": float(style)})
+        d_loss = None
+        if part.discriminator is not None:
+            n = image.shape[0]
+            with self.autocast():
+                both_logits, both_feats = part.discriminator(torch.cat([image, completed.detach()]))
+                with frozen(part.d):
+                    g_logits, g_feats = part.d(completed)
+            both, fakes = _per_scale(both_logits), _per_scale(g_logits)
+            d_loss = sum(self.adv.discriminator_loss(b[:n], b[n:]) for b in both) / len(both)
+            g_adv = sum(self.adv.generator_loss(f) for f in fakes) / len(fakes)
+            g_fm = feature_matching_loss([f[:n].detach() for f in both_feats], g_feats)
+            g_loss = g_loss + w.adversarial * g_adv + w.feature_matching * g_fm
+            logs.update({"completion/g_adv": g_adv.item(), "completion/g_fm": g_fm.item(),
+                         "completion/d": d_loss.item(), "completion/d_scales": float(len(both))})
+        self._apply(step, [(part, g_loss, d_loss)])
+        return logs
+
+    @torch.no_grad()
+    def infer(self, batch: Batch) -> dict[str, torch.Tensor]:
+        with self.autocast():
+            out = self.parts["glcic"].inference_generator()(batch["image"], batch["mask"]).float()
+        return {"image": out}
+
+
 STAGE_CLASSES: dict[str, type[Stage]] = {
     "edge": EdgeStage,
     "image": ImageStage,
     "image-on-predicted": ImageOnPredictedStage,
     "joint": JointStage,
     "glcic": GlcicStage,
+    "completion": CompletionStage,
 }
 
 

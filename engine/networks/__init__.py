@@ -14,21 +14,30 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from torch import nn
 
+    from engine.networks.context_encoder import ContextEncoder
+    from engine.networks.deepgin import DeepGINGenerator
     from engine.networks.edgeconnect import EdgeGenerator, ImageGenerator
     from engine.networks.ffc import FFCStructureGenerator
     from engine.networks.glcic import CompletionNetwork
+    from engine.networks.pconv import PConvUNet
 
 _CLASSES = {
     "EdgeGenerator": "engine.networks.edgeconnect",
     "ImageGenerator": "engine.networks.edgeconnect",
     "FFCStructureGenerator": "engine.networks.ffc",
     "CompletionNetwork": "engine.networks.glcic",
+    "PConvUNet": "engine.networks.pconv",
+    "DeepGINGenerator": "engine.networks.deepgin",
+    "ContextEncoder": "engine.networks.context_encoder",
 }
 _ARCHITECTURE_CLASSES = {
     "edgeconnect-edge": "EdgeGenerator",
     "edgeconnect-image": "ImageGenerator",
     "glcic": "CompletionNetwork",
     "lama-ffc": "FFCStructureGenerator",
+    "pconv-unet": "PConvUNet",
+    "deepgin": "DeepGINGenerator",
+    "context-encoder-ms": "ContextEncoder",
 }
 
 
@@ -74,5 +83,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["ARCHITECTURES", "CompletionNetwork", "EdgeGenerator", "FFCStructureGenerator", "ImageGenerator",
-           "build_network"]
+__all__ = ["ARCHITECTURES", "CompletionNetwork", "ContextEncoder", "DeepGINGenerator", "EdgeGenerator",
+           "FFCStructureGenerator", "ImageGenerator", "PConvUNet", "build_network"]

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from trainer.discriminators import GlobalLocalDiscriminator, PatchDiscriminator
+from trainer.discriminators import GlobalLocalDiscriminator, MultiScalePatchDiscriminator, PatchDiscriminator
 
 
 def _convs(module: nn.Module) -> list[nn.Conv2d]:
@@ -131,3 +131,15 @@ def test_global_local_spectral_norm_option():
     d = GlobalLocalDiscriminator(32, 16, base_channels=4, use_spectral_norm=True)
     assert all(hasattr(c, "weight_orig") for c in _convs(d))
     assert not any(isinstance(m, nn.BatchNorm2d) for m in d.modules())
+
+
+def test_multi_scale_patch_judges_the_full_and_the_half_size_image():
+    d = MultiScalePatchDiscriminator(3, 8, use_spectral_norm=False, scales=2).eval()
+    x = torch.rand(2, 3, 64, 64)
+    logits, feats = d(x)
+    assert [tuple(t.shape) for t in logits] == [(2, 1, 6, 6), (2, 1, 2, 2)] and len(feats) == 10
+    with torch.no_grad():  # the second net sees the image average-pooled by 2
+        assert torch.equal(logits[1], d.nets[1](torch.nn.functional.avg_pool2d(x, 2))[0])
+        assert torch.equal(logits[0], d.nets[0](x)[0])
+    with pytest.raises(ValueError, match="24 x 24"):
+        d(torch.rand(1, 3, 40, 40))  # 20 px at half size
