@@ -50,7 +50,8 @@ FREE_FORM = "free-form"
 DEFAULT_BUCKETS: tuple[str, ...] = (*NVIDIA_BUCKETS, RECTANGLE, FREE_FORM)
 METRICS: tuple[tuple[str, str], ...] = (
     ("psnr", "PSNR dB"), ("ssim", "SSIM"), ("l1", "L1 %"), ("hole_psnr", "hole PSNR dB"),
-    ("lowband_psnr", "low-band PSNR dB"), ("texture", "texture"))
+    ("lowband_psnr", "low-band PSNR dB"), ("texture", "texture"), ("blotch", "blotch share"))
+BLOTCH_REFERENCES = (("harmonic", "harmonic@0"), ("patchmatch",))  # one of each, when the run has them
 SEED = 20240
 GRID_ROWS = 12
 THUMB_W, THUMB_H, HEADER_H = 176, 132, 22
@@ -159,6 +160,7 @@ class CaseResult:
     hole_psnr: float = float("nan")
     lowband_psnr: float = float("nan")  # hole PSNR of the fill and truth blurred by metrics.LOWBAND_SIGMA
     texture: float = float("nan")
+    blotch: float = float("nan")  # 1.0 if the fill has a blotch against the reference fills (see metrics.has_blotch)
     seconds: float = 0.0
     outside_changed: int = 0  # pixels outside the hole that differ from the input
     error: str | None = None
@@ -268,8 +270,8 @@ def evaluate(images: Sequence[tuple[str, np.ndarray | Callable[[], np.ndarray]]]
             for backend in backends:
                 result, output = _run_one(fill_fn, noisy, mask, truth, backend)
                 case["results"][backend] = result
-                if keep:
-                    outputs[backend] = output
+                outputs[backend] = output
+            _score_blotches(case["results"], outputs, mask)
             report.cases.append(case)
             if keep:
                 report.grid.append({"image": name, "bucket": bucket, "input": noisy, "mask": mask,
@@ -278,6 +280,19 @@ def evaluate(images: Sequence[tuple[str, np.ndarray | Callable[[], np.ndarray]]]
             progress(index + 1, len(images))
     report.buckets = [b for b in report.buckets if any(c["bucket"] == b for c in report.cases)]
     return report
+
+
+def _score_blotches(results: dict[str, CaseResult], outputs: dict[str, np.ndarray | None], mask: np.ndarray) -> None:
+    """Fill in ``blotch`` for every backend when the case has one output of each ``BLOTCH_REFERENCES`` group."""
+    references = []
+    for names in BLOTCH_REFERENCES:
+        found = next((outputs[n] for n in names if outputs.get(n) is not None), None)
+        if found is None:
+            return
+        references.append(found)
+    for backend, output in outputs.items():
+        if output is not None:
+            results[backend].blotch = float(metrics.has_blotch(output, references, mask))
 
 
 def _run_one(fill_fn: FillFn, noisy: np.ndarray, mask: np.ndarray, truth: np.ndarray, backend: str

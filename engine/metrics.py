@@ -62,6 +62,8 @@ def psnr(pred: np.ndarray, target: np.ndarray, mask: np.ndarray | None = None) -
     return min(PSNR_CAP, 10.0 * math.log10(_L * _L / mse))
 
 
+BLOTCH_LEVELS = 60  # a blotch: hole pixels this much darker or brighter than every reference fill ...
+BLOTCH_PIXELS = 50  # ... in one connected blob of at least this many pixels
 LOWBAND_SIGMA = 3.0  # px: structure is scored apart from texture on both images blurred by this
 
 
@@ -183,3 +185,25 @@ def edge_precision_recall(pred_edges: np.ndarray, target_edges: np.ndarray, mask
     precision = int((pred_in & _dilate(target, tolerance)).sum()) / n_pred
     recall = int((target_in & _dilate(pred, tolerance)).sum()) / n_target
     return float(precision), float(recall)
+
+
+def has_blotch(pred: np.ndarray, references: list[np.ndarray], mask: np.ndarray, levels: int = BLOTCH_LEVELS,
+               min_pixels: int = BLOTCH_PIXELS) -> bool:
+    """Whether the fill holds a blob (8-connected) of ``min_pixels`` or more hole pixels whose luminance is more
+    than ``levels`` away from that of *every* reference fill (the harmonic fill and PatchMatch's, say): a dark
+    or bright patch that neither the smoothest fill nor the copied texture would put there."""
+    if not references:
+        raise ValueError("has_blotch needs at least one reference fill")
+
+    def luma(x: np.ndarray) -> np.ndarray:
+        return cv2.cvtColor(np.ascontiguousarray(x[..., :3]), cv2.COLOR_RGB2GRAY).astype(np.int16)
+
+    hole = _as_mask(mask, pred.shape[:2])
+    p = luma(pred)
+    off = hole.copy()
+    for ref in references:
+        off &= np.abs(p - luma(ref)) > levels
+    if int(off.sum()) < min_pixels:
+        return False
+    _, _, stats, _ = cv2.connectedComponentsWithStats(off.astype(np.uint8), connectivity=8)
+    return bool((stats[1:, cv2.CC_STAT_AREA] >= min_pixels).any())

@@ -152,3 +152,24 @@ def test_folder_masks_match_by_stem_and_bucket_by_ratio(tmp_path):
     assert len(report.cases) == 3 and len(report.grid) == 3
 
 
+
+
+def test_a_dark_blob_that_neither_reference_would_paint_is_counted_as_a_blotch():
+    def fills(image, mask, backend):
+        out = _classical(image, mask, "telea")
+        if backend == "blotchy":
+            ys, xs = np.nonzero(mask)
+            y, x = ys[len(ys) // 2], xs[len(xs) // 2]
+            blob = np.zeros_like(mask)
+            blob[max(0, y - 5):y + 5, max(0, x - 5):x + 5] = True  # 10 x 10 px, inside the hole mostly
+            out[blob & mask] = 0
+        return out
+
+    backends = ["harmonic", "patchmatch", "telea", "blotchy"]
+    report = ev.evaluate(IMAGES[:1], backends, fills, masks=ev.DefaultMasks(None))
+    shares = {b: ev._nanmean([c["results"][b].blotch for c in report.cases]) for b in backends}
+    assert shares["telea"] == 0.0 and shares["harmonic"] == 0.0
+    assert shares["blotchy"] > 0.5  # every hole large enough to hold the blob
+    assert "blotch share" in ev.table_markdown(report)
+    without = ev.evaluate(IMAGES[:1], ["telea", "blotchy"], fills, masks=ev.DefaultMasks(None))
+    assert all(np.isnan(c["results"]["blotchy"].blotch) for c in without.cases)  # no references: not scored

@@ -165,3 +165,22 @@ def test_line_coverage_counts_the_drawn_pixels_near_an_edge_of_the_fill() -> Non
     assert metrics.line_coverage(edges, line) == pytest.approx(0.5 + 2 / 16)  # the dilation reaches 2 px on
     assert metrics.line_coverage(np.zeros_like(line), line) == 0.0
     assert math.isnan(metrics.line_coverage(edges, np.zeros_like(line)))
+
+
+def test_has_blotch_needs_a_big_enough_blob_far_from_every_reference():
+    from engine.metrics import has_blotch
+
+    ref = np.full((40, 40, 3), 120, np.uint8)
+    other = ref.copy()
+    mask = np.zeros((40, 40), bool)
+    mask[5:35, 5:35] = True
+    pred = ref.copy()
+    pred[10:17, 10:17] = 40  # 49 px, 80 levels darker: one short of a blotch
+    assert not has_blotch(pred, [ref, other], mask)
+    pred[10:17, 17] = 40  # 56 px
+    assert has_blotch(pred, [ref, other], mask)
+    other[10:20, 10:20] = 50  # one reference paints it dark too: not a blotch of this fill's own
+    assert not has_blotch(pred, [ref, other], mask)
+    scattered = ref.copy()
+    scattered[5:35:2, 5:35:2] = 0  # many dark pixels, none connected
+    assert not has_blotch(scattered, [ref], mask)
