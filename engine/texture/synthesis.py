@@ -8,8 +8,9 @@ copies real texture from the photo at full resolution with the multi-scale Patch
   (no copying of the removed object's halo, nor of another hole): the native code's "global mask". The
   native search also leaves global-mask pixels out when it compares a hole patch with its surroundings, so
   every pixel of ring loosens the seam: 0.3 dB PSNR per px on val, hence a 1 px ring.
-- The search runs on a window of the hole's box grown by ``SOURCE_MARGIN_RATIO`` of its long side: nearby
-  texture, and time in proportion to that window rather than to the whole context crop.
+- The search runs on the region's whole context crop (half the hole's long side around it, see
+  engine.regions). A tighter window around the hole was tried for speed: where the hole spans the window
+  (the sailboat, which reaches the photo's edge) the search no longer converged and left a blurred column.
 - A line the user drew through the hole steers the copy through the native regularity term: the drawn line
   in the hole against the photo's own edges elsewhere (one guide channel), so patches that hold an edge are
   copied along the line. That term compares the patch *centres* only, and periodically (a difference d counts
@@ -36,8 +37,6 @@ RING = 1  # px around the user's mask (full resolution) that never serve as sour
 GUIDE_WEIGHT = 1.0  # weight of the drawn-line term against the patch colour distance
 GUIDE_RANGE = 0.5  # the guide channel lies in [0, GUIDE_RANGE]: the native periodic difference never wraps
 EDGE_SIGMA = 1.5  # px of the blur that lets an edge match a neighbouring one
-SOURCE_MARGIN_RATIO = 0.25  # the search runs on the hole's box grown by this share of its long side ...
-MIN_SOURCE_MARGIN = 32  # ... and at least this many px: nearby texture, 0.03 dB below the whole crop on val
 MIN_SOURCES = 64  # fewer usable source pixels than this: the structure fill is returned as it is
 SEED = 0  # fixed: the same request gives the same bytes
 DEFAULT_STRENGTH = 1.0
@@ -96,16 +95,6 @@ def load_patchmatch() -> tuple[object | None, str]:
     return patchmatch, ""
 
 
-def source_window(hole: np.ndarray) -> tuple[slice, slice]:
-    """The part of the crop the search runs on: the hole's box grown by its margin, clipped to the crop. The
-    native search costs time in proportion to the pixels it is given, sources and targets alike."""
-    rows, cols = np.flatnonzero(hole.any(axis=1)), np.flatnonzero(hole.any(axis=0))
-    y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-    margin = max(MIN_SOURCE_MARGIN, math.ceil(SOURCE_MARGIN_RATIO * max(y1 - y0, x1 - x0)))
-    h, w = hole.shape
-    return slice(max(0, y0 - margin), min(h, y1 + margin)), slice(max(0, x0 - margin), min(w, x1 + margin))
-
-
 def draws_through(inp: TextureInput) -> bool:
     """Whether the user drew a line inside the hole (the only case the copy is steered)."""
     return inp.edges is not None and inp.source_edges is not None and bool((inp.edges[inp.hole] > 0).any())
@@ -131,15 +120,6 @@ def synthesize(inp: TextureInput, strength: float = DEFAULT_STRENGTH, step: Step
     hole = inp.hole.astype(bool)
     if strength == 0.0 or not hole.any():
         return TextureResult(structure)
-    window = source_window(hole)
-    if window != (slice(0, hole.shape[0]), slice(0, hole.shape[1])):
-        def cut(a: np.ndarray | None) -> np.ndarray | None:
-            return None if a is None else np.ascontiguousarray(a[window])
-        inner = synthesize(TextureInput(cut(inp.image), cut(hole), cut(inp.excluded), cut(structure),
-                                        cut(inp.edges), cut(inp.source_edges)), strength, step)
-        out = structure.copy()
-        out[window] = inner.image
-        return TextureResult(out, inner.message)
     module, why = load_patchmatch()
     if module is None:
         return TextureResult(structure, f"Texture synthesis is not available ({why}); the structure fill was "
