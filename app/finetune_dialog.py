@@ -65,6 +65,7 @@ from app.loss_plot import LossPlot
 from app.settings import Settings
 from engine.api import ModelInfo
 from engine.atomic import write_with_atomic
+from engine.devices import device_choices
 from engine.errors import ModelFileError
 from engine.model_files import check_weights_file, read_card, weights_path
 from engine.paths import bundled_models_dir, user_models_dir
@@ -123,22 +124,6 @@ def photo_note(name: str, mask: np.ndarray, filled: np.ndarray) -> str:
     text += "; your mask is never a target" if masked else ""
     return text + (". It checks its fills on held-out holes of the photo and keeps the base model's weights "
                    "unless they improve.")
-
-
-def _device_choices() -> list[tuple[str, str]]:
-    """(device, label): the CPU, every CUDA device, Apple's MPS when available."""
-    import os
-
-    import torch
-
-    choices = [("cpu", f"CPU ({os.cpu_count() or 1} cores)")]
-    if torch.cuda.is_available():
-        for i in range(torch.cuda.device_count()):
-            choices.append((f"cuda:{i}", f"CUDA: {torch.cuda.get_device_name(i)}"))
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        choices.append(("mps", "Apple GPU (MPS)"))
-    return choices
 
 
 def _ask_name(parent: QWidget) -> AskName:
@@ -295,7 +280,7 @@ class FinetuneDialog(QDialog):
                                   "the scale the editor fills your mask at")
         form.addRow("Training resolution", self.size_spin)
         self.device_combo = QComboBox()
-        for device, label in _device_choices():
+        for device, label in device_choices():
             self.device_combo.addItem(label, device)
         wanted = self.settings.device
         if wanted == "auto":

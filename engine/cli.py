@@ -634,8 +634,10 @@ def model_name(text: str) -> str:
 
 def _thread_count(text: str) -> int:
     """--threads: between 1 and this machine's CPU threads (more only slows torch down, or crashes it)."""
+    from engine.devices import cpu_cores
+
     value = positive_int(text)
-    cores = os.cpu_count() or 1
+    cores = cpu_cores()
     if value > cores:
         raise argparse.ArgumentTypeError(f"must be at most {cores} (the CPU threads of this machine), got {value}")
     return value

@@ -75,21 +75,6 @@ _PROCESS_START = time.perf_counter()  # the estimate's start-up time counts from
 
 # --- config ---------------------------------------------------------------------------------------------------
 
-def amp_mode(spec_amp: str, device: str) -> str:
-    """The trainer's ``optim.amp`` for a job: ``auto`` turns bf16 autocast on for CPUs with native bf16
-    (AVX512-BF16 / AMX), where the small model's training step ran 1.6x faster with the same fills."""
-    if spec_amp != "auto":
-        return spec_amp
-    if not device.startswith("cpu"):
-        return "auto"  # the trainer's auto: bf16 on CUDA
-    try:
-        import torch
-
-        return "on" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "off"
-    except (AttributeError, RuntimeError):
-        return "off"
-
-
 def build_config(spec: JobSpec, run_dir: Path, resume: bool = False, files_dir: Path | None = None) -> TrainConfig:
     """The trainer config of ``spec`` writing into ``run_dir`` (validated by ``train()``); the photo and mask
     of "this photo" are read from ``files_dir`` (default ``run_dir``)."""
@@ -116,7 +101,7 @@ def build_config(spec: JobSpec, run_dir: Path, resume: bool = False, files_dir: 
         run=replace(base.run, out=str(run_dir), name=spec.name, device=spec.device, resume=resume,
                     command=f"python -m trainer.finetune_job {run_dir}"),
         optim=replace(base.optim, steps=steps, batch_size=spec.batch_size, lr=float(spec.lr), seed=spec.seed,
-                      amp=amp_mode(spec.amp, spec.device), workers=0),
+                      amp=spec.amp, workers=0),
         data=replace(base.data, size=spec.size, val_irregular_dir="",
                      **({} if photo else {"train_dir": spec.folder, "val_images": 8})),
         schedule=replace(base.schedule, log_every=max(1, min(10, steps // 100)), validate_every=validate_every,
@@ -284,16 +269,12 @@ class JobOutcome:
     messages: list[str] = field(default_factory=list)
 
 
-def default_threads() -> int:
-    """Every core but one: the editor keeps a core, and on a busy machine fewer threads are much faster (on 2
-    loaded cores, 1 thread trained 10x faster than 2 that kept waiting for each other)."""
-    return max(1, (os.cpu_count() or 2) - 1)
-
-
 def _set_threads(spec: JobSpec) -> None:
     import torch
 
-    threads = spec.threads if spec.threads > 0 else default_threads()
+    from engine.devices import cpu_thread_cap
+
+    threads = cpu_thread_cap(spec.threads if spec.threads > 0 else None)
     with contextlib.suppress(RuntimeError):
         torch.set_num_threads(threads)
 

@@ -88,8 +88,8 @@ class JobSpec:
     lr: float = 1e-4
     size: int = 128
     device: str = "cpu"
-    threads: int = 0  # torch CPU threads; 0 = every core but one (default_threads)
-    amp: str = "auto"  # bf16 autocast: "auto" = on CUDA, and on CPUs with native bf16 (see amp_mode); "on", "off"
+    threads: int = 0  # torch CPU threads; 0 = every usable core but one (engine.devices.cpu_thread_cap)
+    amp: str = "auto"  # bf16 autocast: auto, on, off (engine.devices.bf16_autocast)
     models_dir: str = ""  # where the model is registered; "" = the user models folder
     seed: int = 0
     created: str = ""

@@ -48,8 +48,7 @@ def test_configs_of_each_kind_of_job(tmp_path: Path, base: Path) -> None:
     assert image.losses.adversarial == 0 and image.losses.feature_matching == 0
     assert (image.data.size, image.optim.batch_size, image.optim.steps, image.optim.lr) == (32, 2, 4, 1e-3)
     assert image.schedule.validate_every == 4  # a short run validates once, at its end
-    assert job.amp_mode("auto", "cuda:0") == "auto" and job.amp_mode("off", "cpu") == "off"
-    assert image.optim.amp == job.amp_mode("auto", "cpu") in ("on", "off")  # bf16 where the CPU has it natively
+    assert image.optim.amp == "auto"  # passed through: engine.devices.bf16_autocast is its one meaning
     long = job.build_config(protocol.JobSpec(**{**spec.__dict__, "steps": 2000}), run)
     assert (long.schedule.validate_every, long.schedule.checkpoint_every, long.schedule.log_every) == (500, 400, 10)
     joint = validate(job.build_config(protocol.JobSpec(**{**spec.__dict__, "parts": "joint"}), run))
