@@ -68,7 +68,8 @@ from engine.atomic import write_with_atomic
 from engine.devices import device_choices
 from engine.errors import ModelFileError
 from engine.model_files import check_weights_file, read_card, weights_path
-from engine.paths import bundled_models_dir, user_models_dir
+from engine.model_store import ModelStore
+from engine.paths import user_models_dir
 from trainer import finetune_protocol as protocol
 
 log = logging.getLogger(__name__)
@@ -509,7 +510,7 @@ class FinetuneDialog(QDialog):
         if info.kind == "neural":
             card = read_card(base_card)
             companion = card.companion or ""
-            edge_card = str(self._find_model(companion) or "")
+            edge_card = str(ModelStore().card_path(companion) or "")
         mode = self.mode()
         return protocol.JobSpec(
             name=(name if name is not None else self.name_edit.text().strip()), base=info.name,
@@ -523,17 +524,6 @@ class FinetuneDialog(QDialog):
             size=self.size_spin.value() // 4 * 4, device=str(self.device_combo.currentData()),
             models_dir=str(user_models_dir()),
             created=_dt.datetime.now().astimezone().isoformat(timespec="seconds"))
-
-    @staticmethod
-    def _find_model(name: str) -> Path | None:
-        """The card of model ``name``: the user's folder wins over the bundled one (as in the engine)."""
-        if not name:
-            return None
-        for folder in (user_models_dir(), bundled_models_dir()):
-            card = folder / f"{name}.json"
-            if card.is_file():
-                return card
-        return None
 
     # ================================================================== checks
     def problems(self) -> str | None:
@@ -549,7 +539,7 @@ class FinetuneDialog(QDialog):
             card = read_card(info.path)
             check_weights_file(info.path)  # the files may have been damaged since the editor listed them
             if info.kind == "neural":
-                edge = self._find_model(card.companion or "")
+                edge = ModelStore().card_path(card.companion or "")
                 if edge is None:
                     return f"The base model's edge model '{card.companion}' was not found."
                 check_weights_file(edge)
@@ -587,7 +577,7 @@ class FinetuneDialog(QDialog):
         try:
             size = weights_path(info.path).stat().st_size
             if self.parts() == "joint":
-                edge = self._find_model(read_card(info.path).companion or "")
+                edge = ModelStore().card_path(read_card(info.path).companion or "")
                 size += weights_path(edge).stat().st_size if edge else 0
             free = shutil.disk_usage(protocol.runs_root()).free
         except (OSError, ModelFileError):

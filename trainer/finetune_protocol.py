@@ -27,6 +27,7 @@ from engine.api import DEFAULT_MODEL
 from engine.atomic import write_text_atomic
 from engine.backends import CLASSICAL
 from engine.errors import EngineError
+from engine.model_store import model_file_stems
 from engine.paths import bundled_models_dir, user_home, user_models_dir
 from trainer.run_files import CHECKPOINT_DIR, list_checkpoints, read_records
 
@@ -185,13 +186,6 @@ def write_status(run_dir: str | Path, state: str, message: str = "", **extra: An
 
 # --- checks the dialog makes before starting (and the job again before registering) ---------------------------
 
-def _existing_stems(folder: Path) -> dict[str, Path]:
-    """Lower-cased model file stems in ``folder`` (case-insensitive file systems treat ``A`` and ``a`` alike)."""
-    if not folder.is_dir():
-        return {}
-    return {p.stem.lower(): p for p in folder.iterdir() if p.suffix in (".json", ".safetensors")}
-
-
 def check_name(name: str, parts: str = "image", models_dir: str | Path | None = None,
                bundled_dir: str | Path | None = None, runs_dir: str | Path | None = None,
                check_runs: bool = True) -> str | None:
@@ -208,9 +202,9 @@ def check_name(name: str, parts: str = "image", models_dir: str | Path | None = 
     user_dir = Path(models_dir) if models_dir is not None else user_models_dir()
     bundled = Path(bundled_dir) if bundled_dir is not None else bundled_models_dir()
     for stem in stems:
-        if stem.lower() in _existing_stems(user_dir):
+        if stem.lower() in model_file_stems(user_dir):
             return f"A model named '{stem}' already exists in your models folder ({user_dir}): choose another name."
-        if stem.lower() in _existing_stems(bundled):
+        if stem.lower() in model_file_stems(bundled):
             return f"A model named '{stem}' is bundled with the program: choose another name."
     if not check_runs:
         return None
