@@ -20,10 +20,8 @@ The window opens it non-modally (training may take long and the editor stays usa
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import logging
 import math
-import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -59,6 +57,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app import finetune_presenter as presenter
+from app.finetune_presenter import format_duration, photo_note, suggest_name
 from app.finetune_runner import FinetuneRunner, RunOutcome
 from app.fitted_image import FittedImageLabel
 from app.loss_plot import LossPlot
@@ -67,9 +67,7 @@ from engine.api import ModelInfo
 from engine.atomic import write_with_atomic
 from engine.devices import device_choices
 from engine.errors import ModelFileError
-from engine.model_files import check_weights_file, read_card, weights_path
-from engine.model_store import ModelStore
-from engine.paths import user_models_dir
+from engine.model_files import read_card
 from trainer import finetune_protocol as protocol
 
 log = logging.getLogger(__name__)
@@ -81,50 +79,6 @@ AskName = Callable[[str, str, str], str | None]  # (title, text, proposal) -> th
 
 
 WORSE_DB = 1.0  # a registered model validating this much below its base gets a warning
-
-
-def format_duration(seconds: float) -> str:
-    """``45 s``, ``2 min 10 s``, ``1 h 05 min``."""
-    if not math.isfinite(seconds):
-        return "unknown"
-    seconds = max(0, round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-
-
-def suggest_name(text: str) -> str:
-    """A filename-safe model name from free text."""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[:60]
-    return name or "my-model"
-
-
-def _percent(part: int, whole: int) -> str:
-    """``part`` of ``whole`` as a rounded percentage, never "0 %" or "100 %" for a share that is not."""
-    share = 100.0 * part / max(1, whole)
-    if 0 < share < 1:
-        return "under 1 %"
-    if 99 < share < 100:
-        return "over 99 %"
-    return f"{share:.0f} %"
-
-
-def photo_note(name: str, mask: np.ndarray, filled: np.ndarray) -> str:
-    """What "this photo" trains on: the pixels that came from the file, neither the mask nor a fill of this
-    session (``mask`` and ``filled`` H x W bool)."""
-    h, w = mask.shape
-    known = int(np.count_nonzero(~(mask | filled)))
-    text = f"{name or 'the open photo'}, {w} x {h}: learns from the {_percent(known, mask.size)} that came from " \
-           "the file"
-    masked, filled_count = int(np.count_nonzero(mask)), int(np.count_nonzero(filled & ~mask))
-    if filled_count:
-        text += (f"; {_percent(filled_count, mask.size)} of the photo was filled in this session and is left out "
-                 "(a fill is not the photo)")
-    text += "; your mask is never a target" if masked else ""
-    return text + (". It checks its fills on held-out holes of the photo and keeps the base model's weights "
-                   "unless they improve.")
 
 
 def _ask_name(parent: QWidget) -> AskName:
@@ -484,110 +438,31 @@ class FinetuneDialog(QDialog):
 
     @Slot()
     def _check_name(self) -> bool:
-        problem = protocol.check_name(self.name_edit.text().strip(), self.parts())
-        if problem:
-            self.name_status.setStyleSheet("color: #c0392b")
-            self.name_status.setText(problem)
-        else:
-            self.name_status.setStyleSheet("color: #2e7d32")
-            self.name_status.setText(f"Will be saved in {user_models_dir()}")
-        return problem is None
+        ok, text = presenter.name_status(self.name_edit.text(), self.parts())
+        self.name_status.setStyleSheet("color: #2e7d32" if ok else "color: #c0392b")
+        self.name_status.setText(text)
+        return ok
 
     def learning_rate(self) -> float | None:
-        try:
-            value = float(self.lr_edit.text().replace(",", "."))
-        except ValueError:
-            return None
-        return value if 0 < value < 1 and math.isfinite(value) else None
+        return presenter.parse_learning_rate(self.lr_edit.text())
+
+    def form(self) -> presenter.FinetuneForm:
+        """The form's values, for the presenter's checks."""
+        return presenter.FinetuneForm(
+            base=self.base_info(), mode=self.mode(), folder=self.folder_edit.text(), name=self.name_edit.text(),
+            parts=self.parts(), adversarial=self.adversarial_check.isChecked(), steps=self.steps_spin.value(),
+            batch_size=self.batch_spin.value(), lr_text=self.lr_edit.text(), size=self.size_spin.value(),
+            device=str(self.device_combo.currentData() or "cpu"), photo_name=self.photo_name, image=self.image,
+            mask=self.mask, filled=self.filled)
 
     def current_spec(self, name: str | None = None) -> protocol.JobSpec:
         """The job the form describes (not yet checked)."""
-        info = self.base_info()
-        if info is None:
-            raise protocol.JobError("No base model to fine-tune.")
-        base_card = Path(info.path)
-        companion, edge_card = "", ""
-        if info.kind == "neural":
-            card = read_card(base_card)
-            companion = card.companion or ""
-            edge_card = str(ModelStore().card_path(companion) or "")
-        mode = self.mode()
-        return protocol.JobSpec(
-            name=(name if name is not None else self.name_edit.text().strip()), base=info.name,
-            base_card=str(base_card), edge_card=edge_card, companion=companion,
-            kind="completion" if info.kind == "completion" else "neural", mode=mode,
-            folder=self.folder_edit.text().strip() if mode == "folder" else "",
-            photo=protocol.PHOTO_FILE if mode == "photo" else "", mask=protocol.MASK_FILE if mode == "photo" else "",
-            source=self.photo_name if mode == "photo" else "", parts=self.parts(),
-            adversarial=self.adversarial_check.isChecked() or self.parts() == "joint",
-            steps=self.steps_spin.value(), batch_size=self.batch_spin.value(), lr=self.learning_rate() or 1e-4,
-            size=self.size_spin.value() // 4 * 4, device=str(self.device_combo.currentData()),
-            models_dir=str(user_models_dir()),
-            created=_dt.datetime.now().astimezone().isoformat(timespec="seconds"))
+        return presenter.job_spec(self.form(), name)
 
     # ================================================================== checks
     def problems(self) -> str | None:
         """What keeps the form from starting (the first problem), or None."""
-        info = self.base_info()
-        if info is None:
-            return "No model to fine-tune: train one with inpaint-train, or add a bundled model."
-        if self.learning_rate() is None:
-            return "The learning rate must be a number between 0 and 1, e.g. 1e-4."
-        if self.size_spin.value() % 4:
-            return "The training resolution must be a multiple of 4."
-        try:
-            card = read_card(info.path)
-            check_weights_file(info.path)  # the files may have been damaged since the editor listed them
-            if info.kind == "neural":
-                edge = ModelStore().card_path(card.companion or "")
-                if edge is None:
-                    return f"The base model's edge model '{card.companion}' was not found."
-                check_weights_file(edge)
-        except ModelFileError as exc:
-            return f"The base model cannot be used: {exc}"
-        if self.mode() == "photo":
-            if self.image is None:
-                return "Open a photo first to fine-tune on it."
-            if self.mask is not None and self.mask.all():
-                if self.filled.any():
-                    return ("Nothing of the photo is left to learn from: it is masked or was filled in this "
-                            "session, and fills are never training targets.")
-                return "The whole photo is masked: nothing is left to learn from."
-        else:
-            problem = protocol.check_folder(self.folder_edit.text())
-            if problem:
-                return problem
-        problem = protocol.check_name(self.name_edit.text().strip(), self.parts(), check_runs=False)
-        if problem:
-            return problem
-        return self._memory_problem(info) or self._disk_problem(info)
-
-    def _memory_problem(self, info: ModelInfo) -> str | None:
-        """Settings that cannot fit in the chosen device's memory (the process would be killed)."""
-        try:
-            width = int(read_card(info.path).arguments.get("base_channels", 64))
-        except (ModelFileError, TypeError, ValueError):
-            return None
-        return protocol.memory_problem(self.batch_spin.value(), self.size_spin.value(), width,
-                                  str(self.device_combo.currentData() or "cpu"),
-                                  networks=2 if self.parts() == "joint" else 1)
-
-    def _disk_problem(self, info: ModelInfo) -> str | None:
-        """Not enough free disk for checkpoints and the export (weights + 2 Adam moments + EMA, kept twice)."""
-        try:
-            size = weights_path(info.path).stat().st_size
-            if self.parts() == "joint":
-                edge = ModelStore().card_path(read_card(info.path).companion or "")
-                size += weights_path(edge).stat().st_size if edge else 0
-            free = shutil.disk_usage(protocol.runs_root()).free
-        except (OSError, ModelFileError):
-            return None
-        photo = self.image.nbytes if self.mode() == "photo" and self.image is not None else 0
-        needed = size * 14 + photo + 20 * 2**20
-        if free < needed:
-            return (f"Not enough free disk space in {protocol.runs_root()}: about {needed / 2**20:.0f} MB are needed "
-                    f"for checkpoints and the model, {free / 2**20:.0f} MB are free.")
-        return None
+        return presenter.problems(self.form())
 
     # ================================================================== estimate
     def _estimate_key(self) -> tuple:
@@ -608,8 +483,7 @@ class FinetuneDialog(QDialog):
         result = self._estimates.get(self._estimate_key())
         device = self.device_combo.currentText()
         if result is None:
-            info = self.base_info()
-            problem = self._memory_problem(info) if info is not None else None
+            problem = presenter.memory_problem(self.form())
             if problem:
                 self.estimate_label.setText(problem)
                 return
@@ -652,14 +526,7 @@ class FinetuneDialog(QDialog):
         return True
 
     def problems_for_estimate(self) -> str | None:
-        info = self.base_info()
-        if info is None or self.learning_rate() is None:
-            return "settings"
-        if self._memory_problem(info):
-            return "memory"  # measuring would only run out of memory
-        if self.mode() == "folder":
-            return protocol.check_folder(self.folder_edit.text())
-        return None if self.image is not None else "no photo"
+        return presenter.problems_for_estimate(self.form())
 
     def _on_estimated(self, key: tuple, outcome: RunOutcome) -> None:
         result = outcome.estimate if outcome.state == "estimated" else None

@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app import finetune_dialog as dialog_module
-from app.finetune_dialog import FinetuneDialog, format_duration
+from app import finetune_presenter as presenter_module
+from app.finetune_dialog import FinetuneDialog
+from app.finetune_presenter import format_duration
 from app.finetune_runner import running_runners
 from app.settings import Settings
 from engine.model_files import ModelCard, read_card, save_model
@@ -310,7 +311,7 @@ def test_photo_and_disk_problems(make_dialog, monkeypatch: pytest.MonkeyPatch) -
     dialog = make_dialog(image, np.zeros((64, 72), bool))
     dialog.name_edit.setText("nodisk")
     usage = shutil.disk_usage(protocol.runs_root())
-    monkeypatch.setattr(dialog_module.shutil, "disk_usage", lambda _p: usage._replace(free=1000))
+    monkeypatch.setattr(presenter_module.shutil, "disk_usage", lambda _p: usage._replace(free=1000))
     assert not dialog.start() and "Not enough free disk space" in dialog.last_error
 
 
@@ -450,6 +451,6 @@ def test_this_photo_refuses_a_photo_that_is_all_mask_or_fill(make_dialog) -> Non
 
 
 def test_the_note_without_fills_or_mask_says_the_whole_photo_is_used() -> None:
-    note = dialog_module.photo_note("a.jpg", np.zeros((4, 5), bool), np.zeros((4, 5), bool))
+    note = presenter_module.photo_note("a.jpg", np.zeros((4, 5), bool), np.zeros((4, 5), bool))
     assert note.startswith("a.jpg, 5 x 4: learns from the 100 % that came from the file.")
     assert "filled" not in note and "mask" not in note
