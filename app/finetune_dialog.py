@@ -20,10 +20,8 @@ The window opens it non-modally (training may take long and the editor stays usa
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import logging
 import math
-import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -59,15 +57,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app import finetune_presenter as presenter
+from app.finetune_presenter import format_duration, photo_note, suggest_name
 from app.finetune_runner import FinetuneRunner, RunOutcome
 from app.fitted_image import FittedImageLabel
 from app.loss_plot import LossPlot
 from app.settings import Settings
 from engine.api import ModelInfo
 from engine.atomic import write_with_atomic
+from engine.devices import device_choices
 from engine.errors import ModelFileError
-from engine.model_files import check_weights_file, read_card, weights_path
-from trainer import finetune_job as job
+from engine.model_files import read_card
+from trainer import finetune_protocol as protocol
 
 log = logging.getLogger(__name__)
 
@@ -78,66 +79,6 @@ AskName = Callable[[str, str, str], str | None]  # (title, text, proposal) -> th
 
 
 WORSE_DB = 1.0  # a registered model validating this much below its base gets a warning
-
-
-def format_duration(seconds: float) -> str:
-    """``45 s``, ``2 min 10 s``, ``1 h 05 min``."""
-    if not math.isfinite(seconds):
-        return "unknown"
-    seconds = max(0, round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-
-
-def suggest_name(text: str) -> str:
-    """A filename-safe model name from free text."""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[:60]
-    return name or "my-model"
-
-
-def _percent(part: int, whole: int) -> str:
-    """``part`` of ``whole`` as a rounded percentage, never "0 %" or "100 %" for a share that is not."""
-    share = 100.0 * part / max(1, whole)
-    if 0 < share < 1:
-        return "under 1 %"
-    if 99 < share < 100:
-        return "over 99 %"
-    return f"{share:.0f} %"
-
-
-def photo_note(name: str, mask: np.ndarray, filled: np.ndarray) -> str:
-    """What "this photo" trains on: the pixels that came from the file, neither the mask nor a fill of this
-    session (``mask`` and ``filled`` H x W bool)."""
-    h, w = mask.shape
-    known = int(np.count_nonzero(~(mask | filled)))
-    text = f"{name or 'the open photo'}, {w} x {h}: learns from the {_percent(known, mask.size)} that came from " \
-           "the file"
-    masked, filled_count = int(np.count_nonzero(mask)), int(np.count_nonzero(filled & ~mask))
-    if filled_count:
-        text += (f"; {_percent(filled_count, mask.size)} of the photo was filled in this session and is left out "
-                 "(a fill is not the photo)")
-    text += "; your mask is never a target" if masked else ""
-    return text + (". It checks its fills on held-out holes of the photo and keeps the base model's weights "
-                   "unless they improve.")
-
-
-def _device_choices() -> list[tuple[str, str]]:
-    """(device, label): the CPU, every CUDA device, Apple's MPS when available."""
-    import os
-
-    import torch
-
-    choices = [("cpu", f"CPU ({os.cpu_count() or 1} cores)")]
-    if torch.cuda.is_available():
-        for i in range(torch.cuda.device_count()):
-            choices.append((f"cuda:{i}", f"CUDA: {torch.cuda.get_device_name(i)}"))
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        choices.append(("mps", "Apple GPU (MPS)"))
-    return choices
 
 
 def _ask_name(parent: QWidget) -> AskName:
@@ -193,7 +134,7 @@ class FinetuneDialog(QDialog):
         self.runner: FinetuneRunner | None = None
         self.estimator: FinetuneRunner | None = None
         self.run_dir: Path | None = None
-        self.spec: job.JobSpec | None = None
+        self.spec: protocol.JobSpec | None = None
         self.outcome: RunOutcome | None = None
         self.estimate: dict[str, Any] | None = None
         self.last_error = ""
@@ -294,7 +235,7 @@ class FinetuneDialog(QDialog):
                                   "the scale the editor fills your mask at")
         form.addRow("Training resolution", self.size_spin)
         self.device_combo = QComboBox()
-        for device, label in _device_choices():
+        for device, label in device_choices():
             self.device_combo.addItem(label, device)
         wanted = self.settings.device
         if wanted == "auto":
@@ -456,8 +397,8 @@ class FinetuneDialog(QDialog):
     @Slot()
     def _on_mode_changed(self) -> None:
         photo = self.mode() == "photo"
-        defaults = job.PHOTO_DEFAULTS if photo else job.FOLDER_DEFAULTS
-        self.size_spin.setValue(job.default_crop_size(self._base_resolution, photo))
+        defaults = protocol.PHOTO_DEFAULTS if photo else protocol.FOLDER_DEFAULTS
+        self.size_spin.setValue(protocol.default_crop_size(self._base_resolution, photo))
         self.steps_spin.setValue(defaults["steps"])
         self.batch_spin.setValue(defaults["batch"])
         self.lr_edit.setText(f"{defaults['lr']:g}")
@@ -486,7 +427,7 @@ class FinetuneDialog(QDialog):
         source = Path(self.photo_name).stem if self.mode() == "photo" and self.photo_name else \
             Path(self.folder_edit.text().strip() or "photos").name
         stem = suggest_name(f"{info.name.removesuffix('-image')}-{source or 'photo'}")
-        self.name_edit.setText(job.free_name(stem, self.parts()))
+        self.name_edit.setText(protocol.free_name(stem, self.parts()))
 
     @Slot()
     def _browse(self) -> None:
@@ -497,121 +438,31 @@ class FinetuneDialog(QDialog):
 
     @Slot()
     def _check_name(self) -> bool:
-        problem = job.check_name(self.name_edit.text().strip(), self.parts())
-        if problem:
-            self.name_status.setStyleSheet("color: #c0392b")
-            self.name_status.setText(problem)
-        else:
-            self.name_status.setStyleSheet("color: #2e7d32")
-            self.name_status.setText(f"Will be saved in {job.user_models_dir()}")
-        return problem is None
+        ok, text = presenter.name_status(self.name_edit.text(), self.parts())
+        self.name_status.setStyleSheet("color: #2e7d32" if ok else "color: #c0392b")
+        self.name_status.setText(text)
+        return ok
 
     def learning_rate(self) -> float | None:
-        try:
-            value = float(self.lr_edit.text().replace(",", "."))
-        except ValueError:
-            return None
-        return value if 0 < value < 1 and math.isfinite(value) else None
+        return presenter.parse_learning_rate(self.lr_edit.text())
 
-    def current_spec(self, name: str | None = None) -> job.JobSpec:
+    def form(self) -> presenter.FinetuneForm:
+        """The form's values, for the presenter's checks."""
+        return presenter.FinetuneForm(
+            base=self.base_info(), mode=self.mode(), folder=self.folder_edit.text(), name=self.name_edit.text(),
+            parts=self.parts(), adversarial=self.adversarial_check.isChecked(), steps=self.steps_spin.value(),
+            batch_size=self.batch_spin.value(), lr_text=self.lr_edit.text(), size=self.size_spin.value(),
+            device=str(self.device_combo.currentData() or "cpu"), photo_name=self.photo_name, image=self.image,
+            mask=self.mask, filled=self.filled)
+
+    def current_spec(self, name: str | None = None) -> protocol.JobSpec:
         """The job the form describes (not yet checked)."""
-        info = self.base_info()
-        if info is None:
-            raise job.JobError("No base model to fine-tune.")
-        base_card = Path(info.path)
-        companion, edge_card = "", ""
-        if info.kind == "neural":
-            card = read_card(base_card)
-            companion = card.companion or ""
-            edge_card = str(self._find_model(companion) or "")
-        mode = self.mode()
-        return job.JobSpec(
-            name=(name if name is not None else self.name_edit.text().strip()), base=info.name,
-            base_card=str(base_card), edge_card=edge_card, companion=companion,
-            kind="completion" if info.kind == "completion" else "neural", mode=mode,
-            folder=self.folder_edit.text().strip() if mode == "folder" else "",
-            photo=job.PHOTO_FILE if mode == "photo" else "", mask=job.MASK_FILE if mode == "photo" else "",
-            source=self.photo_name if mode == "photo" else "", parts=self.parts(),
-            adversarial=self.adversarial_check.isChecked() or self.parts() == "joint",
-            steps=self.steps_spin.value(), batch_size=self.batch_spin.value(), lr=self.learning_rate() or 1e-4,
-            size=self.size_spin.value() // 4 * 4, device=str(self.device_combo.currentData()),
-            models_dir=str(job.user_models_dir()),
-            created=_dt.datetime.now().astimezone().isoformat(timespec="seconds"))
-
-    @staticmethod
-    def _find_model(name: str) -> Path | None:
-        """The card of model ``name``: the user's folder wins over the bundled one (as in the engine)."""
-        if not name:
-            return None
-        for folder in (job.user_models_dir(), job.bundled_models_dir()):
-            card = folder / f"{name}.json"
-            if card.is_file():
-                return card
-        return None
+        return presenter.job_spec(self.form(), name)
 
     # ================================================================== checks
     def problems(self) -> str | None:
         """What keeps the form from starting (the first problem), or None."""
-        info = self.base_info()
-        if info is None:
-            return "No model to fine-tune: train one with inpaint-train, or add a bundled model."
-        if self.learning_rate() is None:
-            return "The learning rate must be a number between 0 and 1, e.g. 1e-4."
-        if self.size_spin.value() % 4:
-            return "The training resolution must be a multiple of 4."
-        try:
-            card = read_card(info.path)
-            check_weights_file(info.path)  # the files may have been damaged since the editor listed them
-            if info.kind == "neural":
-                edge = self._find_model(card.companion or "")
-                if edge is None:
-                    return f"The base model's edge model '{card.companion}' was not found."
-                check_weights_file(edge)
-        except ModelFileError as exc:
-            return f"The base model cannot be used: {exc}"
-        if self.mode() == "photo":
-            if self.image is None:
-                return "Open a photo first to fine-tune on it."
-            if self.mask is not None and self.mask.all():
-                if self.filled.any():
-                    return ("Nothing of the photo is left to learn from: it is masked or was filled in this "
-                            "session, and fills are never training targets.")
-                return "The whole photo is masked: nothing is left to learn from."
-        else:
-            problem = job.check_folder(self.folder_edit.text())
-            if problem:
-                return problem
-        problem = job.check_name(self.name_edit.text().strip(), self.parts(), check_runs=False)
-        if problem:
-            return problem
-        return self._memory_problem(info) or self._disk_problem(info)
-
-    def _memory_problem(self, info: ModelInfo) -> str | None:
-        """Settings that cannot fit in the chosen device's memory (the process would be killed)."""
-        try:
-            width = int(read_card(info.path).arguments.get("base_channels", 64))
-        except (ModelFileError, TypeError, ValueError):
-            return None
-        return job.memory_problem(self.batch_spin.value(), self.size_spin.value(), width,
-                                  str(self.device_combo.currentData() or "cpu"),
-                                  networks=2 if self.parts() == "joint" else 1)
-
-    def _disk_problem(self, info: ModelInfo) -> str | None:
-        """Not enough free disk for checkpoints and the export (weights + 2 Adam moments + EMA, kept twice)."""
-        try:
-            size = weights_path(info.path).stat().st_size
-            if self.parts() == "joint":
-                edge = self._find_model(read_card(info.path).companion or "")
-                size += weights_path(edge).stat().st_size if edge else 0
-            free = shutil.disk_usage(job.runs_root()).free
-        except (OSError, ModelFileError):
-            return None
-        photo = self.image.nbytes if self.mode() == "photo" and self.image is not None else 0
-        needed = size * 14 + photo + 20 * 2**20
-        if free < needed:
-            return (f"Not enough free disk space in {job.runs_root()}: about {needed / 2**20:.0f} MB are needed "
-                    f"for checkpoints and the model, {free / 2**20:.0f} MB are free.")
-        return None
+        return presenter.problems(self.form())
 
     # ================================================================== estimate
     def _estimate_key(self) -> tuple:
@@ -632,8 +483,7 @@ class FinetuneDialog(QDialog):
         result = self._estimates.get(self._estimate_key())
         device = self.device_combo.currentText()
         if result is None:
-            info = self.base_info()
-            problem = self._memory_problem(info) if info is not None else None
+            problem = presenter.memory_problem(self.form())
             if problem:
                 self.estimate_label.setText(problem)
                 return
@@ -656,15 +506,15 @@ class FinetuneDialog(QDialog):
             self._show_estimate()
             return False
         self._stop_estimator()
-        folder = job.runs_root() / ".estimate"
+        folder = protocol.runs_root() / ".estimate"
         shutil.rmtree(folder, ignore_errors=True)
         try:
             folder.mkdir(parents=True)
             spec = self.current_spec(name="estimate")
             if spec.mode == "photo":
                 self._write_photo(folder, max_side=ESTIMATE_PHOTO_SIDE)
-            job.write_spec(folder, spec)
-        except (OSError, job.JobError, ModelFileError) as exc:
+            protocol.write_spec(folder, spec)
+        except (OSError, protocol.JobError, ModelFileError) as exc:
             self.estimate_label.setText(f"No time estimate: {exc}")
             return False
         key = self._estimate_key()
@@ -676,14 +526,7 @@ class FinetuneDialog(QDialog):
         return True
 
     def problems_for_estimate(self) -> str | None:
-        info = self.base_info()
-        if info is None or self.learning_rate() is None:
-            return "settings"
-        if self._memory_problem(info):
-            return "memory"  # measuring would only run out of memory
-        if self.mode() == "folder":
-            return job.check_folder(self.folder_edit.text())
-        return None if self.image is not None else "no photo"
+        return presenter.problems_for_estimate(self.form())
 
     def _on_estimated(self, key: tuple, outcome: RunOutcome) -> None:
         result = outcome.estimate if outcome.state == "estimated" else None
@@ -697,7 +540,7 @@ class FinetuneDialog(QDialog):
             else:
                 why = outcome.message or "the measurement failed."
             self.estimate_label.setText(f"No time estimate: {why}")
-        shutil.rmtree(job.runs_root() / ".estimate", ignore_errors=True)
+        shutil.rmtree(protocol.runs_root() / ".estimate", ignore_errors=True)
         self.estimate_ready.emit(result)
 
     def _stop_estimator(self) -> None:
@@ -729,8 +572,8 @@ class FinetuneDialog(QDialog):
                     raise OSError(f"could not write {tmp.name} (is the disk full?)")
             return write
 
-        write_with_atomic(folder / job.PHOTO_FILE, writer(np.ascontiguousarray(image[..., ::-1])))
-        write_with_atomic(folder / job.MASK_FILE, writer(mask.astype(np.uint8) * 255))
+        write_with_atomic(folder / protocol.PHOTO_FILE, writer(np.ascontiguousarray(image[..., ::-1])))
+        write_with_atomic(folder / protocol.MASK_FILE, writer(mask.astype(np.uint8) * 255))
 
     @Slot()
     def start(self) -> bool:
@@ -745,18 +588,18 @@ class FinetuneDialog(QDialog):
         if not self._replace_unfinished(self.name_edit.text().strip()):
             return False
         spec = self.current_spec()
-        run_dir = job.runs_root() / spec.name
+        run_dir = protocol.runs_root() / spec.name
         try:
             if run_dir.exists():  # a finished (registered) run's record of the same name, or a run never started
                 shutil.rmtree(run_dir)
             run_dir.mkdir(parents=True)
             if spec.mode == "photo":
                 self._write_photo(run_dir)
-            job.write_spec(run_dir, spec)
+            protocol.write_spec(run_dir, spec)
         except OSError as exc:
             shutil.rmtree(run_dir, ignore_errors=True)
             self._error(f"Could not prepare the run folder {run_dir}: {exc.strerror or exc}" +
-                        (" — the disk is full." if job.is_disk_full(exc) else ""))
+                        (" — the disk is full." if protocol.is_disk_full(exc) else ""))
             return False
         self._launch(run_dir, spec)
         return True
@@ -764,10 +607,10 @@ class FinetuneDialog(QDialog):
     def _replace_unfinished(self, name: str) -> bool:
         """An unfinished run of this name (e.g. one that ran out of memory) is replaced, once the person agrees:
         that is how a failed run is tried again with other settings. False = keep it, do not start."""
-        run = job.unfinished_run(name)
+        run = protocol.unfinished_run(name)
         if run is None:
             return True
-        info = job.run_info(run)
+        info = protocol.run_info(run)
         if info.state == "running":
             self._error(f"The run '{info.name}' is being trained by another process right now: choose another "
                         "name.")
@@ -788,33 +631,33 @@ class FinetuneDialog(QDialog):
         self._error("")
         run_dir = Path(run_dir)
         try:
-            spec = job.read_spec(run_dir)
-        except job.JobError as exc:
+            spec = protocol.read_spec(run_dir)
+        except protocol.JobError as exc:
             self._error(str(exc))
             return False
-        if job.run_info(run_dir).state == "running":
-            pid = job.read_status(run_dir).get("pid")
+        if protocol.run_info(run_dir).state == "running":
+            pid = protocol.read_status(run_dir).get("pid")
             self._error(f"The run '{spec.name}' is being trained by another process right now (pid {pid}).")
             return False
-        problem = job.check_name(spec.name, spec.parts, spec.registered_dir(), check_runs=False)
+        problem = protocol.check_name(spec.name, spec.parts, spec.registered_dir(), check_runs=False)
         while problem:  # the name was taken meanwhile: the run can still be registered under another one
             name = self.ask_name("Name taken", f"{problem}\n\nThe run keeps its checkpoints. Register it as:",
-                                 job.free_name(spec.name, spec.parts, spec.registered_dir()))
+                                 protocol.free_name(spec.name, spec.parts, spec.registered_dir()))
             if name is None:
                 self._error(problem + " (the run keeps its checkpoints: Resume asks for another name)")
                 return False
             try:
-                run_dir = job.rename_run(run_dir, name)
-            except job.JobError as exc:
+                run_dir = protocol.rename_run(run_dir, name)
+            except protocol.JobError as exc:
                 problem = str(exc)
                 continue
-            spec = job.read_spec(run_dir)
+            spec = protocol.read_spec(run_dir)
             problem = None
             self.refresh_runs()
         self._launch(run_dir, spec)
         return True
 
-    def _launch(self, run_dir: Path, spec: job.JobSpec) -> None:
+    def _launch(self, run_dir: Path, spec: protocol.JobSpec) -> None:
         self._stop_estimator()
         self._estimate_timer.stop()
         self.run_dir, self.spec, self.outcome = run_dir, spec, None
@@ -926,7 +769,7 @@ class FinetuneDialog(QDialog):
             make_default = self.default_check.isChecked()
             if make_default:
                 self._set_default(spec.name)
-            kept = job.held_out_gain(self.run_dir) if spec.mode == "photo" and self.run_dir is not None else ""
+            kept = protocol.held_out_gain(self.run_dir) if spec.mode == "photo" and self.run_dir is not None else ""
             self.status_label.setText(f"Done: '{spec.name}' is in your models folder and in the model selector"
                                       + (" and is now the default model." if make_default else ".") + kept
                                       + ("" if kept else self._worse_than_base()))
@@ -986,7 +829,7 @@ class FinetuneDialog(QDialog):
         """List the unfinished runs (not the one running now)."""
         self.runs_list.clear()
         running = self.run_dir if self.is_running() else None
-        for info in job.list_runs():
+        for info in protocol.list_runs():
             if running is not None and info.run_dir == running:
                 continue
             spec = info.spec
@@ -1013,8 +856,8 @@ class FinetuneDialog(QDialog):
     @Slot()
     def _delete_selected(self) -> None:
         run_dir = self._selected_run()
-        if run_dir is not None and job.run_info(run_dir).state == "running":
-            pid = job.read_status(run_dir).get("pid")
+        if run_dir is not None and protocol.run_info(run_dir).state == "running":
+            pid = protocol.read_status(run_dir).get("pid")
             self._error(f"The run '{run_dir.name}' is being trained by another process right now (pid {pid}): "
                         "stop it there first.")
             return

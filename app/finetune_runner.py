@@ -23,7 +23,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal, Slot
 
 from engine.paths import REPO_ROOT
-from trainer import finetune_job as job
+from trainer import finetune_protocol as protocol
 
 METRICS_FILE = "metrics.jsonl"
 STDERR_KEEP = 64 * 1024
@@ -153,7 +153,7 @@ class FinetuneRunner(QObject):
         process.finished.connect(self._on_finished)
         process.errorOccurred.connect(self._on_error)
         self.process = process
-        args = ["-m", "trainer.finetune_job", str(self.run_dir)] + (["--estimate"] if self.estimate else [])
+        args = ["-m", protocol.JOB_MODULE, str(self.run_dir)] + (["--estimate"] if self.estimate else [])
         if not self.estimate:
             self._timer.start()
         process.start(self.python, args)
@@ -171,7 +171,7 @@ class FinetuneRunner(QObject):
         self.stop_requested = True
         self._grace_ms = grace_ms
         try:
-            (self.run_dir / job.STOP_FILE).write_text("stop requested by the editor\n", encoding="utf-8")
+            (self.run_dir / protocol.STOP_FILE).write_text("stop requested by the editor\n", encoding="utf-8")
         except OSError:  # a full disk: go straight to the signal
             self._escalation_step = 1
         self._escalation.start(grace_ms if self._escalation_step == 0 else 0)
@@ -265,17 +265,17 @@ def _last_error_line(stderr: str) -> str:
     for line in reversed(stderr.strip().splitlines()):
         line = line.strip()
         if line:
-            return line.removeprefix(f"{job.PROG}: error: ")
+            return line.removeprefix(f"{protocol.PROG}: error: ")
     return ""
 
 
 def classify(code: int, crashed: bool, run_dir: Path, stderr: str, stdout: str = "", estimate: bool = False,
              stop_requested: bool = False) -> RunOutcome:
     """The outcome of a job process from its exit, its ``status.json`` and its output."""
-    status = job.read_status(run_dir) if not estimate else {}
+    status = protocol.read_status(run_dir) if not estimate else {}
     message = str(status.get("message", "")) or _last_error_line(stderr)
     lowered = stderr.lower()
-    if not crashed and code == job.EXIT_OK:
+    if not crashed and code == protocol.EXIT_OK:
         if estimate:
             for line in reversed(stdout.strip().splitlines()):
                 try:
@@ -285,23 +285,23 @@ def classify(code: int, crashed: bool, run_dir: Path, stderr: str, stdout: str =
             return RunOutcome("error", "The time estimate printed nothing readable.", code, stderr=stderr)
         return RunOutcome("registered", message or "The model was registered.", code,
                           [str(m) for m in status.get("models", [])], stderr=stderr)
-    if not crashed and code == job.EXIT_STOPPED:
+    if not crashed and code == protocol.EXIT_STOPPED:
         return RunOutcome("stopped", message or "Stopped; checkpoint saved.", code, stderr=stderr)
-    known = {job.EXIT_OOM: "oom", job.EXIT_DISK_FULL: "disk-full", job.EXIT_NAME_TAKEN: "name-taken",
-             job.EXIT_ERROR: "error"}
+    known = {protocol.EXIT_OOM: "oom", protocol.EXIT_DISK_FULL: "disk-full", protocol.EXIT_NAME_TAKEN: "name-taken",
+             protocol.EXIT_ERROR: "error"}
     if not crashed and code in known:
         return RunOutcome(known[code], message or "The fine-tune failed.", code, stderr=stderr)
     # A crash, a kill or an unexpected exit: the output may still say why.
     if "no space left on device" in lowered:
-        return RunOutcome("disk-full", f"The disk is full: {job.DISK_ADVICE}.", code, stderr=stderr)
+        return RunOutcome("disk-full", f"The disk is full: {protocol.DISK_ADVICE}.", code, stderr=stderr)
     if "out of memory" in lowered or "memoryerror" in lowered or "can't allocate memory" in lowered:
-        return RunOutcome("oom", f"Training ran out of memory: {job.OOM_ADVICE}.", code, stderr=stderr)
+        return RunOutcome("oom", f"Training ran out of memory: {protocol.OOM_ADVICE}.", code, stderr=stderr)
     if crashed and stop_requested:
         return RunOutcome("stopped", "The training process was ended; Resume continues from its last checkpoint.",
                           code, stderr=stderr)
     if crashed or code in (137, -9):
         return RunOutcome("crashed", "The training process was killed or crashed. This usually means the computer "
-                                     f"ran out of memory: {job.OOM_ADVICE}. If it was something else, Resume "
+                                     f"ran out of memory: {protocol.OOM_ADVICE}. If it was something else, Resume "
                                      "continues from the last checkpoint, if one was saved.", code, stderr=stderr)
     detail = _last_error_line(stderr) or f"exit status {code}"
     return RunOutcome("crashed", f"The training process failed: {detail}", code, stderr=stderr)

@@ -41,7 +41,7 @@ from app.prompts import Prompter, QtPrompter
 from app.settings import Settings
 from app.worker import EngineClient, EngineFactory, default_engine_factory
 from engine import imageio
-from engine.api import DEFAULT_MODEL, PREFERRED_IMAGE_MODEL, FillOptions, FillRequest, FillResult, ModelInfo
+from engine.api import DEFAULT_MODEL, FillOptions, FillRequest, FillResult, ModelInfo
 from engine.errors import EngineError
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,7 @@ class MainWindow(QMainWindow):
         self.files = FileOps(self.document, self.prompter, self.settings, self, runner=self.file_io)
         self.actions: dict[str, QAction] = {}
         self.models: list[ModelInfo] = []
+        self.automatic: ModelInfo | None = None  # "Automatic" as the engine describes it (resolves_to)
         self._doc_generation = 0
         self._job_generation = -1
         self._job_kind = ""
@@ -499,15 +500,15 @@ class MainWindow(QMainWindow):
     @Slot(list)
     def on_models_changed(self, models: list) -> None:
         """Fill the model selector and the Models menu from ``Engine.models()``."""
-        self.models = list(models)
+        self.automatic = next((m for m in models if m.name == DEFAULT_MODEL), None)  # the engine says what it is
+        self.models = [m for m in models if m.name != DEFAULT_MODEL]
         wanted = self.settings.default_model  # the last choice (kept up to date by the selector)
         combo = self.model_combo
         combo.blockSignals(True)
         combo.clear()
         combo.addItem("Automatic (best available)", DEFAULT_MODEL)
-        combo.setItemData(0, "Texture copied from the photo on the best structure installed: the pair named "
-                             f"{PREFERRED_IMAGE_MODEL.removesuffix('-image')} when one is, else the harmonic fill",
-                          Qt.ToolTipRole)
+        if self.automatic is not None:
+            combo.setItemData(0, self.automatic.description, Qt.ToolTipRole)
         for info in self.models:
             kind = MODEL_KIND_LABEL.get(info.kind, info.kind)
             combo.addItem(model_label(info.name, kind, info.source), info.name)
@@ -550,11 +551,10 @@ class MainWindow(QMainWindow):
         return index >= 0
 
     def _selected_uses_edges(self) -> bool:
-        """Whether the model a fill will use guides itself with edges ("Automatic" resolved as the engine does:
-        the pair named edgeconnect when one is installed, else Telea)."""
+        """Whether the model a fill will use guides itself with edges (for "Automatic", as the engine resolves it)."""
         name = self.selected_model()
         if name == DEFAULT_MODEL:
-            name = PREFERRED_IMAGE_MODEL
+            return self.automatic is not None and self.automatic.uses_edges
         return any(m.name == name and m.uses_edges for m in self.models)
 
     @Slot(int)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -50,7 +48,9 @@ class PreferencesDialog(QDialog):
         form.addRow("Compute device", self.device)
 
         self.threads = QSpinBox()
-        self.threads.setRange(1, max(1, os.cpu_count() or 1))
+        from engine.devices import cpu_cores
+
+        self.threads.setRange(1, cpu_cores())
         self.threads.setValue(min(settings.cpu_threads, self.threads.maximum()))
         self.threads.setToolTip("Torch CPU threads for fills; keep one core free so the window stays smooth.")
         form.addRow("CPU threads", self.threads)

@@ -30,8 +30,10 @@ def settings_path() -> Path:
 
 
 def default_cpu_threads() -> int:
-    """Torch CPU threads by default: every core but one, so the window keeps a core for itself."""
-    return max(1, (os.cpu_count() or 2) - 1)
+    """Torch CPU threads by default: every usable core but one, so the window keeps a core for itself."""
+    from engine.devices import cpu_thread_cap
+
+    return cpu_thread_cap()
 
 
 @dataclass
@@ -122,7 +124,9 @@ class Settings:
         if not 0.0 <= self.texture_strength <= 1.0:  # also NaN
             log.warning("settings: ignoring texture_strength=%r (not between 0 and 1)", self.texture_strength)
             self.texture_strength = Settings.texture_strength
-        self.cpu_threads = max(1, min(os.cpu_count() or 1, self.cpu_threads))  # more only slows torch down
+        from engine.devices import cpu_cores
+
+        self.cpu_threads = max(1, min(cpu_cores(), self.cpu_threads))  # more only slows torch down
         self.recent_files = self.recent_files[:MAX_RECENT]
 
     # ----------------------------------------------------------------- recent files

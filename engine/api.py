@@ -79,3 +79,4 @@ class ModelInfo:
     path: str | None = None  # card path for model files
     uses_edges: bool = False
     structure_source: bool = False  # FillOptions.texture applies: copied texture refines its fill
+    resolves_to: str | None = None  # "default" (Automatic) only: the backend a fill with it uses now

@@ -318,6 +318,18 @@ def list_backends(store: ModelStore) -> list[ModelInfo]:
     return files + classical_infos()
 
 
+AUTOMATIC_DESCRIPTION = ("Texture copied from the photo on the best structure installed: the pair named "
+                         f"{PREFERRED_IMAGE_MODEL.removesuffix('-image')} when one is, else the harmonic fill")
+
+
+def automatic_info(store: ModelStore, default_model: str | None = None) -> ModelInfo:
+    """What "Automatic" (``default``) is: its description and, in ``resolves_to``, the backend it uses now
+    (with that backend's ``uses_edges``); always a structure source (texture applies)."""
+    target = resolve_model_name(store, DEFAULT_MODEL, default_model)
+    uses_edges = any(info.name == target and info.uses_edges for info in list_backends(store))
+    return ModelInfo(DEFAULT_MODEL, "automatic", "built-in", AUTOMATIC_DESCRIPTION, None, uses_edges, True, target)
+
+
 def resolve_model_name(store: ModelStore, name: str | None, default_model: str | None = None) -> str:
     """The backend name a request's ``model`` stands for: ``default`` (or nothing) is ``default_model`` if
     given, else the preferred image model when it is installed and usable, else the fallback structure fill."""

@@ -400,26 +400,22 @@ def _validation_summary(validation: dict[str, Any]) -> str:
 
 def scan_model_cards() -> list[dict[str, Any]]:
     """Every card in the bundled and user model folders, valid or not, as plain dicts (user wins on names)."""
-    from engine.model_files import check_weights_file, read_card, weights_path
-    from engine.paths import bundled_models_dir, user_models_dir
+    from engine.model_files import weights_path
+    from engine.model_store import ModelStore
 
     entries: list[dict[str, Any]] = []
-    for source, folder in (("bundled", bundled_models_dir()), ("user", user_models_dir())):
-        if not folder.is_dir():
-            continue
-        for card_file in sorted(folder.glob("*.json")):
-            entry: dict[str, Any] = {"name": card_file.stem, "source": source, "path": str(card_file)}
-            try:
-                card = read_card(card_file)
-                weights = weights_path(card_file)
-                check_weights_file(weights)
-                entry.update(name=card.name, stage=card.stage, architecture=card.architecture,
-                             resolution=card.resolution, steps=card.steps, data=card.data, hardware=card.hardware,
-                             companion=card.companion, license=card.license, description=card.description,
-                             validation=card.validation, size_mb=round(weights.stat().st_size / 2**20, 2))
-            except (EngineError, OSError, ValueError) as exc:
-                entry["error"] = _one_line(exc)
-            entries.append(entry)
+    for stored in ModelStore().scan():
+        entry: dict[str, Any] = {"name": stored.name, "source": stored.source, "path": str(stored.path)}
+        card = stored.card
+        if stored.error or card is None:
+            entry["error"] = " ".join((stored.error or f"{stored.path}: unreadable card").split())
+        else:
+            entry.update(name=card.name, stage=card.stage, architecture=card.architecture,
+                         resolution=card.resolution, steps=card.steps, data=card.data, hardware=card.hardware,
+                         companion=card.companion, license=card.license, description=card.description,
+                         validation=card.validation,
+                         size_mb=round(weights_path(stored.path).stat().st_size / 2**20, 2))
+        entries.append(entry)
     names_user = {e["name"] for e in entries if e["source"] == "user" and "error" not in e}
     for e in entries:
         if e["source"] == "bundled" and e["name"] in names_user:
@@ -634,8 +630,10 @@ def model_name(text: str) -> str:
 
 def _thread_count(text: str) -> int:
     """--threads: between 1 and this machine's CPU threads (more only slows torch down, or crashes it)."""
+    from engine.devices import cpu_cores
+
     value = positive_int(text)
-    cores = os.cpu_count() or 1
+    cores = cpu_cores()
     if value > cores:
         raise argparse.ArgumentTypeError(f"must be at most {cores} (the CPU threads of this machine), got {value}")
     return value

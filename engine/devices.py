@@ -34,14 +34,26 @@ def available_devices() -> list[str]:
     return names
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA, then Apple MPS, then the CPU; explicit names are checked against this machine."""
+def device_choices() -> list[tuple[str, str]]:
+    """(device, label) for a device menu: the CPU, every CUDA device, Apple's MPS when available."""
+    names = available_devices()
+    ordered = ["cpu", *(n for n in names if n.startswith("cuda")), *(n for n in names if n == "mps")]
+    labels = {"cpu": f"CPU ({cpu_cores()} cores)", "mps": "Apple GPU (MPS)"}
+    return [(n, labels.get(n) or f"CUDA: {torch.cuda.get_device_name(int(n.split(':')[1]))}") for n in ordered]
+
+
+def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
+    """The one place a device name becomes a device (the engine, the trainer and the fine-tune dialog).
+
+    ``auto`` picks CUDA, then Apple MPS, then the CPU; ``cuda`` without an index is the current GPU, or under
+    torchrun this process's GPU (``local_rank``); explicit names are checked against this machine.
+    """
     text = (name or "auto").strip().lower()
     if not _DEVICE_RE.match(text):
         raise EngineError(f"Unknown device {name!r}: use auto, cpu, cuda, cuda:N or mps.")
     if text == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda", torch.cuda.current_device())
+            return torch.device("cuda", _default_cuda_index(local_rank))
         return torch.device("mps") if _mps_available() else torch.device("cpu")
     if text == "cpu":
         return torch.device("cpu")
@@ -53,24 +65,34 @@ def resolve_device(name: str = "auto") -> torch.device:
     if not torch.cuda.is_available():
         raise EngineError(f"Device {name!r} was asked for, but this torch build or machine has no CUDA GPU. "
                           f"Available: {', '.join(available_devices())}.")
-    index = int(text.split(":")[1]) if ":" in text else torch.cuda.current_device()
+    index = int(text.split(":")[1]) if ":" in text else _default_cuda_index(local_rank)
     if index >= torch.cuda.device_count():
         raise EngineError(f"Device {name!r} does not exist: this machine has {torch.cuda.device_count()} "
                           f"CUDA device(s). Available: {', '.join(available_devices())}.")
     return torch.device("cuda", index)
 
 
-def cpu_thread_cap(requested: int | None = None) -> int:
-    """Torch CPU threads: ``requested`` if given, else every core but one (kept for the GUI); at least 1."""
-    if requested is not None:
-        if int(requested) < 1:
-            raise EngineError(f"cpu_threads must be at least 1, got {requested}.")
-        return int(requested)
+def _default_cuda_index(local_rank: int) -> int:
+    return local_rank % torch.cuda.device_count() if local_rank else torch.cuda.current_device()
+
+
+def cpu_cores() -> int:
+    """The CPU cores this process may run on (its CPU affinity where the OS tells it, else every core)."""
     cores = os.cpu_count() or 1
     if hasattr(os, "sched_getaffinity"):
         with contextlib.suppress(OSError):
             cores = len(os.sched_getaffinity(0))
-    return max(1, cores - 1)
+    return max(1, cores)
+
+
+def cpu_thread_cap(requested: int | None = None) -> int:
+    """Torch CPU threads: ``requested`` if given (and above 0), else every usable core but one (kept for the GUI,
+    and on a busy machine fewer threads are faster); at least 1."""
+    if requested is not None:
+        if int(requested) < 1:
+            raise EngineError(f"cpu_threads must be at least 1, got {requested}.")
+        return int(requested)
+    return max(1, cpu_cores() - 1)
 
 
 def device_name(device: torch.device, cpu_threads: int) -> str:
@@ -96,19 +118,31 @@ def cpu_has_fast_bf16() -> bool:
     return False
 
 
+def bf16_autocast(mode: str, device: torch.device) -> bool:
+    """The one meaning of the bf16 setting (``optim.amp``, the fine-tune job's ``amp``, the engine's inference):
+    ``auto`` = where the device computes bf16 natively (CUDA with bf16, CPUs with AVX512-BF16 or AMX: there the
+    fine-tune step ran 1.6x faster with the same fills); ``on`` = wherever autocast supports bf16; ``off`` never.
+    """
+    if mode == "off":
+        return False
+    if mode == "on":
+        return device.type in ("cuda", "cpu", "mps")
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    return device.type == "cpu" and cpu_has_fast_bf16()
+
+
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """Reduced precision for inference: bf16 on CUDA where supported (else fp16), fp16 on MPS; on the CPU bf16
-    only where the CPU has native bf16, else none (fp32).
+    """Reduced precision for inference: bf16 where :func:`bf16_autocast` ``auto`` says so, else fp16 on CUDA
+    and MPS; on a CPU without native bf16 none (fp32).
 
     Measured on the 2-core CI machine (AVX512-BF16): one image-generator pass at 256 px on one thread took
     0.07 s under bf16 autocast against 0.15 s in fp32, and the output differed by 0.7/255 on average (at
     most 5/255). Without native bf16 the CPU emulates it and is slower than fp32, so fp32 stays there.
     """
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "mps":
-        return torch.float16
-    return torch.bfloat16 if cpu_has_fast_bf16() else None
+    if bf16_autocast("auto", device):
+        return torch.bfloat16
+    return torch.float16 if device.type in ("cuda", "mps") else None
 
 
 @contextlib.contextmanager

@@ -43,6 +43,16 @@ def _strip_spectral_norm(module: nn.Module) -> nn.Module:
     return module
 
 
+def model_file_stems(folder: str | os.PathLike[str]) -> set[str]:
+    """Lower-cased stems of every model file in ``folder`` (cards and weights, also a weights file without its
+    card): the names a new model cannot take there (case-insensitive file systems treat ``A`` and ``a`` alike).
+    Reads no file, so a name check as the user types stays cheap."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return set()
+    return {p.stem.lower() for p in folder.iterdir() if p.suffix in (".json", ".safetensors")}
+
+
 class ModelStore:
     """Scans the bundled and user model folders and keeps an LRU cache of loaded networks.
 
@@ -67,9 +77,9 @@ class ModelStore:
         user = self._user_dir if self._user_dir is not None else paths.user_models_dir()
         return [("bundled", bundled), ("user", user)]
 
-    def refresh(self) -> None:
-        """Rescan both folders (after a fine-tune registered a model, or files changed)."""
-        found: dict[str, StoredModel] = {}
+    def scan(self) -> list[StoredModel]:
+        """Every card of both folders, bundled first, including those a user model of the same name hides."""
+        found: list[StoredModel] = []
         for source, folder in self.folders():
             if not folder.is_dir():
                 continue
@@ -86,8 +96,12 @@ class ModelStore:
                     entry.error = f"{card_file}: cannot be read ({exc})"
                 except Exception as exc:  # whatever is in one file, the others stay usable
                     entry.error = f"{card_file}: cannot be used ({type(exc).__name__}: {exc})"
-                found[entry.name] = entry  # later folders (user) win
-        self._models = found
+                found.append(entry)
+        return found
+
+    def refresh(self) -> None:
+        """Rescan both folders (after a fine-tune registered a model, or files changed)."""
+        self._models = {entry.name: entry for entry in self.scan()}  # later folders (user) win
 
     def entries(self) -> dict[str, StoredModel]:
         """Every card found, by name (after the user-wins rule)."""
@@ -95,6 +109,11 @@ class ModelStore:
 
     def get(self, name: str) -> StoredModel | None:
         return self._models.get(name)
+
+    def card_path(self, name: str) -> Path | None:
+        """The card of model ``name`` (the user's folder wins over the bundled one), or None."""
+        entry = self._models.get(name) if name else None
+        return entry.path if entry is not None else None
 
     def problems(self) -> list[str]:
         """Messages for cards that could not be used."""

@@ -24,7 +24,15 @@ from engine.api import (
     ModelInfo,
     ProgressFn,
 )
-from engine.backends import EDGE_THRESHOLD, Backend, WorkInput, create_backend, list_backends, resolve_model_name
+from engine.backends import (
+    EDGE_THRESHOLD,
+    Backend,
+    WorkInput,
+    automatic_info,
+    create_backend,
+    list_backends,
+    resolve_model_name,
+)
 from engine.composite import BOX_MARGIN, composite_into
 from engine.devices import cpu_thread_cap, device_name, resolve_device, run_with_fallback, torch_threads
 from engine.edges import known_edges
@@ -97,8 +105,9 @@ class Engine:
 
     # ----- models -----
     def models(self) -> list[ModelInfo]:
-        """Fill backends: model pairs and completion models (user wins over bundled), then Telea and Navier-Stokes."""
-        return list_backends(self.store)
+        """Fill backends: "Automatic" first (``default``, with what it ``resolves_to``), then model pairs and
+        completion models (user wins over bundled), then the classical fills."""
+        return [automatic_info(self.store, self.default_model), *list_backends(self.store)]
 
     def refresh_models(self) -> None:
         """Rescan the model folders (after a fine-tune registered a model)."""

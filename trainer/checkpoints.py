@@ -9,7 +9,6 @@ Nothing is pickled, so loading a checkpoint cannot run code. Files are written a
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +19,11 @@ from safetensors.torch import load_file, save_file
 
 from engine.atomic import write_with_atomic
 from engine.errors import EngineError
+from trainer.run_files import checkpoint_name, list_checkpoints
+from trainer.run_files import latest_checkpoint as latest_checkpoint  # re-exported for the loop and export
 
 FORMAT = "inpaint-studio-checkpoint"
 FORMAT_VERSION = 1
-_NAME = re.compile(r"^ckpt-(\d{8,})\.safetensors$")
 
 
 class CheckpointError(EngineError):
@@ -82,28 +82,6 @@ def flatten_state(state: Any) -> tuple[dict[str, torch.Tensor], str]:
 def unflatten_state(tensors: dict[str, torch.Tensor], tree_json: str) -> Any:
     """Inverse of :func:`flatten_state`."""
     return _unflatten(json.loads(tree_json), tensors)
-
-
-def checkpoint_name(step: int) -> str:
-    return f"ckpt-{step:08d}.safetensors"
-
-
-def list_checkpoints(folder: str | Path) -> list[tuple[int, Path]]:
-    """``(step, path)`` of the checkpoints in ``folder``, oldest first."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    found = []
-    for path in folder.iterdir():
-        match = _NAME.match(path.name)
-        if match:
-            found.append((int(match.group(1)), path))
-    return sorted(found)
-
-
-def latest_checkpoint(folder: str | Path) -> Path | None:
-    found = list_checkpoints(folder)
-    return found[-1][1] if found else None
 
 
 def save_checkpoint(folder: str | Path, step: int, state: dict[str, Any], keep_last: int = 3) -> Path:

@@ -115,7 +115,7 @@ def _toml_literal(value: object) -> str:
 def _check_memory(config) -> None:
     """Refuse a batch that cannot fit, with the estimate the fine-tune dialog uses (before any step is built)."""
     from trainer.config import ConfigError
-    from trainer.finetune_job import memory_problem
+    from trainer.finetune_protocol import memory_problem
 
     channels = max(int(getattr(config.model, part).arguments.get("base_channels", 64)) for part in ("edge", "image"))
     device = "cpu" if config.run.device in ("auto", "cpu") else config.run.device

@@ -108,7 +108,7 @@ class OptimConfig:
     batch_size: int = 8
     steps: int = 10000
     ema_decay: float = 0.999  # 0 = no EMA of the generators
-    amp: str = "auto"  # auto = bf16 autocast on CUDA, off on the CPU
+    amp: str = "auto"  # bf16 autocast; auto = where the device has native bf16 (engine.devices.bf16_autocast)
     grad_clip: float = 0.0  # 0 = no clipping
     seed: int = 0
     workers: int = -1  # data-loading processes; -1 = automatic

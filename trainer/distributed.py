@@ -18,30 +18,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset, DistributedSampler
 
+from engine.devices import resolve_device
 from engine.errors import EngineError
-
-
-def resolve_device(preference: str = "auto", local_rank: int = 0) -> torch.device:
-    """``auto`` picks CUDA (this process's GPU under torchrun), then Apple MPS, then the CPU."""
-    preference = (preference or "auto").lower()
-    if preference == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", local_rank % torch.cuda.device_count())
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(preference)
-    except RuntimeError:
-        raise EngineError(f"unknown device {preference!r} (use auto, cpu, cuda, cuda:N or mps)") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise EngineError(f"device {preference!r} asked for, but this PyTorch sees no CUDA GPU")
-        if device.index is None:
-            device = torch.device("cuda", local_rank % torch.cuda.device_count())
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise EngineError("device 'mps' asked for, but Apple MPS is not available")
-    return device
 
 
 @dataclass

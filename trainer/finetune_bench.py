@@ -31,7 +31,7 @@ from engine import metrics
 from engine.api import FillRequest
 from engine.model_files import read_card
 from engine.paths import REPO_ROOT, shared_data_dir
-from trainer import finetune_job as job
+from trainer import finetune_protocol as protocol
 from trainer.holdout import blob, place_holes
 
 
@@ -74,7 +74,7 @@ def telea_fill(rgb: np.ndarray, mask: np.ndarray, seed: int) -> np.ndarray:
     return cv2.cvtColor(out, cv2.COLOR_BGR2RGB)
 
 
-def run_finetune(run_dir: Path, spec: job.JobSpec, env: dict[str, str]) -> tuple[float, dict]:
+def run_finetune(run_dir: Path, spec: protocol.JobSpec, env: dict[str, str]) -> tuple[float, dict]:
     """The dialog's job in its own process; (wall seconds from launch to registered model, last train record)."""
     started = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "trainer.finetune_job", str(run_dir)], env=env,
@@ -103,10 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--val", default=str(shared_data_dir() / "val"), help="validation photos (never trained on)")
     p.add_argument("--photos", type=int, default=6)
     p.add_argument("--holes", type=int, default=3)
-    p.add_argument("--steps", type=int, default=job.PHOTO_DEFAULTS["steps"])
+    p.add_argument("--steps", type=int, default=protocol.PHOTO_DEFAULTS["steps"])
     p.add_argument("--size", type=int, default=0, help="crop size (0 = as the dialog proposes)")
-    p.add_argument("--batch", type=int, default=job.PHOTO_DEFAULTS["batch"])
-    p.add_argument("--lr", type=float, default=job.PHOTO_DEFAULTS["lr"])
+    p.add_argument("--batch", type=int, default=protocol.PHOTO_DEFAULTS["batch"])
+    p.add_argument("--lr", type=float, default=protocol.PHOTO_DEFAULTS["lr"])
     p.add_argument("--adversarial", action="store_true")
     p.add_argument("--threads", type=int, default=0,
                    help="torch threads of the fine-tune (0 = every core but one, as the editor runs it)")
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     models = Path(args.models)
     base_card = models / f"{args.image}.json"
     card = read_card(base_card)
-    size = args.size or job.default_crop_size(card.resolution, photo=True)
+    size = args.size or protocol.default_crop_size(card.resolution, photo=True)
     work = Path(args.work or tempfile.mkdtemp(prefix="finetune-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
@@ -143,15 +143,15 @@ def main(argv: list[str] | None = None) -> int:
         tuned_dir = work / f"models-{i}"
         run_dir = work / f"run-{i}"
         run_dir.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(run_dir / job.PHOTO_FILE), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        cv2.imwrite(str(run_dir / protocol.PHOTO_FILE), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
         mask = user | holes
-        cv2.imwrite(str(run_dir / job.MASK_FILE), mask.astype(np.uint8) * 255)
-        spec = job.JobSpec(name="tuned", base=args.image, base_card=str(base_card), companion=card.companion or "",
-                           edge_card=str(models / f"{card.companion}.json"), mode="photo", photo=job.PHOTO_FILE,
-                           mask=job.MASK_FILE, source=photo.name, steps=args.steps, batch_size=args.batch,
+        cv2.imwrite(str(run_dir / protocol.MASK_FILE), mask.astype(np.uint8) * 255)
+        spec = protocol.JobSpec(name="tuned", base=args.image, base_card=str(base_card), companion=card.companion or "",
+                           edge_card=str(models / f"{card.companion}.json"), mode="photo", photo=protocol.PHOTO_FILE,
+                           mask=protocol.MASK_FILE, source=photo.name, steps=args.steps, batch_size=args.batch,
                            lr=args.lr, size=size, device="cpu", threads=args.threads, adversarial=args.adversarial,
                            models_dir=str(tuned_dir), seed=args.seed)
-        job.write_spec(run_dir, spec)
+        protocol.write_spec(run_dir, spec)
         engine = Engine(device="cpu", store=ModelStore(bundled_dir=models, user_dir=tuned_dir))
         noise_seed = args.seed + 100 + i
         telea = hole_scores(telea_fill(rgb, mask, noise_seed), rgb, user, holes)

@@ -1,5 +1,6 @@
 """One fine-tuning run of the editor's dialog, run in its own process so a crash or out-of-memory in
-training can never take the editor down.
+training can never take the editor down. What the editor and this process share (the spec, file names, exit
+codes, name rules, run listing) is :mod:`trainer.finetune_protocol`; the editor imports only that.
 
     python -m trainer.finetune_job RUN_DIR              train (or resume), export, register
     python -m trainer.finetune_job RUN_DIR --estimate   time a few steps; prints one JSON line
@@ -28,7 +29,6 @@ import errno
 import itertools
 import json
 import os
-import re
 import shutil
 import signal
 import statistics
@@ -36,440 +36,90 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.api import DEFAULT_MODEL
 from engine.atomic import write_text_atomic
-from engine.backends import CLASSICAL
 from engine.errors import EngineError
-from engine.paths import bundled_models_dir, user_home, user_models_dir
+from engine.paths import bundled_models_dir
+from trainer.finetune_protocol import (
+    DISK_ADVICE,
+    EXIT_BUG,
+    EXIT_DISK_FULL,
+    EXIT_ERROR,
+    EXIT_NAME_TAKEN,
+    EXIT_OK,
+    EXIT_OOM,
+    EXIT_STOPPED,
+    FAULT_ENV,
+    OOM_ADVICE,
+    PROG,
+    STOP_FILE,
+    JobError,
+    JobSpec,
+    NameTaken,
+    check_name,
+    held_out_gain,
+    is_disk_full,
+    is_out_of_memory,
+    read_spec,
+    write_status,
+)
 
-SPEC_FILE = "job.json"
-STATUS_FILE = "status.json"
-STOP_FILE = "stop"
-PHOTO_FILE = "photo.png"
-MASK_FILE = "mask.png"
-SPEC_VERSION = 1
-FAULT_ENV = "INPAINT_FINETUNE_FAULT"  # test hook: hold:N, oom:N, cuda-oom:N, kill:N, enospc:N, enospc:export
+if TYPE_CHECKING:
+    from trainer.config import TrainConfig
 
-EXIT_OK, EXIT_BUG, EXIT_ERROR, EXIT_OOM, EXIT_DISK_FULL, EXIT_NAME_TAKEN, EXIT_STOPPED = 0, 1, 2, 3, 4, 5, 130
-
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-# The engine's own fill names (a model called "harmonic" could never be chosen over the built-in fill), and
-# Windows device names, which are invalid as a file name's stem whatever follows the first dot.
-RESERVED_NAMES = {DEFAULT_MODEL, "automatic", *CLASSICAL}
-WINDOWS_DEVICES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
-OOM_ADVICE = ("try a smaller batch size or training resolution (Start with the new settings replaces this run; "
-              "Resume would run out of memory again)")
-# "This photo": chosen with trainer/finetune_bench.py (docs/finetuning.md). Longer runs drift: the fills of
-# held-out holes got worse after about 150 steps.
-PHOTO_DEFAULTS = {"steps": 150, "batch": 4, "lr": 1e-4}
-FOLDER_DEFAULTS = {"steps": 2000, "batch": 4, "lr": 1e-4}
-DISK_ADVICE = "free some disk space, then Resume: the last checkpoint is kept"
-PROG = "inpaint-finetune"
 _PROCESS_START = time.perf_counter()  # the estimate's start-up time counts from here (torch is imported later)
-
-
-class JobError(EngineError):
-    """A problem with the job the user can fix; the message says what."""
-
-
-class NameTaken(JobError):
-    """A model of the new model's name already exists."""
-
-
-# --- the spec ------------------------------------------------------------------------------------------------
-
-@dataclass
-class JobSpec:
-    """What to fine-tune, on what, and how. Paths of ``photo``/``mask`` are relative to the run folder."""
-
-    name: str
-    base: str  # the base model's name (an image model of an edge-guided pair, or a completion model)
-    base_card: str  # its card path
-    edge_card: str = ""  # edge-guided bases: the companion edge model's card
-    companion: str = ""  # edge-guided bases: the companion's model name (what an image-only result pairs with)
-    kind: str = "neural"  # "neural" (edge-guided pair) or "completion" (GLCIC)
-    mode: str = "folder"  # "folder" (a folder of photos) or "photo" (internal: the open photo's known area)
-    folder: str = ""
-    photo: str = ""
-    mask: str = ""
-    source: str = ""  # photo mode: the open photo's file name, for the card
-    parts: str = "image"  # "image" (edge model kept), "joint" (edge and image), "completion"
-    adversarial: bool = False  # discriminator losses (adversarial + feature matching): slower
-    steps: int = 300
-    batch_size: int = 1
-    lr: float = 1e-4
-    size: int = 128
-    device: str = "cpu"
-    threads: int = 0  # torch CPU threads; 0 = every core but one (default_threads)
-    amp: str = "auto"  # bf16 autocast: "auto" = on CUDA, and on CPUs with native bf16 (see amp_mode); "on", "off"
-    models_dir: str = ""  # where the model is registered; "" = the user models folder
-    seed: int = 0
-    created: str = ""
-    version: int = SPEC_VERSION
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=2) + "\n"
-
-    @classmethod
-    def from_dict(cls, raw: Any, source: Path) -> JobSpec:
-        if not isinstance(raw, dict):
-            raise JobError(f"{source}: not a fine-tune job description")
-        known = {f.name for f in dataclasses.fields(cls)}
-        missing = [k for k in ("name", "base", "base_card") if k not in raw]
-        if missing:
-            raise JobError(f"{source}: the job description lacks {', '.join(missing)}")
-        return cls(**{k: v for k, v in raw.items() if k in known})
-
-    def registered_dir(self) -> Path:
-        return Path(self.models_dir) if self.models_dir else user_models_dir()
-
-    def model_names(self) -> list[str]:
-        """File names (stems) this job registers: the new model, and its own edge model for a joint run."""
-        return [self.name, f"{self.name}-edge"] if self.parts == "joint" else [self.name]
-
-
-def default_crop_size(resolution: int, photo: bool) -> int:
-    """The proposed training crop side for a base of working ``resolution``: the resolution itself for a folder,
-    half of it for "this photo" (its crops are cut at the engine's scale, so the size only sets their context);
-    a multiple of 4, at least 24."""
-    size = resolution // 2 if photo else resolution
-    return max(24, size // 4 * 4)
-
-
-def runs_root() -> Path:
-    """Where fine-tune runs live: ``user_home()/finetune``."""
-    path = user_home() / "finetune"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def write_spec(run_dir: str | Path, spec: JobSpec) -> Path:
-    path = Path(run_dir) / SPEC_FILE
-    write_text_atomic(path, spec.to_json())
-    return path
-
-
-def rename_run(run_dir: str | Path, name: str) -> Path:
-    """Give an unfinished run another model name (when its own was taken meanwhile): the spec first, then the
-    folder; returns the run's folder. ``JobError`` if ``name`` cannot be used."""
-    run_dir = Path(run_dir)
-    spec = read_spec(run_dir)
-    problem = check_name(name, spec.parts, spec.registered_dir())
-    if problem:
-        raise JobError(problem)
-    target = run_dir.with_name(name)
-    if target.exists() and target != run_dir:
-        raise JobError(f"A fine-tune folder named '{name}' exists already: choose another name.")
-    write_spec(run_dir, dataclasses.replace(spec, name=name))
-    try:
-        run_dir.rename(target)
-    except OSError:
-        return run_dir  # the spec names the model; the folder's name is only a label
-    return target
-
-
-def read_spec(run_dir: str | Path) -> JobSpec:
-    path = Path(run_dir) / SPEC_FILE
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise JobError(f"{run_dir}: not a fine-tune run folder (no {SPEC_FILE})") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise JobError(f"{path}: cannot be read ({exc})") from None
-    return JobSpec.from_dict(raw, path)
-
-
-def read_status(run_dir: str | Path) -> dict[str, Any]:
-    """The run's ``status.json`` (``{}`` when missing or unreadable)."""
-    try:
-        raw = json.loads((Path(run_dir) / STATUS_FILE).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return {}
-    return raw if isinstance(raw, dict) else {}
-
-
-def write_status(run_dir: str | Path, state: str, message: str = "", **extra: Any) -> None:
-    """Best effort (a full disk must not hide the real error): state, message, time and ``extra``."""
-    record = {"state": state, "message": message, "time": time.time(), **extra}
-    with contextlib.suppress(OSError):
-        write_text_atomic(Path(run_dir) / STATUS_FILE, json.dumps(record, indent=2) + "\n")
-
-
-# --- checks the dialog makes before starting (and the job again before registering) ---------------------------
-
-def _existing_stems(folder: Path) -> dict[str, Path]:
-    """Lower-cased model file stems in ``folder`` (case-insensitive file systems treat ``A`` and ``a`` alike)."""
-    if not folder.is_dir():
-        return {}
-    return {p.stem.lower(): p for p in folder.iterdir() if p.suffix in (".json", ".safetensors")}
-
-
-def check_name(name: str, parts: str = "image", models_dir: str | Path | None = None,
-               bundled_dir: str | Path | None = None, runs_dir: str | Path | None = None,
-               check_runs: bool = True) -> str | None:
-    """Why ``name`` cannot be the new model's name, or None when it can (``check_runs``: an unfinished run
-    of that name also blocks it)."""
-    if not name.strip():
-        return "Give the new model a name."
-    if not NAME_PATTERN.match(name) or name.endswith("."):
-        return (f"'{name}' cannot be a model name: use letters, digits, '-', '_' or '.' (no spaces, at most 64 "
-                "characters, starting with a letter or digit).")
-    if name.lower() in RESERVED_NAMES or name.split(".")[0].lower() in WINDOWS_DEVICES:
-        return f"'{name}' is a reserved name: choose another."
-    stems = [name, f"{name}-edge"] if parts == "joint" else [name]
-    user_dir = Path(models_dir) if models_dir is not None else user_models_dir()
-    bundled = Path(bundled_dir) if bundled_dir is not None else bundled_models_dir()
-    for stem in stems:
-        if stem.lower() in _existing_stems(user_dir):
-            return f"A model named '{stem}' already exists in your models folder ({user_dir}): choose another name."
-        if stem.lower() in _existing_stems(bundled):
-            return f"A model named '{stem}' is bundled with the program: choose another name."
-    if not check_runs:
-        return None
-    run = unfinished_run(name, runs_dir)
-    if run is not None:
-        return f"An unfinished fine-tune named '{run.name}' exists: Resume continues it, Start replaces it."
-    return None
-
-
-def unfinished_run(name: str, runs_dir: str | Path | None = None) -> Path | None:
-    """The folder of an unfinished run whose name is ``name`` (compared case-insensitively), or None."""
-    root = Path(runs_dir) if runs_dir is not None else runs_root()
-    for run in (root.iterdir() if root.is_dir() else ()):
-        if run.name.lower() == name.lower() and (run / SPEC_FILE).is_file() and is_resumable(run):
-            return run
-    return None
-
-
-# Training memory, measured with the shipped 32-channel image model on the CPU (batch 4 and 8 at 256 px, 3 steps):
-# about 0.4 GB fixed plus 3.1 KB per crop pixel, i.e. ~100 bytes per pixel per channel of width.
-MEMORY_FIXED = 400 * 2**20
-MEMORY_PER_PIXEL_CHANNEL = 100
-
-
-def training_memory(batch_size: int, size: int, base_channels: int, networks: int = 1) -> int:
-    """Rough bytes a fine-tune needs (activations kept for the backward pass dominate)."""
-    return MEMORY_FIXED + networks * batch_size * size * size * base_channels * MEMORY_PER_PIXEL_CHANNEL
-
-
-def device_memory(device: str) -> int | None:
-    """Total memory of ``device`` in bytes (RAM for the CPU), or None when it cannot be told."""
-    try:
-        if device.startswith("cuda"):
-            import torch
-
-            index = int(device.split(":")[1]) if ":" in device else 0
-            return int(torch.cuda.get_device_properties(index).total_memory)
-        if device == "cpu" and hasattr(os, "sysconf"):
-            return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except (ValueError, OSError, RuntimeError, AssertionError):
-        return None
-    return None
-
-
-def memory_problem(batch_size: int, size: int, base_channels: int, device: str, networks: int = 1) -> str | None:
-    """Why these settings cannot fit in the device's memory, or None (also when the memory is unknown)."""
-    total = device_memory(device)
-    needed = training_memory(batch_size, size, base_channels, networks)
-    if total is None or needed <= 0.8 * total:
-        return None
-    where = "this computer has" if device == "cpu" else f"{device} has"
-    return (f"Batch {batch_size} at {size} px needs about {needed / 2**30:.1f} GB of memory; {where} "
-            f"{total / 2**30:.1f} GB: use a smaller batch size or training resolution.")
-
-
-def free_name(stem: str, parts: str = "image", models_dir: str | Path | None = None) -> str:
-    """``stem``, or ``stem-2``, ``stem-3``... : the first that :func:`check_name` accepts."""
-    name, n = stem, 2
-    while check_name(name, parts, models_dir) is not None and n < 100:
-        name, n = f"{stem}-{n}", n + 1
-    return name
-
-
-FOLDER_CHECK_S = 1.5  # the dialog checks the folder as it is typed: a look, not a full search of a whole disk
-
-
-def check_folder(folder: str | Path) -> str | None:
-    """Why ``folder`` cannot be trained on (missing, empty, nothing readable), or None when it can.
-
-    It looks for the first photo that decodes and stops there; a search that takes longer than
-    ``FOLDER_CHECK_S`` (the root of a disk, say) is given up with a message instead of freezing the dialog.
-    """
-    from PIL import Image
-
-    from engine.imageio import iter_images
-    from trainer.data import IMAGE_EXTENSIONS
-
-    text = str(folder).strip()
-    if not text:
-        return "Choose a folder of your photos."
-    root = Path(text).expanduser()
-    if not root.is_dir():
-        return f"The folder {root} does not exist."
-    seen = 0
-    first_problem = ""
-    try:
-        for path in iter_images(root, deadline=time.monotonic() + FOLDER_CHECK_S):
-            seen += 1
-            try:
-                with Image.open(path) as im:
-                    im.draft("RGB", (64, 64))
-                    im.load()
-                return None
-            except Exception as exc:  # any decoder failure means "not readable"
-                first_problem = first_problem or f"{path.name}: {str(exc).strip() or type(exc).__name__}"
-    except TimeoutError:
-        return (f"Searching {root} for photos takes too long (a whole disk?): choose the folder that holds "
-                "your photos.")
-    except OSError as exc:
-        return f"The folder {root} cannot be read: {exc.strerror or exc}."
-    if not seen:
-        return (f"The folder {root} holds no photos (looked for {', '.join(IMAGE_EXTENSIONS)}, "
-                "also in its subfolders).")
-    return (f"None of the {seen} image file(s) in {root} could be read as a photo "
-            f"(first problem: {first_problem}).")
-
-
-# --- runs on disk --------------------------------------------------------------------------------------------
-
-@dataclass
-class RunInfo:
-    """A fine-tune run folder as the dialog lists it."""
-
-    name: str
-    run_dir: Path
-    spec: JobSpec | None
-    state: str  # new, running, stopped, failed, trained, registered, unknown
-    step: int
-    total: int
-    message: str = ""
-    checkpoint: bool = False
-    models: list[str] = field(default_factory=list)
-
-
-def _last_step(run_dir: Path) -> int:
-    from trainer.checkpoints import list_checkpoints
-
-    found = list_checkpoints(run_dir / "checkpoints")
-    return found[-1][0] if found else 0
-
-
-def is_resumable(run_dir: str | Path) -> bool:
-    """A run that was not registered: stopped, failed or crashed (it continues from its checkpoint if any)."""
-    return read_status(run_dir).get("state") != "registered"
-
-
-def run_info(run_dir: str | Path) -> RunInfo:
-    run_dir = Path(run_dir)
-    status = read_status(run_dir)
-    try:
-        spec: JobSpec | None = read_spec(run_dir)
-    except JobError as exc:
-        return RunInfo(run_dir.name, run_dir, None, "unknown", 0, 0, str(exc))
-    step = _last_step(run_dir)
-    state = status.get("state", "new")
-    message = str(status.get("message", ""))
-    if state == "running" and not _alive(status.get("pid")):
-        state, message = "interrupted", "The training process ended without saying why (closed or killed)."
-    return RunInfo(spec.name, run_dir, spec, state, step, spec.steps, message, step > 0,
-                   list(status.get("models", [])))
-
-
-def _alive(pid: object) -> bool:
-    """Whether process ``pid`` still runs (POSIX; elsewhere a recorded "running" counts as interrupted)."""
-    if not isinstance(pid, int) or pid <= 0 or os.name != "posix":
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def list_runs(root: str | Path | None = None, unfinished_only: bool = True) -> list[RunInfo]:
-    """Fine-tune runs under ``root`` (default :func:`runs_root`), newest first; unfinished ones by default."""
-    root = Path(root) if root is not None else runs_root()
-    if not root.is_dir():
-        return []
-    infos = []
-    for folder in root.iterdir():
-        if folder.name.startswith(".") or not (folder / SPEC_FILE).is_file():
-            continue
-        info = run_info(folder)
-        if not unfinished_only or info.state != "registered":
-            infos.append(info)
-    return sorted(infos, key=lambda i: (i.run_dir / SPEC_FILE).stat().st_mtime, reverse=True)
 
 
 # --- config ---------------------------------------------------------------------------------------------------
 
-def amp_mode(spec_amp: str, device: str) -> str:
-    """The trainer's ``optim.amp`` for a job: ``auto`` turns bf16 autocast on for CPUs with native bf16
-    (AVX512-BF16 / AMX), where the small model's training step ran 1.6x faster with the same fills."""
-    if spec_amp != "auto":
-        return spec_amp
-    if not device.startswith("cpu"):
-        return "auto"  # the trainer's auto: bf16 on CUDA
-    try:
-        import torch
-
-        return "on" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "off"
-    except (AttributeError, RuntimeError):
-        return "off"
-
-
-def _lit(value: object) -> str:
-    from trainer.config import toml_value
-
-    return toml_value(value)
-
-
-def build_config(spec: JobSpec, run_dir: Path, resume: bool = False, files_dir: Path | None = None):
+def build_config(spec: JobSpec, run_dir: Path, resume: bool = False, files_dir: Path | None = None) -> TrainConfig:
     """The trainer config of ``spec`` writing into ``run_dir`` (validated by ``train()``); the photo and mask
     of "this photo" are read from ``files_dir`` (default ``run_dir``)."""
-    from trainer.config import TrainConfig, apply_overrides
+    from trainer.config import TrainConfig
 
     files_dir = files_dir if files_dir is not None else run_dir
-
     steps = spec.steps
-    # Curves: about 100 points; validation (figures + a sample grid) about 4 times and checkpoints about 5 times
-    # per run, but not more often than every 50 steps (a short run validates once, at its end).
-    schedule = [f"schedule.log_every={max(1, min(10, steps // 100))}",
-                f"schedule.validate_every={max(steps // 4, min(steps, 50))}",
-                f"schedule.checkpoint_every={max(steps // 5, min(steps, 50))}", "schedule.keep_last=2",
-                "schedule.sample_count=4"]
-    common = [f"run.out={_lit(str(run_dir))}", f"run.name={_lit(spec.name)}", f"run.device={_lit(spec.device)}",
-              f"run.resume={'true' if resume else 'false'}", f"optim.steps={steps}", f"data.size={spec.size}",
-              f"optim.batch_size={spec.batch_size}", f"optim.lr={float(spec.lr)!r}", f"optim.seed={spec.seed}",
-              f"optim.amp={_lit(amp_mode(spec.amp, spec.device))}",
-              "optim.workers=0", "data.val_irregular_dir=''",
-              f"run.command={_lit(f'python -m trainer.finetune_job {run_dir}')}"]
-    if spec.mode == "photo":
+    photo = spec.mode == "photo"
+    if photo:
         from trainer.internal import internal_config
 
-        config = internal_config(files_dir / spec.photo, files_dir / spec.mask, spec.base_card, run_dir, steps=steps,
-                                 size=spec.size, batch_size=spec.batch_size, lr=spec.lr, device=spec.device,
-                                 adversarial=spec.adversarial, edge_model=spec.edge_card or None)
+        base = internal_config(files_dir / spec.photo, files_dir / spec.mask, spec.base_card, run_dir, steps=steps,
+                               size=spec.size, batch_size=spec.batch_size, lr=spec.lr, device=spec.device,
+                               adversarial=spec.adversarial, edge_model=spec.edge_card or None)
         # Validation on the held-out holes is cheap (a few crops): ten times per run, so the kept best is close.
-        return apply_overrides(config, [*common, *schedule, f"schedule.validate_every={max(1, steps // 10)}"])
-    settings = [*common, *schedule, f"data.train_dir={_lit(spec.folder)}", "data.val_images=8"]
-    if spec.parts == "completion":
-        settings += ["stage.name=glcic", f"init.glcic={_lit(spec.base_card)}"]
-        if not spec.adversarial:  # reconstruction only (GLCIC's phase 1)
-            settings += [f"stage.glcic_completion_steps={steps}", "stage.glcic_discriminator_steps=0"]
-    elif spec.parts == "joint":
-        settings += ["stage.name=joint", f"init.image={_lit(spec.base_card)}", f"init.edge={_lit(spec.edge_card)}"]
+        validate_every = max(1, steps // 10)
     else:
-        settings += ["stage.name=image", f"init.image={_lit(spec.base_card)}"]
-        if not spec.adversarial:
-            settings += ["losses.adversarial=0", "losses.feature_matching=0"]
-    return apply_overrides(TrainConfig(), settings)
+        base = TrainConfig()
+        validate_every = max(steps // 4, min(steps, 50))
+    # Curves: about 100 points; validation (figures + a sample grid) about 4 times and checkpoints about 5 times
+    # per run, but not more often than every 50 steps (a short run validates once, at its end).
+    config = replace(
+        base,
+        run=replace(base.run, out=str(run_dir), name=spec.name, device=spec.device, resume=resume,
+                    command=f"python -m trainer.finetune_job {run_dir}"),
+        optim=replace(base.optim, steps=steps, batch_size=spec.batch_size, lr=float(spec.lr), seed=spec.seed,
+                      amp=spec.amp, workers=0),
+        data=replace(base.data, size=spec.size, val_irregular_dir="",
+                     **({} if photo else {"train_dir": spec.folder, "val_images": 8})),
+        schedule=replace(base.schedule, log_every=max(1, min(10, steps // 100)), validate_every=validate_every,
+                         checkpoint_every=max(steps // 5, min(steps, 50)), keep_last=2, sample_count=4))
+    if photo:
+        return config
+    if spec.parts == "completion":
+        stage = replace(config.stage, name="glcic")
+        if not spec.adversarial:  # reconstruction only (GLCIC's phase 1)
+            stage = replace(stage, glcic_completion_steps=steps, glcic_discriminator_steps=0)
+        return replace(config, stage=stage, init=replace(config.init, glcic=spec.base_card))
+    if spec.parts == "joint":
+        return replace(config, stage=replace(config.stage, name="joint"),
+                       init=replace(config.init, image=spec.base_card, edge=spec.edge_card))
+    config = replace(config, stage=replace(config.stage, name="image"), init=replace(config.init, image=spec.base_card))
+    if not spec.adversarial:
+        config = replace(config, losses=replace(config.losses, adversarial=0.0, feature_matching=0.0))
+    return config
 
 
 # --- stopping and test faults ---------------------------------------------------------------------------------
@@ -619,16 +269,12 @@ class JobOutcome:
     messages: list[str] = field(default_factory=list)
 
 
-def default_threads() -> int:
-    """Every core but one: the editor keeps a core, and on a busy machine fewer threads are much faster (on 2
-    loaded cores, 1 thread trained 10x faster than 2 that kept waiting for each other)."""
-    return max(1, (os.cpu_count() or 2) - 1)
-
-
 def _set_threads(spec: JobSpec) -> None:
     import torch
 
-    threads = spec.threads if spec.threads > 0 else default_threads()
+    from engine.devices import cpu_thread_cap
+
+    threads = cpu_thread_cap(spec.threads if spec.threads > 0 else None)
     with contextlib.suppress(RuntimeError):
         torch.set_num_threads(threads)
 
@@ -669,22 +315,6 @@ def run_job(run_dir: str | Path, progress_fn: Callable[[dict[str, Any]], None] |
                       summary.messages)
 
 
-def held_out_gain(run_dir: str | Path) -> str:
-    """What "this photo" bought on its held-out holes: the base (step 0) against the kept (best) weights."""
-    from trainer.records import read_records
-
-    scores = {r["step"]: (r.get("table", {}).get("all") or {}).get("hole_psnr") for r in read_records(run_dir, "val")}
-    scores = {step: value for step, value in scores.items() if value is not None}
-    if 0 not in scores or len(scores) < 2:
-        return ""
-    kept = max(scores, key=lambda step: (scores[step], -step))
-    if kept == 0:
-        return (f" Fine-tuning did not improve the held-out holes of the photo ({scores[0]:.2f} dB with the base "
-                "model), so the new model keeps the base model's weights.")
-    return (f" Held-out holes of the photo: {scores[0]:.2f} dB with the base model, {scores[kept]:.2f} dB "
-            f"({scores[kept] - scores[0]:+.2f} dB) with the weights kept from step {kept}.")
-
-
 class _Measured(Exception):
     """Raised from the progress callback once enough steps are timed (ends the estimate's run early)."""
 
@@ -701,10 +331,8 @@ def estimate(run_dir: str | Path, steps: int = 3) -> dict[str, Any]:
     spec = read_spec(run_dir)
     scratch = Path(tempfile.mkdtemp(prefix=".estimate-", dir=run_dir))
     config = build_config(dataclasses.replace(spec, steps=max(100, steps + 1)), scratch, files_dir=run_dir)
-    from trainer.config import apply_overrides
-
-    config = apply_overrides(config, ["schedule.log_every=1", "data.val_images=0", "schedule.validate_every=100000",
-                                      "schedule.checkpoint_every=100000"])
+    config = replace(config, data=replace(config.data, val_images=0),
+                     schedule=replace(config.schedule, log_every=1, validate_every=100000, checkpoint_every=100000))
     times: list[float] = []
     info: dict[str, Any] = {}
 
@@ -733,19 +361,6 @@ def estimate(run_dir: str | Path, steps: int = 3) -> dict[str, Any]:
 
 
 # --- the process ----------------------------------------------------------------------------------------------
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    if isinstance(exc, MemoryError):
-        return True
-    text = str(exc).lower()
-    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
-
-
-def is_disk_full(exc: BaseException) -> bool:
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
-        return True
-    return "no space left on device" in str(exc).lower()
-
 
 def _fail(run_dir: Path, kind: str, message: str, code: int) -> int:
     write_status(run_dir, "failed", message, error=kind)

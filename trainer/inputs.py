@@ -7,7 +7,6 @@ worker and after a resume.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from engine.devices import cpu_cores
 from engine.evaluation import default_nvidia_dir
 from trainer.config import TrainConfig
 from trainer.data import DataError, InternalPhotoDataset, PhotoDataset, ValidationSet, find_images, read_photo
@@ -162,7 +162,7 @@ def worker_count(config: TrainConfig, device: torch.device) -> int:
     """Data-loading processes: as configured, or automatically none on small CPU machines."""
     if config.optim.workers >= 0:
         return config.optim.workers
-    cores = os.cpu_count() or 1
+    cores = cpu_cores()
     if device.type == "cpu" and cores <= 4:
         return 0  # the training step needs every core; loading a 256 px crop is cheap in comparison
     return min(8, max(1, cores // 4))

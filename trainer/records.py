@@ -16,9 +16,10 @@ from typing import Any
 import torch
 
 from engine.atomic import write_text_atomic
+from trainer.run_files import METRICS_FILE, read_records
 from trainer.validation import round_floats
 
-METRICS_FILE = "metrics.jsonl"
+__all__ = ["METRICS_FILE", "MetricsLog", "cpu_name", "hardware_description", "read_records"]
 
 
 def cpu_name() -> str:
@@ -72,19 +73,3 @@ def _step_of(line: str) -> int:
         return int(json.loads(line).get("step", 0))
     except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
         return 1 << 62  # unreadable line: dropped
-
-
-def read_records(run_dir: str | Path, kind: str | None = None) -> list[dict[str, Any]]:
-    """The records of a run (of one ``kind`` if given); unreadable lines (a half-written last line) skipped."""
-    path = Path(run_dir) / METRICS_FILE
-    if not path.is_file():
-        return []
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict) and (kind is None or record.get("kind") == kind):
-            records.append(record)
-    return records

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from engine.devices import bf16_autocast
 from engine.networks import build_network
 from trainer.config import MULTISCALE_DISCRIMINATOR_ARCHITECTURES, NetworkConfig, TrainConfig
 from trainer.discriminators import GlobalLocalDiscriminator, MultiScalePatchDiscriminator, PatchDiscriminator
@@ -123,7 +124,7 @@ class Stage:
         self.device = ctx.device
         self.adv = AdversarialLoss(config.losses.adversarial_kind)
         self.perceptual = perceptual.to(self.device) if perceptual is not None else None
-        self.amp = _amp_enabled(config.optim.amp, self.device)
+        self.amp = bf16_autocast(config.optim.amp, self.device)
         self.parts: dict[str, GanPart] = {name: self._build_part(name) for name in self.part_names}
         self.frozen_edge: nn.Module | None = None
 
@@ -541,15 +542,6 @@ STAGE_CLASSES: dict[str, type[Stage]] = {
     "glcic": GlcicStage,
     "completion": CompletionStage,
 }
-
-
-def _amp_enabled(mode: str, device: torch.device) -> bool:
-    """``auto``: bf16 autocast on CUDA only; ``on``: wherever autocast supports bf16; ``off``: never."""
-    if mode == "off":
-        return False
-    if mode == "auto":
-        return device.type == "cuda"
-    return device.type in ("cuda", "cpu", "mps")
 
 
 def build_stage(config: TrainConfig, ctx: DistContext, perceptual: nn.Module | None = None) -> Stage:

@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app import finetune_dialog as dialog_module
-from app.finetune_dialog import FinetuneDialog, format_duration
+from app import finetune_presenter as presenter_module
+from app.finetune_dialog import FinetuneDialog
+from app.finetune_presenter import format_duration
 from app.finetune_runner import running_runners
 from app.settings import Settings
 from engine.model_files import ModelCard, read_card, save_model
@@ -21,7 +22,7 @@ from engine.paths import user_models_dir
 from engine.pipeline import Engine
 from tests.app.helpers import photo_array
 from tests.trainer.conftest import save_tiny_pair, write_photos
-from trainer import finetune_job as job
+from trainer import finetune_protocol as protocol
 from trainer.records import read_records
 
 RUN_TIMEOUT = 240_000  # ms; a tiny run takes seconds, but the CI machine may be busy
@@ -117,7 +118,7 @@ def test_folder_fine_tune_registers_a_complete_model(qtbot, make_dialog, photos:
     assert dialog.val_table.rowCount() >= 1 and "step 4" in dialog.val_label.text()
     assert dialog.runs_list.count() == 0  # a registered run is not offered for resuming
     # The name is taken now: the field offers a free one for a next run instead of warning about it.
-    assert dialog.name_edit.text() not in ("", "my-photos") and job.check_name(dialog.name_edit.text()) is None
+    assert dialog.name_edit.text() not in ("", "my-photos") and protocol.check_name(dialog.name_edit.text()) is None
     assert "already exists" not in dialog.name_status.text()
     dialog.name_edit.setText("my-photos")
     assert "already exists" in dialog.name_status.text()
@@ -127,25 +128,25 @@ def test_photo_fine_tune_cancel_then_resume_after_reopening(qtbot, make_dialog) 
     image = photo_array(72, 64)
     mask = np.zeros((64, 72), bool)
     mask[40:58, 48:68] = True
-    dialog = make_dialog(image, mask, env={job.FAULT_ENV: "hold:2"})  # the job waits at step 2 for the stop
+    dialog = make_dialog(image, mask, env={protocol.FAULT_ENV: "hold:2"})  # the job waits at step 2 for the stop
     assert dialog.photo_radio.isChecked() and dialog.photo_radio.isEnabled()
     _tiny_settings(dialog, "beach-tuned", steps=6)
     assert dialog.start(), dialog.last_error
     run_dir = dialog.run_dir
-    assert (run_dir / job.PHOTO_FILE).is_file() and (run_dir / job.MASK_FILE).is_file()
+    assert (run_dir / protocol.PHOTO_FILE).is_file() and (run_dir / protocol.MASK_FILE).is_file()
     qtbot.waitUntil(lambda: dialog.progress_bar.value() >= 2, timeout=RUN_TIMEOUT)
     assert "step 2 / 6" in dialog.progress_bar.format()
     with qtbot.waitSignal(dialog.run_finished, timeout=RUN_TIMEOUT) as blocker:
         dialog.close()  # asks (answered yes), stops with a checkpoint, closes once the process ended
     assert blocker.args[0].state == "stopped", blocker.args[0].message
     assert dialog.isHidden()
-    assert job.run_info(run_dir).step == 2 and job.run_info(run_dir).state == "stopped"
+    assert protocol.run_info(run_dir).step == 2 and protocol.run_info(run_dir).state == "stopped"
     assert _model_files(user_models_dir()) == []  # a stopped run registers nothing
 
     reopened = make_dialog(image, mask)  # e.g. after restarting the editor
     assert reopened.runs_box.isVisibleTo(reopened) and reopened.runs_list.count() == 1
     assert "beach-tuned" in reopened.runs_list.item(0).text() and "2/6" in reopened.runs_list.item(0).text()
-    assert "unfinished fine-tune" in (job.check_name("beach-tuned") or "")
+    assert "unfinished fine-tune" in (protocol.check_name("beach-tuned") or "")
     with qtbot.waitSignal(reopened.run_finished, timeout=RUN_TIMEOUT) as blocker:
         reopened.resume_button.click()
     outcome = blocker.args[0]
@@ -171,7 +172,7 @@ def test_photo_fine_tune_cancel_then_resume_after_reopening(qtbot, make_dialog) 
 
 
 def test_disk_full_during_export_leaves_no_model_and_resume_registers(qtbot, make_dialog, photos: Path) -> None:
-    dialog = make_dialog(env={job.FAULT_ENV: "enospc:export"})
+    dialog = make_dialog(env={protocol.FAULT_ENV: "enospc:export"})
     dialog.folder_edit.setText(str(photos))
     _tiny_settings(dialog, "full-disk", steps=2)
     outcome = _run(qtbot, dialog, dialog.start)
@@ -192,7 +193,7 @@ def test_disk_full_during_export_leaves_no_model_and_resume_registers(qtbot, mak
 ])
 def test_out_of_memory_and_a_killed_process_are_explained(qtbot, make_dialog, photos: Path, fault: str,
                                                           state: str, words: str) -> None:
-    dialog = make_dialog(env={job.FAULT_ENV: fault})
+    dialog = make_dialog(env={protocol.FAULT_ENV: fault})
     dialog.folder_edit.setText(str(photos))
     _tiny_settings(dialog, "too-big", steps=3)
     outcome = _run(qtbot, dialog, dialog.start)
@@ -205,7 +206,7 @@ def test_out_of_memory_and_a_killed_process_are_explained(qtbot, make_dialog, ph
 def test_after_running_out_of_memory_start_with_a_smaller_batch_replaces_the_run(qtbot, make_dialog,
                                                                                  photos: Path) -> None:
     asked = []
-    dialog = make_dialog(env={job.FAULT_ENV: "oom:0"}, confirm=lambda title, text: asked.append(title) or True)
+    dialog = make_dialog(env={protocol.FAULT_ENV: "oom:0"}, confirm=lambda title, text: asked.append(title) or True)
     dialog.folder_edit.setText(str(photos))
     _tiny_settings(dialog, "too-big", steps=2)
     assert _run(qtbot, dialog, dialog.start).state == "oom"
@@ -214,12 +215,12 @@ def test_after_running_out_of_memory_start_with_a_smaller_batch_replaces_the_run
     dialog.batch_spin.setValue(1)  # what the message advised
     outcome = _run(qtbot, dialog, dialog.start)
     assert asked == ["Replace unfinished run"] and outcome.state == "registered", outcome.message
-    assert job.read_spec(dialog.run_dir).batch_size == 1 and dialog.runs_list.count() == 0
+    assert protocol.read_spec(dialog.run_dir).batch_size == 1 and dialog.runs_list.count() == 0
 
 
 def test_settings_too_big_for_the_memory_are_refused_before_anything_runs(make_dialog, photos: Path,
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(job, "device_memory", lambda device: 2 * 2**30)
+    monkeypatch.setattr(protocol, "device_memory", lambda device: 2 * 2**30)
     dialog = make_dialog()
     dialog.folder_edit.setText(str(photos))
     _tiny_settings(dialog, "huge", steps=2)
@@ -244,7 +245,7 @@ def test_time_estimate_measures_steps_in_a_process(qtbot, make_dialog, photos: P
     dialog.steps_spin.setValue(1000)  # more steps: the same measurement, a longer estimate, no new process
     assert dialog.estimate["total_s"] > result["seconds_per_step"] * 1000
     assert dialog.estimator is None or not dialog.estimator.is_running()
-    assert not (job.runs_root() / ".estimate").exists()
+    assert not (protocol.runs_root() / ".estimate").exists()
 
 
 # --- errors found before anything starts ---------------------------------------------------------------------
@@ -267,7 +268,7 @@ def test_folder_problems_have_clear_messages(make_dialog, tmp_path: Path) -> Non
     assert not dialog.start() and "does not exist" in dialog.last_error
     dialog.folder_edit.setText("")
     assert not dialog.start() and "Choose a folder" in dialog.last_error
-    assert not job.runs_root().joinpath("fine").exists()  # nothing was started
+    assert not protocol.runs_root().joinpath("fine").exists()  # nothing was started
 
 
 def test_name_problems_have_clear_messages(make_dialog, photos: Path) -> None:
@@ -285,7 +286,7 @@ def test_name_problems_have_clear_messages(make_dialog, photos: Path) -> None:
     dialog.name_edit.setText("fresh")
     assert "Will be saved" in dialog.name_status.text()
     (models / "fresh-edge.json").write_text("{}")
-    assert job.check_name("fresh", "image") is None  # an image-only run registers just NAME
+    assert protocol.check_name("fresh", "image") is None  # an image-only run registers just NAME
     dialog.parts_combo.setCurrentIndex(dialog.parts_combo.findData("joint"))
     assert "'fresh-edge' already exists" in dialog.name_status.text()  # a joint run also registers NAME-edge
 
@@ -309,8 +310,8 @@ def test_photo_and_disk_problems(make_dialog, monkeypatch: pytest.MonkeyPatch) -
 
     dialog = make_dialog(image, np.zeros((64, 72), bool))
     dialog.name_edit.setText("nodisk")
-    usage = shutil.disk_usage(job.runs_root())
-    monkeypatch.setattr(dialog_module.shutil, "disk_usage", lambda _p: usage._replace(free=1000))
+    usage = shutil.disk_usage(protocol.runs_root())
+    monkeypatch.setattr(presenter_module.shutil, "disk_usage", lambda _p: usage._replace(free=1000))
     assert not dialog.start() and "Not enough free disk space" in dialog.last_error
 
 
@@ -337,18 +338,18 @@ def test_the_model_list_can_arrive_after_the_dialog_opened(qtbot, base: Path) ->
     assert dialog.base_combo.currentData() == "t-image" and dialog.photo_radio.isChecked()
     assert dialog.last_error == "" and dialog.size_spin.value() == 24  # this photo: half of 32 px, at least 24
     spec = dialog.current_spec()
-    assert (spec.steps, spec.batch_size, spec.lr) == tuple(job.PHOTO_DEFAULTS.values())  # those the bench measured
+    assert (spec.steps, spec.batch_size, spec.lr) == tuple(protocol.PHOTO_DEFAULTS.values())  # those the bench measured
     dialog.folder_radio.setChecked(True)
     assert dialog.size_spin.value() == 32  # a folder: the base's working resolution
     spec = dialog.current_spec()
-    assert (spec.steps, spec.batch_size, spec.lr) == tuple(job.FOLDER_DEFAULTS.values())
+    assert (spec.steps, spec.batch_size, spec.lr) == tuple(protocol.FOLDER_DEFAULTS.values())
 
 
 def test_delete_an_unfinished_run(make_dialog) -> None:
-    run = job.runs_root() / "old"
+    run = protocol.runs_root() / "old"
     run.mkdir(parents=True)
-    job.write_spec(run, job.JobSpec(name="old", base="t-image", base_card="x.json", steps=10))
-    job.write_status(run, "stopped", "Stopped at step 3.")
+    protocol.write_spec(run, protocol.JobSpec(name="old", base="t-image", base_card="x.json", steps=10))
+    protocol.write_status(run, "stopped", "Stopped at step 3.")
     dialog = make_dialog()
     assert dialog.runs_list.count() == 1 and "stopped" in dialog.runs_list.item(0).text()
     dialog.delete_button.click()
@@ -358,10 +359,10 @@ def test_delete_an_unfinished_run(make_dialog) -> None:
 def test_a_run_trained_by_another_process_is_not_resumed_twice(make_dialog) -> None:
     import os
 
-    run = job.runs_root() / "busy"
+    run = protocol.runs_root() / "busy"
     run.mkdir(parents=True)
-    job.write_spec(run, job.JobSpec(name="busy", base="t-image", base_card="x.json", steps=10))
-    job.write_status(run, "running", pid=os.getpid())  # alive: e.g. another editor window trains it
+    protocol.write_spec(run, protocol.JobSpec(name="busy", base="t-image", base_card="x.json", steps=10))
+    protocol.write_status(run, "running", pid=os.getpid())  # alive: e.g. another editor window trains it
     dialog = make_dialog()
     assert "running" in dialog.runs_list.item(0).text()
     assert not dialog.resume_run(run) and "another process" in dialog.last_error
@@ -377,7 +378,7 @@ def test_a_run_whose_name_was_taken_meanwhile_registers_under_another(qtbot, mak
         asked.append((text, proposal))
         return proposal
 
-    dialog = make_dialog(env={job.FAULT_ENV: "enospc:export"}, ask_name=ask_name)
+    dialog = make_dialog(env={protocol.FAULT_ENV: "enospc:export"}, ask_name=ask_name)
     dialog.folder_edit.setText(str(photos))
     _tiny_settings(dialog, "taken", steps=2)
     assert _run(qtbot, dialog, dialog.start).state == "disk-full"  # stopped before registering
@@ -396,10 +397,10 @@ def test_format_duration() -> None:
 
 
 def test_spec_round_trip(tmp_path: Path) -> None:
-    spec = job.JobSpec(name="n", base="b", base_card="b.json", steps=7, lr=3e-4)
-    job.write_spec(tmp_path, spec)
-    assert job.read_spec(tmp_path) == spec
-    assert json.loads((tmp_path / job.SPEC_FILE).read_text())["steps"] == 7
+    spec = protocol.JobSpec(name="n", base="b", base_card="b.json", steps=7, lr=3e-4)
+    protocol.write_spec(tmp_path, spec)
+    assert protocol.read_spec(tmp_path) == spec
+    assert json.loads((tmp_path / protocol.SPEC_FILE).read_text())["steps"] == 7
 
 
 def test_a_run_that_validates_clearly_worse_than_its_base_gets_a_warning(make_dialog) -> None:
@@ -436,7 +437,7 @@ def test_this_photo_leaves_out_what_was_filled_in_this_session(make_dialog, tmp_
     assert "20 % of the photo was filled in this session and is left out" in note
     assert "learns from the 75 % that came from the file" in note and "your mask is never a target" in note
     dialog._write_photo(tmp_path)  # what the trainer reads as its user mask (white = no ground truth)
-    written = cv2.imread(str(tmp_path / job.MASK_FILE), cv2.IMREAD_GRAYSCALE) > 0
+    written = cv2.imread(str(tmp_path / protocol.MASK_FILE), cv2.IMREAD_GRAYSCALE) > 0
     assert np.array_equal(written, mask | filled)
 
 
@@ -450,6 +451,6 @@ def test_this_photo_refuses_a_photo_that_is_all_mask_or_fill(make_dialog) -> Non
 
 
 def test_the_note_without_fills_or_mask_says_the_whole_photo_is_used() -> None:
-    note = dialog_module.photo_note("a.jpg", np.zeros((4, 5), bool), np.zeros((4, 5), bool))
+    note = presenter_module.photo_note("a.jpg", np.zeros((4, 5), bool), np.zeros((4, 5), bool))
     assert note.startswith("a.jpg, 5 x 4: learns from the 100 % that came from the file.")
     assert "filled" not in note and "mask" not in note

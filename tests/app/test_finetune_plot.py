@@ -12,7 +12,7 @@ from PySide6.QtGui import QColor, QImage
 
 from app.finetune_runner import JsonlTail, classify
 from app.loss_plot import LossPlot, smoothed
-from trainer import finetune_job as job
+from trainer import finetune_protocol as protocol
 from trainer.records import MetricsLog, read_records
 
 
@@ -116,12 +116,12 @@ def test_tail_reads_complete_lines_and_notices_a_rewrite(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize(("code", "crashed", "stderr", "state"), [
-    (job.EXIT_OK, False, "", "registered"),
-    (job.EXIT_STOPPED, False, "", "stopped"),
-    (job.EXIT_OOM, False, "", "oom"),
-    (job.EXIT_DISK_FULL, False, "", "disk-full"),
-    (job.EXIT_NAME_TAKEN, False, "", "name-taken"),
-    (job.EXIT_ERROR, False, "inpaint-finetune: error: no photos found in /x\n", "error"),
+    (protocol.EXIT_OK, False, "", "registered"),
+    (protocol.EXIT_STOPPED, False, "", "stopped"),
+    (protocol.EXIT_OOM, False, "", "oom"),
+    (protocol.EXIT_DISK_FULL, False, "", "disk-full"),
+    (protocol.EXIT_NAME_TAKEN, False, "", "name-taken"),
+    (protocol.EXIT_ERROR, False, "inpaint-finetune: error: no photos found in /x\n", "error"),
     (9, True, "", "crashed"),
     (1, False, "OSError: [Errno 28] No space left on device\n", "disk-full"),
     (1, False, "torch.OutOfMemoryError: CUDA out of memory.\n", "oom"),
@@ -135,9 +135,9 @@ def test_outcomes_are_classified(tmp_path: Path, code: int, crashed: bool, stder
 
 
 def test_status_message_wins(tmp_path: Path) -> None:
-    job.write_status(tmp_path, "failed", "Training ran out of memory (batch 64, 512 px, cuda:0): try less.",
+    protocol.write_status(tmp_path, "failed", "Training ran out of memory (batch 64, 512 px, cuda:0): try less.",
                      error="oom")
-    outcome = classify(job.EXIT_OOM, False, tmp_path, "noise")
+    outcome = classify(protocol.EXIT_OOM, False, tmp_path, "noise")
     assert outcome.message.startswith("Training ran out of memory (batch 64")
-    job.write_status(tmp_path, "registered", "Registered x.", models=["x"])
+    protocol.write_status(tmp_path, "registered", "Registered x.", models=["x"])
     assert classify(0, False, tmp_path, "").models == ["x"]

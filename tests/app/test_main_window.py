@@ -411,6 +411,22 @@ def test_predict_edges_follows_what_automatic_really_fills_with(make_window, qtb
     assert window.select_model("edgeconnect-preview-image") and predict.isEnabled()
 
 
+def test_predict_edges_takes_what_automatic_resolves_to_from_the_engine(make_window, qtbot, photo_file):
+    from engine.api import ModelInfo
+
+    engine = FakeEngine()
+    engine.extra_models = [ModelInfo("default", "automatic", "built-in", "Automatic as the engine says it",
+                                     uses_edges=True, structure_source=True, resolves_to="my-pair"),
+                           ModelInfo("my-pair", "neural", "user", uses_edges=True)]
+    window = make_window(engine_factory=lambda: engine)
+    qtbot.waitUntil(lambda: len(window.models) == 2, timeout=5000)
+    _open(window, qtbot, photo_file)
+    assert window.selected_model() == "default" and window.actions["predict_edges"].isEnabled()
+    assert window.automatic is not None and window.automatic.resolves_to == "my-pair"
+    assert window.model_combo.itemData(0, Qt.ToolTipRole) == "Automatic as the engine says it"
+    assert window.model_combo.findData("default") == 0 and window.model_combo.count() == 3  # listed once
+
+
 def test_keyboard_details_a_photo_editor_user_relies_on(make_window, qtbot, photo_file):
     from PySide6.QtCore import QEvent
     from PySide6.QtGui import QKeyEvent, QWheelEvent

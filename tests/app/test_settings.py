@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 
 from app.settings import MAX_RECENT, Settings, settings_path
+from engine.devices import cpu_cores
 
 
 def test_defaults_when_no_file(isolated_home):
@@ -22,7 +22,7 @@ def test_round_trip(tmp_path):
     settings.brush_size = 77
     settings.mask_color = "#00ff00"
     settings.clear_mask_after_fill = False
-    settings.cpu_threads = os.cpu_count() or 1  # the default is one fewer
+    settings.cpu_threads = cpu_cores()  # the default is one fewer
     settings.add_recent(tmp_path / "a.jpg")
     settings.save()
     again = Settings.load()
@@ -48,7 +48,7 @@ def test_bad_values_fall_back_to_defaults():
     settings = Settings.load()
     assert settings.brush_size == Settings().brush_size and settings.device == "auto"
     assert settings.mask_opacity == 1.0 and settings.clear_mask_after_fill is False
-    assert settings.cpu_threads == (os.cpu_count() or 1)  # 100000 threads would crash torch
+    assert settings.cpu_threads == cpu_cores()  # 100000 threads would crash torch
     settings_path().write_text(json.dumps({"mask_color": "reddish"}), encoding="utf-8")
     assert Settings.load().mask_color == Settings().mask_color  # not a colour: the default, not black
 

@@ -89,3 +89,63 @@ def test_other_errors_propagate():
 
     with pytest.raises(ValueError):
         devices.run_with_fallback(broken, torch.device("cuda", 0))
+
+
+@pytest.fixture
+def one_gpu(monkeypatch):
+    """A machine with one CUDA device (cuda:0), as far as the device code can tell."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index=None: "Test GPU")
+    monkeypatch.setattr(devices, "_mps_available", lambda: False)
+
+
+def test_a_missing_gpu_index_is_refused_by_the_engine_and_the_trainer_alike(one_gpu, monkeypatch):
+    from trainer import distributed
+
+    monkeypatch.delenv("RANK", raising=False)
+    with pytest.raises(EngineError) as engine_error:
+        devices.resolve_device("cuda:7")
+    with pytest.raises(EngineError) as trainer_error:
+        distributed.setup("cuda:7")
+    assert str(engine_error.value) == str(trainer_error.value)
+    assert "does not exist: this machine has 1 CUDA device(s)" in str(engine_error.value)
+    assert devices.resolve_device("cuda") == torch.device("cuda", 0)
+    assert devices.resolve_device("auto", local_rank=3) == torch.device("cuda", 0)  # rank 3 of 4 on one GPU
+
+
+def test_device_choices_list_every_device_the_resolver_accepts(one_gpu, monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    choices = devices.device_choices()
+    assert choices == [("cpu", "CPU (2 cores)"), ("cuda:0", "CUDA: Test GPU")]
+    assert [devices.resolve_device(name).type for name, _ in choices] == ["cpu", "cuda"]
+
+
+def test_cpu_cores_respect_the_affinity(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {2, 3, 5}, raising=False)
+    assert devices.cpu_cores() == 3
+    assert devices.cpu_thread_cap() == 2
+
+
+def test_the_fine_tune_job_takes_its_threads_from_the_engine(monkeypatch):
+    from trainer import finetune_job
+    from trainer.finetune_protocol import JobSpec
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    asked: list[int] = []
+    monkeypatch.setattr(torch, "set_num_threads", asked.append)
+    finetune_job._set_threads(JobSpec(name="n", base="b", base_card="c"))
+    finetune_job._set_threads(JobSpec(name="n", base="b", base_card="c", threads=5))
+    assert asked == [2, 5]
+
+
+def test_bf16_auto_means_native_bf16_everywhere(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert devices.bf16_autocast("auto", torch.device("cuda", 0)) is False
+    assert devices.autocast_dtype(torch.device("cuda", 0)) == torch.float16
+    monkeypatch.setenv("INPAINT_STUDIO_CPU_BF16", "1")
+    assert devices.bf16_autocast("auto", torch.device("cpu")) is True
+    assert devices.autocast_dtype(torch.device("cpu")) == torch.bfloat16

@@ -152,3 +152,21 @@ def test_a_user_model_folder_that_is_not_a_folder_leaves_built_in_fills_working(
     mask = np.zeros((20, 20), bool)
     mask[5:10, 5:10] = True
     assert engine.fill(FillRequest(image, mask, model="telea")).image.shape == image.shape
+
+
+def test_scan_lists_every_card_also_the_hidden_ones_and_the_stems_of_every_file(tmp_path):
+    from engine.model_store import ModelStore, model_file_stems
+
+    bundled, user = tmp_path / "bundled", tmp_path / "user"
+    for folder in (bundled, user):
+        folder.mkdir()
+        (folder / "Same.json").write_text("{not json", encoding="utf-8")
+    (user / "orphan.safetensors").write_bytes(b"")
+    store = ModelStore(bundled, user)
+    scanned = [(entry.source, entry.name) for entry in store.scan()]
+    assert scanned == [("bundled", "Same"), ("user", "Same")]
+    assert all(entry.error for entry in store.scan())  # an unreadable card is listed with why
+    assert store.card_path("Same") == user / "Same.json"  # the user's folder wins
+    assert store.card_path("missing") is None and store.card_path("") is None
+    assert model_file_stems(user) == {"same", "orphan"}
+    assert model_file_stems(tmp_path / "nowhere") == set()

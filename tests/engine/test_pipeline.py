@@ -130,11 +130,18 @@ def test_default_resolves_to_the_structure_pair_then_harmonic(tiny_models_dir, m
                ModelCard(PREFERRED_IMAGE_MODEL, "lama-ffc", {"base_channels": 8, "residual_blocks": 1}, "image", 64,
                          companion="edgeconnect-edge"), tiny_models_dir)
     assert Engine().resolve_model("default") == PREFERRED_IMAGE_MODEL
+    automatic = Engine().models()[0]  # the engine says what "Automatic" is now; the window does not re-derive it
+    assert (automatic.name, automatic.resolves_to, automatic.structure_source) == ("default", PREFERRED_IMAGE_MODEL,
+                                                                                    True)
+    assert automatic.uses_edges is True  # the structure pair is edge-guided
     monkeypatch.setenv("INPAINT_STUDIO_BUNDLED_MODELS", str(tmp_path / "none"))
     plain = Engine()
     assert plain.resolve_model("default") == "harmonic"
-    assert {m.name for m in plain.models()} == {"telea", "navier-stokes", "harmonic", "patchmatch"}
+    assert plain.models()[0].name == "default"
+    assert {m.name for m in plain.models()[1:]} == {"telea", "navier-stokes", "harmonic", "patchmatch"}
+    assert (plain.models()[0].resolves_to, plain.models()[0].uses_edges) == ("harmonic", False)
     assert Engine(default_model="navier-stokes").resolve_model("default") == "navier-stokes"
+    assert Engine(default_model="navier-stokes").models()[0].resolves_to == "navier-stokes"
 
 
 def test_unknown_model_and_device_are_clear_errors(engine):

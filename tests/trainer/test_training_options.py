@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from engine.devices import bf16_autocast
 from engine.model_files import load_model
 from tests.trainer.conftest import tiny_config
 from trainer.checkpoints import latest_checkpoint, load_checkpoint
@@ -15,7 +16,7 @@ from trainer.config import validate
 from trainer.distributed import DistContext
 from trainer.export import export_run
 from trainer.loop import train
-from trainer.stages import ImageStage, Stage, _amp_enabled, build_stage
+from trainer.stages import ImageStage, Stage, build_stage
 
 CPU = DistContext(device=torch.device("cpu"))
 
@@ -132,15 +133,21 @@ def test_no_clipping_when_grad_clip_is_zero(photos: Path, tmp_path: Path, monkey
 
 # --------------------------------------------------------------------------------------------------------- AMP
 
-@pytest.mark.parametrize(("mode", "device", "expected"), [
-    ("auto", "cpu", False), ("auto", "cuda", True), ("auto", "cuda:1", True), ("auto", "mps", False),
-    ("off", "cuda", False), ("off", "cpu", False), ("on", "cpu", True), ("on", "cuda", True),
+@pytest.mark.parametrize(("mode", "device", "native_cpu_bf16", "expected"), [
+    ("auto", "cpu", "0", False), ("auto", "cpu", "1", True), ("auto", "cuda", "0", True), ("auto", "cuda:1", "0", True),
+    ("auto", "mps", "1", False), ("off", "cuda", "1", False), ("off", "cpu", "1", False), ("on", "cpu", "0", True),
+    ("on", "cuda", "0", True),
 ])
-def test_amp_mode_resolution(mode: str, device: str, expected: bool) -> None:
-    assert _amp_enabled(mode, torch.device(device)) is expected
+def test_amp_mode_resolution(mode: str, device: str, native_cpu_bf16: str, expected: bool,
+                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INPAINT_STUDIO_CPU_BF16", native_cpu_bf16)  # as if the CPU had (1) or lacked (0) bf16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert bf16_autocast(mode, torch.device(device)) is expected
 
 
-def test_amp_auto_is_off_on_the_cpu(photos: Path, tmp_path: Path) -> None:
+def test_amp_auto_is_off_on_a_cpu_without_native_bf16(photos: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INPAINT_STUDIO_CPU_BF16", "0")
     stage = _stage(photos, tmp_path, "optim.amp=auto")
     assert stage.amp is False
     with stage.autocast():
@@ -150,10 +157,11 @@ def test_amp_auto_is_off_on_the_cpu(photos: Path, tmp_path: Path) -> None:
         assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
 
 
-def test_amp_auto_on_a_cuda_device_autocasts_to_bf16() -> None:
+def test_amp_auto_on_a_cuda_device_autocasts_to_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
     shell = object.__new__(ImageStage)  # only the two attributes autocast() reads; no GPU needed
     shell.device = torch.device("cuda", 0)
-    shell.amp = _amp_enabled("auto", shell.device)
+    shell.amp = bf16_autocast("auto", shell.device)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "CUDA is not available ... disabling" on a CPU-only machine
         context = shell.autocast()
