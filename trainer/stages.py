@@ -527,11 +527,7 @@ class CompletionStage(Stage):
         self._apply(step, [(part, g_loss, d_loss)])
         return logs
 
-    @torch.no_grad()
-    def infer(self, batch: Batch) -> dict[str, torch.Tensor]:
-        with self.autocast():
-            out = self.parts["glcic"].inference_generator()(batch["image"], batch["mask"]).float()
-        return {"image": out}
+    infer = GlcicStage.infer  # the same image + mask network in the same part
 
 
 STAGE_CLASSES: dict[str, type[Stage]] = {

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 from engine.networks import build_network
 from engine.networks.pconv import PartialConv2d, PConvUNet
+from tests.engine.network_checks import fill_twice_with_other_hole_content
 
 
 def _hole_mask(h: int = 16, w: int = 16) -> torch.Tensor:
@@ -56,11 +57,6 @@ def test_the_unet_keeps_its_size_and_ignores_the_hole_content() -> None:
     torch.manual_seed(0)
     net = build_network("pconv-unet", {"base_channels": 8, "depth": 3}).eval()
     assert isinstance(net, PConvUNet) and net.stride == 8
-    image = torch.rand(2, 3, 40, 48)
-    mask = torch.zeros(2, 1, 40, 48)
-    mask[..., 8:30, 10:40] = 1
-    other = image * (1 - mask) + torch.rand_like(image) * mask
-    with torch.no_grad():
-        a, b = net(image, mask), net(other, mask)
-    assert a.shape == image.shape and torch.equal(a, b)
+    a, b = fill_twice_with_other_hole_content(net, 40, 48)
+    assert a.shape == (2, 3, 40, 48) and torch.equal(a, b)
     assert a.min() >= 0 and a.max() <= 1
