@@ -132,6 +132,7 @@ class LossConfig:
     glcic_adversarial: float = 0.0004  # GLCIC's alpha
     ms_ssim: float = 0.0  # image part: weight of 1 - MS-SSIM of the composite against the truth (Zhao et al.)
     local_texture: float = 0.0  # completion stage: L1 between the image gradients of fill and truth in the hole
+    low_band: float = 0.0  # image and completion parts: L1 of the blurred (sigma 2 px) composite against the truth
 
 
 @dataclass
@@ -418,7 +419,7 @@ def validate(config: TrainConfig, need_data: bool = True) -> TrainConfig:
     if config.optim.workers < -1:
         raise ConfigError(f"optim.workers: must be -1 (automatic) or more, got {config.optim.workers}")
     for name in ("l1", "feature_matching", "adversarial", "edge_adversarial", "style", "perceptual", "tv",
-                 "hole_l1", "valid_l1", "glcic_adversarial", "ms_ssim", "local_texture"):
+                 "hole_l1", "valid_l1", "glcic_adversarial", "ms_ssim", "local_texture", "low_band"):
         _positive(f"losses.{name}", getattr(config.losses, name), allow_zero=True)
     for name in ("log_every", "validate_every", "checkpoint_every"):
         _positive(f"schedule.{name}", getattr(config.schedule, name))

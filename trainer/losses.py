@@ -1,5 +1,6 @@
 """Training losses: masked L1, adversarial (nsgan / lsgan / hinge), feature matching, total variation, local
-texture (gradients in the hole), MS-SSIM, and VGG-19 perceptual + style losses (only with a local weights file).
+texture (gradients in the hole), low band (L1 of the blurred fill), MS-SSIM, and VGG-19 perceptual + style
+losses (only with a local weights file).
 
 Conventions: images N x C x H x W in [0, 1]; masks N x 1 x H x W with 1 = hole (broadcast over channels).
 """
@@ -130,6 +131,32 @@ def local_texture_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Ten
     wv = region[:, :, 1:, :] * region[:, :, :-1, :]
     wh = region[:, :, :, 1:] * region[:, :, :, :-1]
     return _region_mean(dv, wv) + _region_mean(dh, wh)
+
+
+LOW_BAND_SIGMA = 2.0  # px at the training crop (128 px); the eval's 3 px at 256 px is about the same scale
+
+
+def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur (radius 3 sigma, reflected borders) of an N x C x H x W tensor."""
+    radius = max(1, round(3 * sigma))
+    t = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
+    g = torch.exp(-(t ** 2) / (2 * sigma ** 2))
+    g = g / g.sum()
+    c = x.shape[1]
+    x = F.pad(x, (radius, radius, radius, radius), mode="reflect")
+    x = F.conv2d(x, g.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(x, g.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+def low_band_l1(composite: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
+                sigma: float = LOW_BAND_SIGMA) -> torch.Tensor:
+    """Structure apart from texture: mean L1 between the Gaussian-blurred composite and truth, over the hole
+    dilated by the blur's radius (0 without a hole). A fill with the right colours and shapes but no fine
+    detail pays little; a wrong colour or a misplaced edge pays fully."""
+    radius = max(1, round(3 * sigma))
+    region = F.max_pool2d(mask.to(composite.dtype), 2 * radius + 1, stride=1, padding=radius)
+    diff = (_gaussian_blur(composite.float(), sigma) - _gaussian_blur(target.float(), sigma)).abs()
+    return _region_mean(diff, region.float())
 
 
 # Wang et al. 2003's scale weights; scales a crop is too small for are dropped and the rest renormalised.

@@ -31,6 +31,7 @@ from trainer.losses import (
     AdversarialLoss,
     feature_matching_loss,
     local_texture_loss,
+    low_band_l1,
     masked_l1,
     ms_ssim,
     total_variation_loss,
@@ -287,6 +288,10 @@ class Stage:
             similarity = ms_ssim(composite, image)
             g_loss = g_loss + w.ms_ssim * (1.0 - similarity)
             logs["image/ms_ssim"] = similarity.item()
+        if w.low_band > 0:
+            low = low_band_l1(out * mask + image * (1 - mask), image, mask)
+            g_loss = g_loss + w.low_band * low
+            logs["image/g_low_band"] = low.item()
         if w.tv > 0:
             merged = out * mask + image * (1 - mask)
             tv = total_variation_loss(merged, mask)
@@ -497,6 +502,10 @@ class CompletionStage(Stage):
             similarity = ms_ssim(completed, image)
             g_loss = g_loss + w.ms_ssim * (1.0 - similarity)
             logs["completion/ms_ssim"] = similarity.item()
+        if w.low_band > 0:
+            low = low_band_l1(completed, image, mask)
+            g_loss = g_loss + w.low_band * low
+            logs["completion/g_low_band"] = low.item()
         if w.tv > 0:
             tv = total_variation_loss(completed, mask)
             g_loss = g_loss + w.tv * tv

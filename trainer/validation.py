@@ -18,6 +18,7 @@ import torch
 
 from engine import metrics
 from engine.atomic import write_bytes_atomic
+from engine.networks.prefill import harmonic_fill
 
 EDGE_THRESHOLD = 0.5
 
@@ -56,7 +57,9 @@ def validate_stage(stage: Any, items: Sequence[dict[str, Any]], batch_size: int 
     """Run ``stage.infer`` on every item; return (per-bucket metrics, sample grid or None).
 
     Image metrics (filled images: the output inside the hole, the truth outside): ``psnr``, ``ssim``, ``l1``
-    (% of 255) and ``hole_psnr``; edge metrics: ``edge_precision`` and ``edge_recall`` inside the hole
+    (% of 255), ``hole_psnr`` and ``lowband_psnr`` (the hole's structure, both images blurred), with
+    ``harmonic_lowband_psnr`` beside it: the harmonic prefill's score, the reference a structure model must beat;
+    edge metrics: ``edge_precision`` and ``edge_recall`` inside the hole
     (edge probability above 0.5 against the target edges). ``all`` averages over every item.
     """
     per_bucket: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
@@ -68,6 +71,7 @@ def validate_stage(stage: Any, items: Sequence[dict[str, Any]], batch_size: int 
         chunk = items[start:start + batch_size]
         batch = _collate(chunk, stage.device)
         out = stage.infer(batch)
+        harmonic = harmonic_fill(batch["image"], batch["mask"]) if "image" in out else None
         for i, item in enumerate(chunk):
             bucket = str(item.get("bucket", "all"))
             truth = to_uint8(batch["image"][i])
@@ -87,6 +91,9 @@ def validate_stage(stage: Any, items: Sequence[dict[str, Any]], batch_size: int 
                 values["ssim"] = metrics.ssim(filled, truth)
                 values["l1"] = metrics.l1_percent(filled, truth)
                 values["hole_psnr"] = metrics.psnr(filled, truth, hole)
+                values["lowband_psnr"] = metrics.lowband_psnr(filled, truth, hole)
+                reference = to_uint8(harmonic[i] * m + batch["image"][i] * (1 - m))
+                values["harmonic_lowband_psnr"] = metrics.lowband_psnr(reference, truth, hole)
             edges = None
             if "edges" in out and stage.produces_edges:
                 edges = out["edges"][i, 0].cpu().numpy()
@@ -139,7 +146,8 @@ def write_grid(path: str | Path, grid: np.ndarray) -> None:
 
 def table_markdown(table: dict[str, dict[str, float]]) -> str:
     """A validation table as Markdown (rows = buckets)."""
-    columns = [c for c in ("psnr", "ssim", "l1", "hole_psnr", "edge_precision", "edge_recall", "count")
+    columns = [c for c in ("psnr", "ssim", "l1", "hole_psnr", "lowband_psnr", "harmonic_lowband_psnr",
+                             "edge_precision", "edge_recall", "count")
                if any(c in row for row in table.values())]
     lines = ["| bucket | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for bucket, row in table.items():

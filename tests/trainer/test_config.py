@@ -48,6 +48,7 @@ def test_toml_round_trip_with_odd_strings(tmp_path: Path) -> None:
     ("data.size=30", "data.size: must be a multiple of 4"),
     ("optim.betas=[0.5]", "optim.betas: expected two numbers"),
     ("data.masks.rectangle=-1", "data.masks.rectangle"),
+    ("losses.low_band=-2", "losses.low_band: must be zero or more"),
     ("model.edge.arguments.residual_blocks=0", "model.edge.arguments.residual_blocks: expected a positive"),
     ("optim.amp=maybe", "optim.amp: 'maybe' is not one of auto, on, off"),
     ("data.size=20", "data.size: the PatchGAN discriminators need crops of at least 24 px"),
