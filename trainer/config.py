@@ -21,7 +21,7 @@ from engine.errors import EngineError
 from engine.networks import ARCHITECTURES
 from trainer.masks import MaskConfig, MaskConfigError
 
-STAGES = ("edge", "image", "image-on-predicted", "joint", "glcic", "completion")
+STAGES = ("edge", "image", "structure", "image-on-predicted", "joint", "glcic", "completion")
 ADVERSARIAL_KINDS = ("nsgan", "lsgan", "hinge")
 AMP_MODES = ("auto", "on", "off")
 # The architectures each part may use (the engine calls every image architecture as (image, edges, mask),
@@ -34,7 +34,7 @@ STAGE_ARCHITECTURES: dict[str, tuple[str, ...]] = {"edge": ("edgeconnect-edge",)
 MULTISCALE_DISCRIMINATOR_ARCHITECTURES = ("context-encoder-ms",)
 
 
-STAGE_PARTS = {"edge": ("edge",), "image": ("image",), "image-on-predicted": ("image",),
+STAGE_PARTS = {"edge": ("edge",), "image": ("image",), "structure": ("image",), "image-on-predicted": ("image",),
                "joint": ("edge", "image"), "glcic": ("glcic",),
                "completion": ("glcic",)}  # the networks each stage trains (model.glcic: the completion network)
 
@@ -87,8 +87,8 @@ class DataConfig:
     edge_sigma: float = 2.0
     edge_sigma_range: list[float] = field(default_factory=list)  # [low, high]: random sigma per sample
     boundaries_dir: str = ""  # human boundary maps used as edge targets where present
-    # image stages: share of samples whose guiding edges inside the hole are removed (as many again lose them
-    # in random 16 px cells), so the image model also fills well without a sketch or with a partial one
+    # image stages: share of samples whose guiding edges inside the hole are removed (of the rest, half lose
+    # them in random 16 px cells), so the image model also fills well without a sketch or with a partial one
     edge_dropout: float = 0.0
     augment: bool = True
     val_images: int = 16
@@ -401,8 +401,8 @@ def validate(config: TrainConfig, need_data: bool = True) -> TrainConfig:
         raise ConfigError(f"data.edge_sigma_range: expected [low, high] with 0 <= low <= high, "
                           f"got {config.data.edge_sigma_range}")
     _positive("data.val_images", config.data.val_images, allow_zero=True)
-    if not 0 <= config.data.edge_dropout <= 0.5:
-        raise ConfigError(f"data.edge_dropout: must be between 0 and 0.5, got {config.data.edge_dropout}")
+    if not 0 <= config.data.edge_dropout <= 1:
+        raise ConfigError(f"data.edge_dropout: must be between 0 and 1, got {config.data.edge_dropout}")
     try:
         config.data.masks.validate("data.masks.")
     except MaskConfigError as exc:

@@ -317,8 +317,9 @@ EDGE_DROPOUT_CELL = 16
 
 
 def drop_hole_edges(edges: torch.Tensor, mask: torch.Tensor, rate: float) -> torch.Tensor:
-    """Training guides without a full sketch: a share ``rate`` of the samples lose every edge inside the hole,
-    as many again lose the hole's edges in half of the 16 px cells (torch's RNG, so a resume repeats it)."""
+    """Training guides without a full sketch: a share ``rate`` of the samples lose every edge inside the hole;
+    of the rest, half lose the hole's edges in half of the 16 px cells (a partial sketch) and half keep them all
+    (torch's RNG, so a resume repeats it)."""
     if rate <= 0:
         return edges
     n, _, h, w = edges.shape
@@ -326,7 +327,8 @@ def drop_hole_edges(edges: torch.Tensor, mask: torch.Tensor, rate: float) -> tor
     cells = torch.rand(n, 1, -(-h // EDGE_DROPOUT_CELL), -(-w // EDGE_DROPOUT_CELL), device=edges.device) < 0.5
     cells = cells.to(edges.dtype).repeat_interleave(EDGE_DROPOUT_CELL, 2).repeat_interleave(EDGE_DROPOUT_CELL, 3)
     cells = cells[..., :h, :w]
-    keep = torch.where(draw < rate, torch.zeros_like(cells), torch.where(draw < 2 * rate, cells,
+    partial = rate + (1 - rate) / 2
+    keep = torch.where(draw < rate, torch.zeros_like(cells), torch.where(draw < partial, cells,
                                                                            torch.ones_like(cells)))
     hole = mask.to(edges.dtype)
     return edges * (1 - hole) + edges * hole * keep
@@ -407,6 +409,21 @@ class JointStage(Stage):
     @torch.no_grad()
     def infer(self, batch: Batch) -> dict[str, torch.Tensor]:
         edges = self.predicted_edges(self.parts["edge"].inference_generator(), batch)
+        with self.autocast():
+            out = self.parts["image"].inference_generator()(batch["image"], edges, batch["mask"]).float()
+        return {"edges": edges, "image": out}
+
+
+class StructureStage(ImageStage):
+    """The structure model of the default fill: trained like the image stage (truth edges with drop-out), but
+    validated as the editor uses it without a sketch, on the photo's known edges only (no edge inside the hole),
+    which is also what the engine feeds it (engine.backends: sketch-guided architectures)."""
+
+    name = "structure"
+
+    @torch.no_grad()
+    def infer(self, batch: Batch) -> dict[str, torch.Tensor]:
+        edges = batch["edges"] * (1 - batch["mask"].to(batch["edges"].dtype))
         with self.autocast():
             out = self.parts["image"].inference_generator()(batch["image"], edges, batch["mask"]).float()
         return {"edges": edges, "image": out}
@@ -542,6 +559,7 @@ class CompletionStage(Stage):
 STAGE_CLASSES: dict[str, type[Stage]] = {
     "edge": EdgeStage,
     "image": ImageStage,
+    "structure": StructureStage,
     "image-on-predicted": ImageOnPredictedStage,
     "joint": JointStage,
     "glcic": GlcicStage,

@@ -78,6 +78,24 @@ def test_validation_scores_the_low_band_beside_the_harmonic_reference() -> None:
     assert row["lowband_psnr"] > 35 and row["count"] == 3
 
 
+def test_the_structure_stage_validates_without_the_holes_edges(photos: Path, tmp_path: Path) -> None:
+    from trainer.distributed import DistContext
+    from trainer.stages import build_stage
+
+    config = tiny_config(photos, tmp_path / "run", "stage.name=structure", "losses.adversarial=0",
+                         "losses.feature_matching=0", *FFC)
+    stage = build_stage(validate(config), DistContext())
+    seen: list[torch.Tensor] = []
+    net = stage.parts["image"].inference_generator()
+    net.register_forward_hook(lambda module, args, out: seen.append(args[1].clone()))
+    mask = torch.zeros(1, 1, 32, 32)
+    mask[..., 8:24, 8:24] = 1
+    batch = {"image": torch.rand(1, 3, 32, 32), "edges": torch.ones(1, 1, 32, 32), "mask": mask}
+    out = stage.infer(batch)
+    assert torch.equal(seen[0], 1 - mask) and torch.equal(out["edges"], 1 - mask)  # known edges, none in the hole
+    assert out["image"].shape == (1, 3, 32, 32)
+
+
 def test_edge_dropout_only_touches_edges_inside_the_hole() -> None:
     torch.manual_seed(0)
     edges = torch.ones(64, 1, 32, 32)
@@ -88,6 +106,14 @@ def test_edge_dropout_only_touches_edges_inside_the_hole() -> None:
     kept = (out * mask).sum(dim=(1, 2, 3)) / mask.sum(dim=(1, 2, 3))
     assert (kept == 0).any() and (kept == 1).any() and ((kept > 0) & (kept < 1)).any()
     assert torch.equal(drop_hole_edges(edges, mask, 0.0), edges)
+    # The structure model's rate: most samples lose every hole edge, the rest split between partial and full.
+    many = torch.ones(2000, 1, 32, 32)
+    hole = torch.zeros(2000, 1, 32, 32)
+    hole[..., 8:24, 8:24] = 1
+    kept = (drop_hole_edges(many, hole, 0.7) * hole).sum(dim=(1, 2, 3)) / hole.sum(dim=(1, 2, 3))
+    none, full = (kept == 0).float().mean().item(), (kept == 1).float().mean().item()
+    assert 0.65 < none < 0.76 and 0.11 < full < 0.19
+    assert (drop_hole_edges(many, hole, 1.0) * hole).sum() == 0
 
 
 def test_switching_the_architecture_drops_the_old_ones_arguments(tmp_path: Path) -> None:
@@ -98,7 +124,7 @@ def test_switching_the_architecture_drops_the_old_ones_arguments(tmp_path: Path)
     with pytest.raises(ConfigError, match="must be one of"):
         validate(apply_overrides(config, ["model.image.architecture=glcic"]), need_data=False)
     with pytest.raises(ConfigError, match="edge_dropout"):
-        validate(apply_overrides(config, ["data.edge_dropout=0.9"]), need_data=False)
+        validate(apply_overrides(config, ["data.edge_dropout=1.5"]), need_data=False)
 
 
 def test_lama_ffc_trains_exports_and_the_engine_fills_with_the_trainers_outputs(
