@@ -47,6 +47,7 @@ class Backend(Protocol):
     resolution: int | None  # working resolution (long side); None = full resolution, no shrinking
     context_margin: int | None  # px of context its crops need; None = automatic (see engine.regions)
     structure_source: bool  # its fill is a structure that guided texture synthesis refines (engine.texture)
+    sketch_guided: bool  # a fill guides it by the known edges and the sketch only, not by completed edges
 
     def complete_edges(self, work: WorkInput, device: torch.device) -> np.ndarray:
         """Edge map h x w float32 in [0, 1]: known edges, completed edges in the hole, sketch applied."""
@@ -109,6 +110,10 @@ class EdgeConnectBackend:
         card = entry.card if entry is not None else None
         self.resolution = card.resolution if card is not None else 256
         self.edge_model = card.companion if card is not None else None
+        from engine.networks import ARCHITECTURES
+
+        architecture = ARCHITECTURES.get(card.architecture) if card is not None else None
+        self.sketch_guided = bool(getattr(architecture, "sketch_guided", False))
 
     def _models(self, device: torch.device) -> tuple[torch.nn.Module, torch.nn.Module, ModelCard]:
         image_net, card = self.store.load(self.name, device)
@@ -155,6 +160,7 @@ class CompletionBackend:
     kind = "completion"
     uses_edges = False
     structure_source = True
+    sketch_guided = False
     context_margin: int | None = None
 
     def __init__(self, store: ModelStore, model: str) -> None:
@@ -185,6 +191,7 @@ class _OpenCVBackend:
     kind = "classical"
     uses_edges = False
     structure_source = False
+    sketch_guided = False
     resolution: int | None = None
     flag = cv2.INPAINT_TELEA
     name = ""

@@ -32,6 +32,7 @@ from engine.backends import (
     create_backend,
     list_backends,
     resolve_model_name,
+    sketch_only_edges,
 )
 from engine.composite import BOX_MARGIN, composite_into
 from engine.devices import cpu_thread_cap, device_name, resolve_device, run_with_fallback, torch_threads
@@ -218,8 +219,11 @@ class Engine:
         if backend.uses_edges or not fill or edges_full is not None:
             step(0.2, "edges")
             t = time.perf_counter()
-            edges_small, device = run_with_fallback(lambda d: backend.complete_edges(work, d), device,
-                                                    messages.append)
+            if fill and backend.sketch_guided:
+                edges_small = sketch_only_edges(work)
+            else:
+                edges_small, device = run_with_fallback(lambda d: backend.complete_edges(work, d), device,
+                                                        messages.append)
             timings["edges"] += time.perf_counter() - t
             if edges_full is not None:
                 self._put_edges(edges_full, edges_small, region, crop_mask, drawn, erased)

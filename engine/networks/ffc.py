@@ -104,6 +104,9 @@ class FFCStructureGenerator(nn.Module):
 
     stage = "image"
     stride = 8
+    # Trained on the photo's known edges plus a (partial) sketch, never on predicted ones: a fill feeds it the
+    # known edges and the user's sketch only (engine.backends), and the edge model serves Predict Edges.
+    sketch_guided = True
 
     def __init__(self, base_channels: int = 32, residual_blocks: int = 4, global_percent: int = 75) -> None:
         super().__init__()

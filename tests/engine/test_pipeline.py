@@ -144,6 +144,34 @@ def test_default_resolves_to_the_structure_pair_then_harmonic(tiny_models_dir, m
     assert Engine(default_model="navier-stokes").models()[0].resolves_to == "navier-stokes"
 
 
+def test_the_structure_pair_fills_on_known_edges_and_the_sketch_only(tiny_models_dir, monkeypatch):
+    """lama-ffc was trained on the known edges plus a sketch: a fill never feeds it the edge model's guesses,
+    while Predict Edges still runs the edge model."""
+    from engine.api import PREFERRED_IMAGE_MODEL
+    from engine.backends import EdgeConnectBackend
+    from engine.model_files import ModelCard, save_model
+    from engine.networks import FFCStructureGenerator
+
+    save_model(FFCStructureGenerator(base_channels=8, residual_blocks=1).eval(),
+               ModelCard(PREFERRED_IMAGE_MODEL, "lama-ffc", {"base_channels": 8, "residual_blocks": 1}, "image", 64,
+                         companion="edgeconnect-edge"), tiny_models_dir)
+    calls: list[int] = []
+    original = EdgeConnectBackend.complete_edges
+    monkeypatch.setattr(EdgeConnectBackend, "complete_edges",
+                        lambda self, work, device: calls.append(1) or original(self, work, device))
+    image = _photo(64, 64)
+    mask = np.zeros((64, 64), bool)
+    mask[20:44, 20:44] = True
+    drawn = np.zeros((64, 64), bool)
+    drawn[32, 10:54] = True
+    engine = Engine(cpu_threads=1)
+    result = engine.fill(FillRequest(image, mask, model=PREFERRED_IMAGE_MODEL, sketch_drawn=drawn))
+    assert calls == [] and result.edges is not None
+    assert result.edges[32, 24:40].min() == 255  # the sketch guided it
+    engine.predict_edges(FillRequest(image, mask, model=PREFERRED_IMAGE_MODEL))
+    assert calls == [1]
+
+
 def test_unknown_model_and_device_are_clear_errors(engine):
     with pytest.raises(EngineError, match=r"Unknown model 'nope'.*telea"):
         engine.fill(FillRequest(_photo(20, 20), np.ones((20, 20), bool), model="nope"))
