@@ -1,19 +1,23 @@
-"""Texture copied from the photo itself, steered by a structure fill: guided PatchMatch / EM completion.
+"""Texture copied from the photo itself: PatchMatch completion (Barnes et al. 2009) on top of a structure fill.
 
 The structure source (the neural structure model, or the harmonic fill) gives the fill at strength 0; this stage
-copies real texture from the photo at full resolution with this project's own multi-scale PatchMatch / EM
-search (engine.texture.guided), and ``strength`` blends the two (1 = the copy).
+copies real texture from the photo at full resolution, and ``strength`` blends the two (1 = the copy).
 
-- Which patches are copied is steered by the structure: every patch distance adds the candidate's low pass
-  against the structure's over the whole patch (engine.texture.guided.GuideWeights.guide).
+- Without a drawn line: the multi-scale PatchMatch / EM completion of the ``pypatchmatch`` wheel (the fallback
+  IOPaint ships), unguided; where its native library does not load, the guided search below without a guide.
+- With a line the user drew through the hole: this project's own guided search (engine.texture.guided), whose
+  patch distance adds the drawn line in the hole against the photo's own edges elsewhere over the whole patch,
+  so patches that hold an edge are copied along the line, and a light pull towards the structure's low pass.
 - Source patches come only from known pixels outside a ring of ``RING`` px around the user's *whole* mask (no
-  copying of the removed object's halo, nor of another hole); other holes' pixels carry no weight in a patch.
-- A line the user drew through the hole adds an edge term: the drawn line in the hole against the photo's own
-  edges elsewhere, so patches that hold an edge are copied along the line.
+  copying of the removed object's halo, nor of another hole). The native search also leaves those pixels out
+  when it compares a hole patch with its surroundings, so every pixel of ring loosens the seam (0.3 dB PSNR per
+  px on val), hence a 1 px ring.
 
-Measured and dropped (docs/quality.md): pypatchmatch's guided entry point (its regularity term compares patch
-centres only and wraps periodically, which turned a structure guide into a fine noisy mesh), and the structure's
-low band recombined with an unguided copy's detail (a blurred ghost in the object's shape).
+Measured and dropped (docs/quality.md): steering every fill by the structure. Through pypatchmatch's regularity
+term (centres only, periodic) it left a fine noisy mesh; through the guided search's whole-patch term it scored
++0.2 dB PSNR and texture 0.86 against PatchMatch's 0.84 on 16 val photos, but by eye it carried the harmonic
+fill's ghost into the copy (the sailboat, the beetle, the lizard, the carrier). The structure's low band
+recombined with an unguided copy's detail left the same ghost.
 """
 
 from __future__ import annotations
@@ -29,7 +33,9 @@ from engine.texture.guided import GuideWeights, guided_copy
 
 PATCH_RADIUS = 3  # 7 x 7 patches, pypatchmatch's radius 3 as IOPaint uses it
 RING = 1  # px around the user's mask (full resolution) that never serve as sources
-EDGE_WEIGHT = 4.0  # weight of the drawn-line term (edge maps in [0, 1]) against the patch colour distance
+# A drawn line: the edge term (edge maps in [0, 1]) against the patch colours, and a light structure guide.
+LINE_WEIGHTS = GuideWeights(guide=2.0, edge=4.0)
+UNGUIDED = GuideWeights(guide=0.0)  # the own search in place of a native library that does not load
 MIN_SOURCES = 64  # fewer usable source pixels than this: the structure fill is returned as it is
 SEED = 0  # fixed: the same request gives the same bytes
 DEFAULT_STRENGTH = 1.0
@@ -92,7 +98,8 @@ def draws_through(inp: TextureInput) -> bool:
 def synthesize(inp: TextureInput, strength: float = DEFAULT_STRENGTH, step: StepFn | None = None) -> TextureResult:
     """Guided synthesis of ``inp.hole``; see the module docstring. Deterministic (a fixed seed).
 
-    ``step(fraction, label)`` is called between the search's scales; it may raise to cancel."""
+    ``step(fraction, label)`` is called between the scales of the guided search, before and after the native
+    one; it may raise to cancel."""
     strength = check_strength(strength)
     structure = np.clip(np.nan_to_num(inp.structure.astype(np.float32), nan=0.5), 0.0, 1.0)
     hole = inp.hole.astype(bool)
@@ -107,13 +114,24 @@ def synthesize(inp: TextureInput, strength: float = DEFAULT_STRENGTH, step: Step
         return TextureResult(structure, "Not enough known pixels around the hole to copy texture from; "
                                         "the structure fill was used as it is.")
     image = np.ascontiguousarray(inp.image[..., :3], dtype=np.uint8)
-    drawn = draws_through(inp)
-    edge_map = np.where(hole, inp.edges, inp.source_edges).astype(np.float32) if drawn else None
-    weights = GuideWeights(edge=EDGE_WEIGHT if drawn else 0.0)
-    unknown = inp.excluded.astype(bool) & ~hole  # other holes of the user's mask: their colours mean nothing
-    copied = guided_copy(image, hole, blocked, structure, edge_map, weights, PATCH_RADIUS, SEED, step, unknown)
-    if copied is None:
-        return TextureResult(structure, "Not enough known pixels around the hole to copy texture from; "
-                                        "the structure fill was used as it is.")
+    module, _ = load_patchmatch()
+    if draws_through(inp) or module is None:  # the own search also stands in where the native library fails
+        drawn = draws_through(inp)
+        edge_map = np.where(hole, inp.edges, inp.source_edges).astype(np.float32) if drawn else None
+        unknown = inp.excluded.astype(bool) & ~hole  # other holes of the user's mask: their colours mean nothing
+        copied = guided_copy(image, hole, blocked, structure, edge_map, LINE_WEIGHTS if drawn else UNGUIDED,
+                             PATCH_RADIUS, SEED, step, unknown)
+        if copied is None:
+            return TextureResult(structure, "Not enough known pixels around the hole to copy texture from; "
+                                            "the structure fill was used as it is.")
+    else:
+        if step is not None:
+            step(0.0, "texture")
+        module.set_random_seed(SEED)
+        native = module.inpaint(image, hole.astype(np.uint8) * 255, global_mask=blocked.astype(np.uint8) * 255,
+                                patch_size=PATCH_RADIUS)
+        copied = np.asarray(native, dtype=np.float32) * np.float32(1 / 255)
+        if step is not None:
+            step(1.0, "texture")
     out = structure + np.float32(strength) * (copied - structure)
     return TextureResult(np.where(hole[..., None], np.clip(out, 0.0, 1.0), structure).astype(np.float32))

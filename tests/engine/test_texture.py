@@ -13,6 +13,7 @@ from engine.api import FillOptions, FillRequest
 from engine.errors import EngineError, FillCancelled
 from engine.pipeline import Engine
 from engine.texture import TextureInput, synthesize
+from engine.texture.guided import GuideWeights, guided_copy
 from engine.texture.synthesis import RING, check_strength
 
 
@@ -72,15 +73,17 @@ def test_a_line_drawn_through_the_hole_is_continued_by_copied_line_patches() -> 
     assert plain[30:66, 84:116].min() > 100  # and no line at all without the sketch
 
 
-def test_the_structure_decides_which_texture_is_copied_where() -> None:
+def test_the_guided_search_copies_the_texture_the_structure_asks_for() -> None:
     """A hole over the border of two textures: the side the structure calls dark gets the dark stripes."""
     image, hole = _two_textures(), _hole()
+    blocked = np.zeros_like(hole)
     dark_left = np.full(image.shape, 0.85, np.float32)
     dark_left[:, :64] = 45 / 255
-    out = _luma(synthesize(TextureInput(image, hole, hole, dark_left), 1.0).image * 255)
+    weights = GuideWeights(guide=16.0)
+    out = _luma(guided_copy(image, hole, blocked, dark_left, weights=weights) * 255)
     flipped = np.full(image.shape, 45 / 255, np.float32)
     flipped[:, :64] = 0.85
-    out_flipped = _luma(synthesize(TextureInput(image, hole, hole, flipped), 1.0).image * 255)
+    out_flipped = _luma(guided_copy(image, hole, blocked, flipped, weights=weights) * 255)
     left, right = (slice(32, 64), slice(48, 60)), (slice(32, 64), slice(68, 80))
     assert out[left].mean() < 90 and out[right].mean() > 170
     assert out_flipped[left].mean() > 170 and out_flipped[right].mean() < 90
@@ -184,9 +187,10 @@ def test_without_the_native_library_patchmatch_is_unavailable_and_the_rest_works
     image, hole = _two_textures(), _hole()
     with pytest.raises(EngineError, match="PatchMatch is not available"):
         engine.fill(FillRequest(image, hole, model="patchmatch"))
-    result = engine.fill(FillRequest(image, hole))  # the default's own search needs no native library
+    result = engine.fill(FillRequest(image, hole))  # the default: the own search stands in, unguided
     assert np.array_equal(result.image[~hole], image[~hole])
     assert result.timings["texture"] > 0 and not result.messages
+    assert _luma(result.image)[28:68, 44:84].std() > 20  # copied stripes and noise, not a smooth patch
     assert np.array_equal(engine.fill(FillRequest(image, hole, model="telea")).image[~hole], image[~hole])
 
 
