@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QActionGroup, QColor, QKeySequence
 from PySide6.QtWidgets import (
@@ -35,14 +34,14 @@ from app.background import BackgroundRunner
 from app.canvas import MAX_BRUSH, MIN_BRUSH, Canvas
 from app.document import Document
 from app.file_ops import FileOps
+from app.fill_controller import FillController
 from app.icons import icon
 from app.mirror import ImageMirror
 from app.prompts import Prompter, QtPrompter
 from app.settings import Settings
 from app.worker import EngineClient, EngineFactory, default_engine_factory
 from engine import imageio
-from engine.api import DEFAULT_MODEL, FillOptions, FillRequest, FillResult, ModelInfo
-from engine.errors import EngineError
+from engine.api import DEFAULT_MODEL, ModelInfo
 
 log = logging.getLogger(__name__)
 
@@ -99,16 +98,11 @@ class MainWindow(QMainWindow):
         self.actions: dict[str, QAction] = {}
         self.models: list[ModelInfo] = []
         self.automatic: ModelInfo | None = None  # "Automatic" as the engine describes it (resolves_to)
-        self._doc_generation = 0
-        self._job_generation = -1
-        self._job_kind = ""
-        self._job_request: FillRequest | None = None
         self._closing = False
         self._shut_down = False
         self._grow_step = 8
         self._finetune = None  # the fine-tune dialog while it is open (non-modal)
-        # Warm copies of the photo for the worker and the autosave thread (only changed rects are copied).
-        self._request_mirror = ImageMirror(self.document)
+        # A warm copy of the photo for the autosave thread (only changed rects are copied).
         self._autosave_mirror = ImageMirror(self.document)
 
         factory = engine_factory or default_engine_factory(self.settings.device, self.settings.cpu_threads)
@@ -372,10 +366,14 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         doc, canvas, engine = self.document, self.canvas, self.engine
+        self.fills = FillController(doc, engine, self.settings, self.prompter, autosaver=self.autosaver,
+                                    canvas=canvas, status=self.statusBar(), progress=self.progress,
+                                    selected_model=self.selected_model, uses_edges=self._selected_uses_edges,
+                                    parent=self)
+        self.fills.changed.connect(self._update_actions)
         doc.undo_stack.indexChanged.connect(self._on_history_changed)
         doc.undo_stack.cleanChanged.connect(self._on_clean_changed)
         doc.image_replaced.connect(self._on_image_replaced)
-        doc.layer_changed.connect(self._request_mirror.mark)
         doc.layer_changed.connect(self._autosave_mirror.mark)
         canvas.brush_size_changed.connect(self._on_brush_size)
         canvas.tool_changed.connect(self._on_tool_changed)
@@ -389,12 +387,6 @@ class MainWindow(QMainWindow):
         self.files.saved.connect(self._on_saved)
         self.autosaver.failed.connect(self._on_autosave_failed)
         self.autosaver.saved.connect(lambda _path: self.autosave_warning.setVisible(False))
-        engine.progress.connect(self.on_progress)
-        engine.finished.connect(self.on_fill_finished)
-        engine.edges_ready.connect(self.on_edges_ready)
-        engine.failed.connect(self.on_failed)
-        engine.cancelled.connect(self.on_cancelled)
-        engine.idle.connect(self._update_actions)
         engine.models_changed.connect(self.on_models_changed)
         engine.device_changed.connect(self.on_device_changed)
 
@@ -432,8 +424,6 @@ class MainWindow(QMainWindow):
             if uses_edges else "The chosen model fills without edges: choose an edge-guided model in the model "
                                "box to predict edges and to use your edge sketch")
         self.actions["cancel"].setEnabled(busy)
-        if not busy:
-            self.progress.setVisible(False)
 
     @Slot(int)
     def _on_history_changed(self, _index: int) -> None:
@@ -451,11 +441,7 @@ class MainWindow(QMainWindow):
     def _on_image_replaced(self) -> None:
         if self._shut_down:
             return
-        self._doc_generation += 1
-        if self.engine.is_busy():
-            self.engine.cancel()  # a result for the previous photo must not land on this one
-        else:
-            self._request_mirror.reset()  # allocate and copy now, while opening, not during the first fill
+        self.fills.photo_replaced()  # a result for the previous photo must not land on this one
         self.autosaver.flush()
         self._autosave_mirror.reset()
         self._update_actions()
@@ -591,142 +577,24 @@ class MainWindow(QMainWindow):
         self.device_label.setText(name)
 
     # ================================================================== fill
-    def _check_ready(self) -> bool:
-        if self.document.is_empty():
-            self.statusBar().showMessage("Open a photo first (File > Open, or drop one on the window).", 5000)
-            return False
-        if not self.document.mask.any():
-            self.statusBar().showMessage("Paint over what should go first (Brush, B), then Fill (Ctrl+Enter).", 5000)
-            return False
-        return not self.engine.is_busy()
-
     @Slot()
     def fill(self) -> bool:
-        """Fill the masked area in the worker; the result lands through :meth:`on_fill_finished`."""
-        if not self._check_ready():
-            return False
-        return self._submit("fill")
+        """Fill the masked area in the worker (see :class:`app.fill_controller.FillController`)."""
+        return self.fills.fill()
 
     @Slot()
     def predict_edges(self) -> bool:
         """Ask the edge generator for the edges it proposes in the hole (shown on the edge layer)."""
-        if not self._check_ready():
-            return False
-        return self._submit("edges")
-
-    def _build_request(self) -> FillRequest:
-        """Like ``Document.fill_request`` (copies of the layers), but the photo comes from a mirror kept
-        between fills in which only the changed rects are refreshed: copying the whole 24 MP photo in the
-        GUI thread would freeze it for tens of ms per fill. Safe because jobs run one at a time and the
-        mirror is only refreshed when no job is pending."""
-        doc = self.document
-        return FillRequest(image=self._request_mirror.sync(), mask=doc.mask.copy(),
-                           sketch_drawn=doc.sketch_drawn.copy() if doc.sketch_drawn.any() else None,
-                           sketch_erased=doc.sketch_erased.copy() if doc.sketch_erased.any() else None,
-                           model=self.selected_model(),
-                           options=FillOptions(texture=self.settings.texture_strength))
-
-    def _submit(self, kind: str) -> bool:
-        request = self._build_request()
-        self._job_generation = self._doc_generation
-        self._job_kind = kind
-        self._job_request = request  # what was sent: the person may keep painting while it runs
-        self.progress.setValue(0)
-        self.progress.setFormat("Filling…" if kind == "fill" else "Predicting edges…")
-        self.progress.setVisible(True)
-        self.statusBar().showMessage("Filling… (Esc cancels)" if kind == "fill" else "Predicting edges…")
-        if kind == "fill":
-            self.autosaver.save_now()  # a crash during the fill must not lose what was painted
-            self.engine.fill(request, copy=False)
-        else:
-            self.engine.predict_edges(request, copy=False)
-        self._update_actions()
-        return True
+        return self.fills.predict_edges()
 
     def cancel_job(self) -> None:
         """Stop the running fill (cooperative: it ends at the engine's next check)."""
-        if self.engine.is_busy():
-            self.engine.cancel()
-            self.statusBar().showMessage("Cancelling…")
-
-    @Slot(float, str)
-    def on_progress(self, fraction: float, stage: str) -> None:
-        self.progress.setValue(round(fraction * 1000))
-        self.progress.setFormat(f"{stage} %p%")
-
-    def _current(self) -> bool:
-        return self._job_generation == self._doc_generation and not self._closing
-
-    @Slot(object)
-    def on_fill_finished(self, result: FillResult) -> None:
-        """Put the fill in place as one undo step; clear the mask if the preference says so."""
-        self._job_kind = ""
-        self._update_actions()
-        if not self._current():
-            return
-        try:
-            command = self.document.apply_fill(result, clear_mask=self.settings.clear_mask_after_fill,
-                                               sent=self._job_request)
-        except EngineError as exc:
-            self.prompter.error("Fill failed", str(exc))
-            return
-        if command is not None:
-            self.canvas.set_edges_visible(False)  # show the result, not the edges over it (Shift+E shows them)
-        seconds = result.timings.get("total", 0.0)
-        note = " ".join(result.messages)
-        sent = self._job_request
-        if sent is not None and (sent.sketch_drawn is not None or sent.sketch_erased is not None):
-            sketch = np.zeros(sent.mask.shape, bool)
-            for part in (sent.sketch_drawn, sent.sketch_erased):
-                if part is not None:
-                    sketch |= part
-            if not (sketch & sent.mask).any():
-                note = f"Your edge sketch lies outside the hole, so the fill had nothing to follow. {note}".strip()
-            elif not self._selected_uses_edges():
-                note = f"{result.backend} fills without edges: your edge sketch was not used. {note}".strip()
-        if command is None:
-            self.statusBar().showMessage(note or "The fill changed nothing.", 8000)
-        else:
-            self.statusBar().showMessage(f"Filled with {result.backend} on {result.device} in {seconds:.2f} s. "
-                                         f"Hold Tab to compare. {note}".strip(), 10000)
-        self.autosaver.save_soon()
-
-    @Slot(object)
-    def on_edges_ready(self, result: FillResult) -> None:
-        self._job_kind = ""
-        self._update_actions()
-        if not self._current() or result.edges is None:
-            return
-        try:
-            self.document.set_predicted_edges(result.edges)
-        except EngineError as exc:
-            self.prompter.error("Predict edges failed", str(exc))
-            return
-        self.canvas.set_edges_visible(True)
-        self.statusBar().showMessage("Predicted edges shown in yellow; correct them with the edge pen (P) and "
-                                     "edge eraser (Shift+P), then Fill.", 10000)
+        self.fills.cancel()
 
     @Slot(str)
     def on_failed(self, message: str) -> None:
         """Any engine error: a clear dialog; the editor keeps working."""
-        kind, self._job_kind = self._job_kind, ""
-        self._update_actions()
-        if self._closing:
-            return
-        if kind == "fill" and self.selected_model() != DEFAULT_MODEL and "cannot be read" in message:
-            message += "\n\nThe model's files may have been moved or deleted: use Models > Refresh Model List, or " \
-                       "choose another model."
-        title = {"fill": "Fill failed", "edges": "Predict edges failed"}.get(kind, "Fill engine")
-        self.statusBar().showMessage({"fill": "The fill failed.", "edges": "Predicting edges failed."}.get(
-            kind, "The fill engine is not available (see the message)."), 5000)
-        self.prompter.error(title, message)
-
-    @Slot()
-    def on_cancelled(self) -> None:
-        self._job_kind = ""
-        self._update_actions()
-        if not self._closing and self._current():  # not when opening another photo cancelled it
-            self.statusBar().showMessage("Cancelled.", 4000)
+        self.fills.on_failed(message)
 
     # ================================================================== mask menu
     def grow_mask(self, pixels: int | None = None) -> bool:
@@ -1017,7 +885,7 @@ class MainWindow(QMainWindow):
         stack.indexChanged.disconnect(self._on_history_changed)
         stack.cleanChanged.disconnect(self._on_clean_changed)
         self.document.image_replaced.disconnect(self._on_image_replaced)
-        self.document.layer_changed.disconnect(self._request_mirror.mark)
+        self.fills.stop()
         self.document.layer_changed.disconnect(self._autosave_mirror.mark)
         if self._finetune is not None:
             self._finetune.shutdown()  # training saves a checkpoint (Resume continues it next time)
