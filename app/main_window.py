@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
     QMainWindow,
-    QMenu,
     QMessageBox,
     QProgressBar,
     QSlider,
@@ -38,6 +37,7 @@ from app.fill_controller import FillController
 from app.icons import icon
 from app.mirror import ImageMirror
 from app.prompts import Prompter, QtPrompter
+from app.recent_menu import RecentFilesMenu
 from app.settings import Settings
 from app.worker import EngineClient, EngineFactory, default_engine_factory
 from engine import imageio
@@ -218,8 +218,8 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
         file_menu.addAction(self.actions["open"])
-        self.recent_menu = file_menu.addMenu("Open &Recent")
-        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self.recent_menu = RecentFilesMenu("Open &Recent", self.settings, self.open_path, file_menu)
+        file_menu.addMenu(self.recent_menu)
         file_menu.addSeparator()
         file_menu.addAction(self.actions["save"])
         file_menu.addAction(self.actions["save_as"])
@@ -636,21 +636,6 @@ class MainWindow(QMainWindow):
         self._update_title()
         self.autosaver.save_now()
 
-    def _fill_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        recent = self.settings.existing_recent()
-        if not recent:
-            self.recent_menu.addAction("No recent files").setEnabled(False)
-            return
-        self.recent_menu.setToolTipsVisible(True)
-        names = [Path(name).name for name in recent]
-        for i, name in enumerate(recent, 1):
-            path = Path(name)
-            label = path.name if names.count(path.name) == 1 else f"{path.name} ({path.parent.name or path.parent})"
-            action = self.recent_menu.addAction(f"&{i % 10} {label.replace('&', '&&')}")  # a literal & in a name
-            action.setToolTip(name)
-            action.triggered.connect(lambda _=False, p=name: self.open_path(p))
-
     def dragEnterEvent(self, event) -> None:
         if self._dropped_path(event.mimeData()) is not None:
             event.acceptProposedAction()
@@ -903,8 +888,3 @@ class MainWindow(QMainWindow):
             self.settings.save()
         except OSError as exc:
             log.warning("could not save preferences: %s", exc)
-
-    def recent_menu_for_tests(self) -> QMenu:
-        """The Open Recent submenu, filled."""
-        self._fill_recent_menu()
-        return self.recent_menu
