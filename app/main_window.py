@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Slot
-from PySide6.QtGui import QAction, QActionGroup, QColor, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QColor
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
@@ -34,11 +34,10 @@ from app.canvas import MAX_BRUSH, MIN_BRUSH, Canvas
 from app.document import Document
 from app.file_ops import FileOps
 from app.fill_controller import FillController
-from app.icons import icon
 from app.mirror import ImageMirror
 from app.prompts import Prompter, QtPrompter
-from app.recent_menu import RecentFilesMenu
 from app.settings import Settings
+from app.window_actions import TOOLS, build_actions, build_menus, shortcut_rows
 from app.worker import EngineClient, EngineFactory, default_engine_factory
 from engine import imageio
 from engine.api import DEFAULT_MODEL, ModelInfo
@@ -65,19 +64,7 @@ def model_label(name: str, kind: str, source: str, limit: int = MODEL_LABEL_CHAR
     return elide_middle(name, max(12, limit - len(suffix))) + suffix
 
 APP_TITLE = "Inpaint Studio"
-TOOLS = (  # name, label, shortcut, what it does
-    ("brush", "Brush", "B", "paint over what should go"),
-    ("eraser", "Eraser", "E", "remove paint from the mask"),
-    ("rectangle", "Rectangle", "R", "drag a box onto the mask (Shift: square)"),
-    ("edge_pen", "Edge pen", "P", "draw lines the fill should follow, inside the hole"),
-    ("edge_eraser", "Edge eraser", "Shift+P", "mark \"no edge here\" inside the hole"),
-    ("pan", "Pan", "H", "drag the view (or hold Space, or drag with the middle button)"),
-)
 MODEL_KIND_LABEL = {"neural": "edge-guided", "completion": "completion", "classical": "classical"}
-
-
-def _tip(text: str, shortcut: str | None) -> str:
-    return f"{text} ({shortcut})" if shortcut else text
 
 
 class MainWindow(QMainWindow):
@@ -95,7 +82,6 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.canvas)
         self.file_io = BackgroundRunner(self)  # decoding and encoding photos off the GUI thread
         self.files = FileOps(self.document, self.prompter, self.settings, self, runner=self.file_io)
-        self.actions: dict[str, QAction] = {}
         self.models: list[ModelInfo] = []
         self.automatic: ModelInfo | None = None  # "Automatic" as the engine describes it (resolves_to)
         self._closing = False
@@ -116,8 +102,11 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(APP_TITLE)
         self.setAcceptDrops(True)
         self.resize(1280, 860)
-        self._build_actions()
-        self._build_menus()
+        self.actions = build_actions(self)
+        menus = build_menus(self, self.actions)
+        self.recent_menu, self.models_menu, self.models_menu_anchor = menus.recent, menus.models, menus.models_anchor
+        self.model_actions = QActionGroup(self)  # the models listed in the Models menu
+        self.model_actions.setExclusive(True)
         self._build_toolbar()
         self._build_status_bar()
         self._connect()
@@ -130,135 +119,6 @@ class MainWindow(QMainWindow):
             self.on_device_changed(self.engine.device_name)
 
     # ================================================================== construction
-    def _action(self, key: str, text: str, slot=None, shortcut=None, tip: str | None = None,
-                checkable: bool = False, icon_key: str | None = None, label: str | None = None) -> QAction:
-        action = QAction(text, self)
-        if icon_key or key in ("open", "save", "save_as", "fill", "cancel", "predict_edges"):
-            action.setIcon(icon(icon_key or key))
-        if shortcut is not None:
-            shortcuts = shortcut if isinstance(shortcut, list) else [shortcut]
-            action.setShortcuts([QKeySequence(s) for s in shortcuts])
-        if label is None:
-            label = shortcut[0] if isinstance(shortcut, list) else shortcut
-        if isinstance(label, QKeySequence.StandardKey):
-            label = QKeySequence(label).toString(QKeySequence.NativeText)
-        action.setToolTip(_tip(tip or text.replace("&", "").rstrip("…"), label))
-        action.setStatusTip(tip or "")
-        action.setCheckable(checkable)
-        if slot is not None:  # checkable actions pass their state; others call the slot with no argument
-            action.triggered.connect(slot if checkable else (lambda _checked=False, f=slot: f()))
-        self.addAction(action)  # shortcuts work even when the menu bar is hidden
-        self.actions[key] = action
-        return action
-
-    def _build_actions(self) -> None:
-        a = self._action
-        a("open", "&Open…", self.files.ask_open, QKeySequence.Open, "Open a photo")
-        a("save", "&Save", self.files.save, QKeySequence.Save, "Save the photo (keeps format, EXIF and colour profile)")
-        a("save_as", "Save &As…", self.files.save_as, QKeySequence.SaveAs, "Save under a new name")
-        a("import_mask", "&Import Mask…", self.files.import_mask, None, "Load a PNG mask (white = remove)")
-        a("export_mask", "&Export Mask…", self.files.export_mask, None, "Write the mask as a PNG (white = remove)")
-        a("preferences", "&Preferences…", self.show_preferences, QKeySequence.Preferences, icon_key="preferences")
-        a("quit", "&Quit", self.close, QKeySequence.Quit)
-
-        undo = self.document.undo_stack.createUndoAction(self, "&Undo")
-        undo.setShortcuts(QKeySequence.Undo)
-        undo.setIcon(icon("undo"))
-        undo.setToolTip(_tip("Undo", QKeySequence(QKeySequence.Undo).toString(QKeySequence.NativeText)))
-        redo = self.document.undo_stack.createRedoAction(self, "&Redo")
-        redo.setShortcuts(QKeySequence.Redo)
-        redo.setIcon(icon("redo"))
-        redo.setToolTip(_tip("Redo", QKeySequence(QKeySequence.Redo).toString(QKeySequence.NativeText)))
-        for key, action in (("undo", undo), ("redo", redo)):
-            self.addAction(action)
-            self.actions[key] = action
-        a("clear_sketch", "Clear Edge &Sketch", self.document.clear_sketch, None, "Remove drawn and erased edges")
-
-        a("grow_mask", "&Grow Mask…", self.grow_mask, "Ctrl+G", "Grow the mask by N pixels (halos, shadows)",
-          icon_key="mask_grow")
-        a("shrink_mask", "S&hrink Mask…", self.shrink_mask, "Ctrl+Shift+G", "Shrink the mask by N pixels",
-          icon_key="mask_shrink")
-        a("clear_mask", "&Clear Mask", self.document.clear_mask, "Ctrl+Shift+D", "Clear the whole mask",
-          icon_key="mask_clear")
-        a("invert_mask", "&Invert Mask", self.document.invert_mask_command, "Ctrl+I", "Invert the mask",
-          icon_key="mask_invert")
-
-        a("zoom_in", "Zoom &In", self.canvas.zoom_in, [QKeySequence.ZoomIn, "Ctrl+="], icon_key="zoom_in")
-        a("zoom_out", "Zoom &Out", self.canvas.zoom_out, QKeySequence.ZoomOut, icon_key="zoom_out")
-        a("fit", "&Fit to Window", self.canvas.fit, "Ctrl+0", icon_key="fit")
-        a("actual_size", "&Actual Pixels (100%)", self.canvas.actual_size, "Ctrl+1", icon_key="actual_size")
-        a("show_mask", "Show &Mask", self.canvas.set_mask_visible, "M", "Show or hide the mask", checkable=True)
-        a("show_edges", "Show &Edges", self.canvas.set_edges_visible, "Shift+E",
-          "Show or hide the edge layer (known, predicted and sketched edges)", checkable=True)
-
-        group = QActionGroup(self)
-        group.setExclusive(True)
-        for name, label, key, what in TOOLS:
-            action = a(f"tool_{name}", label, None, key, f"{label}: {what}", checkable=True, icon_key=name)
-            action.triggered.connect(lambda _=False, n=name: self.canvas.set_tool(n))
-            group.addAction(action)
-        a("brush_smaller", "Smaller Brush", lambda: self.canvas.step_brush_size(-1), "[")
-        a("brush_larger", "Larger Brush", lambda: self.canvas.step_brush_size(+1), "]")
-
-        a("fill", "&Fill", self.fill, ["Ctrl+Return", "Ctrl+Enter"], "Fill the masked area", label="Ctrl+Enter")
-        a("cancel", "&Cancel", self.cancel_job, "Esc", "Stop the running fill")
-        a("predict_edges", "&Predict Edges", self.predict_edges, "Ctrl+E",
-          "Show the edges the model proposes inside the hole; correct them with the edge pen before filling")
-        a("compare", "Compare (hold Tab)", None, None,
-          "Hold Tab (or this button) to see the photo before the last fill", icon_key="compare")
-
-        a("refresh_models", "&Refresh Model List", self.engine.refresh_models, None,
-          "Rescan the bundled and user model folders")
-        a("fine_tune", "&Fine-tune…", self.show_finetune, None,
-          "Adapt a model to your photos, or to the open photo (trains in its own process)", icon_key="fine_tune")
-        a("about", "&About Inpaint Studio", self.show_about, None, icon_key="about")
-        a("shortcuts", "&Keyboard Shortcuts", self.show_shortcuts, "F1")
-
-    def _build_menus(self) -> None:
-        bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
-        file_menu.addAction(self.actions["open"])
-        self.recent_menu = RecentFilesMenu("Open &Recent", self.settings, self.open_path, file_menu)
-        file_menu.addMenu(self.recent_menu)
-        file_menu.addSeparator()
-        file_menu.addAction(self.actions["save"])
-        file_menu.addAction(self.actions["save_as"])
-        file_menu.addSeparator()
-        file_menu.addAction(self.actions["preferences"])
-        file_menu.addSeparator()
-        file_menu.addAction(self.actions["quit"])
-
-        edit = bar.addMenu("&Edit")
-        for key in ("undo", "redo", None, "clear_sketch", None, "fill", "predict_edges", "cancel"):
-            edit.addSeparator() if key is None else edit.addAction(self.actions[key])
-
-        mask = bar.addMenu("&Mask")
-        for key in ("grow_mask", "shrink_mask", "clear_mask", "invert_mask", None, "import_mask", "export_mask"):
-            mask.addSeparator() if key is None else mask.addAction(self.actions[key])
-
-        tools = bar.addMenu("&Tools")
-        for name, *_ in TOOLS:
-            tools.addAction(self.actions[f"tool_{name}"])
-        tools.addSeparator()
-        tools.addAction(self.actions["brush_smaller"])
-        tools.addAction(self.actions["brush_larger"])
-
-        view = bar.addMenu("&View")
-        for key in ("zoom_in", "zoom_out", "fit", "actual_size", None, "show_mask", "show_edges"):
-            view.addSeparator() if key is None else view.addAction(self.actions[key])
-
-        self.models_menu = bar.addMenu("M&odels")
-        self.model_actions = QActionGroup(self)
-        self.model_actions.setExclusive(True)
-        self.models_menu_anchor = self.models_menu.addSeparator()
-        self.models_menu.addAction(self.actions["refresh_models"])
-        self.models_menu.addAction(self.actions["fine_tune"])
-        self.models_menu.setToolTipsVisible(True)
-
-        help_menu = bar.addMenu("&Help")
-        help_menu.addAction(self.actions["shortcuts"])
-        help_menu.addAction(self.actions["about"])
-
     def _build_toolbar(self) -> None:
         bar = QToolBar("Tools", self)
         bar.setObjectName("tools")
@@ -809,20 +669,8 @@ class MainWindow(QMainWindow):
                           f"<p>Engine: {self.engine.device_name or 'starting'}</p>")
 
     def shortcut_rows(self) -> list[tuple[str, str]]:
-        """(keys, what they do) for the F1 list: the tools, held keys, then every action with a shortcut."""
-        rows = [(key, f"{label}: {what}") for _, label, key, what in TOOLS]
-        rows += [("[ / ]", "smaller / larger brush"), ("Esc", "cancel the fill, or the drag in progress"),
-                 ("Tab (hold)", "compare with the photo before the last fill"), ("Space (hold)", "pan")]
-        # the keys written out above are not listed a second time from their actions
-        listed = {"[", "]", "Esc", "Tab", "Space"}
-        tool_actions = {f"tool_{name}" for name, *_ in TOOLS}
-        for key, action in self.actions.items():  # as the menus have them, so the list cannot go stale
-            keys = " / ".join(k.toString(QKeySequence.NativeText) for k in action.shortcuts() if not k.isEmpty())
-            if keys in listed:
-                continue
-            if keys and key not in tool_actions:
-                rows.append((keys, action.text().replace("&", "").rstrip("…")))
-        return rows
+        """(keys, what they do) for the F1 list (see :func:`app.window_actions.shortcut_rows`)."""
+        return shortcut_rows(self.actions)
 
     def show_shortcuts(self) -> None:
         lines = [f"<tr><td><b>{keys}</b></td><td>{what}</td></tr>" for keys, what in self.shortcut_rows()]
