@@ -1,9 +1,11 @@
-"""The editor window: menus, toolbar, canvas, status bar; wires the document, the worker and the files.
+"""The editor window: canvas, menus, toolbars and status bar, and the wiring between them and the rest.
 
 The window owns one :class:`app.document.Document`, one :class:`app.canvas.Canvas`, one
 :class:`app.worker.EngineClient` (the long-lived engine thread), a :class:`app.file_ops.FileOps` and an
-:class:`app.session.AutoSaver`. Questions and errors go through ``self.prompter`` (see
-:mod:`app.prompts`), so tests can answer them.
+:class:`app.session.AutoSaver`. Fill jobs are :class:`app.fill_controller.FillController`'s, the model
+choice :class:`app.model_selector.ModelSelector`'s; the actions and menus come from
+:mod:`app.window_actions`, the bars from :mod:`app.window_bars`. Questions and errors go through
+``self.prompter`` (see :mod:`app.prompts`), so tests can answer them.
 """
 
 from __future__ import annotations
@@ -11,60 +13,36 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Slot
-from PySide6.QtGui import QAction, QActionGroup, QColor
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Slot
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QApplication,
-    QComboBox,
     QInputDialog,
-    QLabel,
     QMainWindow,
     QMessageBox,
-    QProgressBar,
-    QSlider,
-    QToolBar,
-    QToolButton,
     QWidget,
 )
 
 from app import session as session_module
 from app import session_slots
 from app.background import BackgroundRunner
-from app.canvas import MAX_BRUSH, MIN_BRUSH, Canvas
+from app.canvas import Canvas
 from app.document import Document
 from app.file_ops import FileOps
 from app.fill_controller import FillController
 from app.mirror import ImageMirror
+from app.model_selector import ModelSelector
 from app.prompts import Prompter, QtPrompter
 from app.settings import Settings
-from app.window_actions import TOOLS, build_actions, build_menus, shortcut_rows
+from app.window_actions import build_actions, build_menus, shortcut_rows
+from app.window_bars import FillBar, StatusWidgets, ToolsBar
 from app.worker import EngineClient, EngineFactory, default_engine_factory
 from engine import imageio
-from engine.api import DEFAULT_MODEL, ModelInfo
+from engine.api import ModelInfo
 
 log = logging.getLogger(__name__)
 
-MODEL_LABEL_CHARS = 52  # the model box shows this many characters; longer labels lose their middle
-
-
-def elide_middle(text: str, limit: int) -> str:
-    """``text`` cut in the middle to ``limit`` characters, so both its start and its end stay readable; the end
-    keeps two thirds (a model and its fine-tunes share the start and differ at the end)."""
-    if len(text) <= limit:
-        return text
-    head = (limit - 1) // 3
-    tail = limit - 1 - head
-    return text[:head] + "…" + (text[-tail:] if tail else "")
-
-
-def model_label(name: str, kind: str, source: str, limit: int = MODEL_LABEL_CHARS) -> str:
-    """``name  (kind, source)`` in at most ``limit`` characters: only the name is cut, so the kind and source
-    stay whole and the name keeps as much of its end as fits."""
-    suffix = f"  ({kind}, {source})"
-    return elide_middle(name, max(12, limit - len(suffix))) + suffix
-
 APP_TITLE = "Inpaint Studio"
-MODEL_KIND_LABEL = {"neural": "edge-guided", "completion": "completion", "classical": "classical"}
 
 
 class MainWindow(QMainWindow):
@@ -82,8 +60,6 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.canvas)
         self.file_io = BackgroundRunner(self)  # decoding and encoding photos off the GUI thread
         self.files = FileOps(self.document, self.prompter, self.settings, self, runner=self.file_io)
-        self.models: list[ModelInfo] = []
-        self.automatic: ModelInfo | None = None  # "Automatic" as the engine describes it (resolves_to)
         self._closing = False
         self._shut_down = False
         self._grow_step = 8
@@ -104,11 +80,11 @@ class MainWindow(QMainWindow):
         self.resize(1280, 860)
         self.actions = build_actions(self)
         menus = build_menus(self, self.actions)
-        self.recent_menu, self.models_menu, self.models_menu_anchor = menus.recent, menus.models, menus.models_anchor
-        self.model_actions = QActionGroup(self)  # the models listed in the Models menu
-        self.model_actions.setExclusive(True)
-        self._build_toolbar()
-        self._build_status_bar()
+        self.recent_menu, self.models_menu = menus.recent, menus.models
+        self.selector = ModelSelector(self.settings, menus.models, menus.models_anchor, self.statusBar(),
+                                      self._save_settings, parent=self)
+        self.model_combo, self.model_actions = self.selector.combo, self.selector.actions
+        self._build_bars()
         self._connect()
         self._apply_settings()
         self._update_actions()
@@ -119,118 +95,33 @@ class MainWindow(QMainWindow):
             self.on_device_changed(self.engine.device_name)
 
     # ================================================================== construction
-    def _build_toolbar(self) -> None:
-        bar = QToolBar("Tools", self)
-        bar.setObjectName("tools")
-        bar.setIconSize(QSize(22, 22))
-        bar.setMovable(False)
-        self.addToolBar(Qt.TopToolBarArea, bar)
-        self.toolbar = bar
-        for key in ("open", "save", None, "undo", "redo", None):
-            bar.addSeparator() if key is None else bar.addAction(self.actions[key])
-        for name, *_ in TOOLS:
-            bar.addAction(self.actions[f"tool_{name}"])
-        bar.addSeparator()
-
-        self.size_label = QLabel("Size")
-        self.size_slider = QSlider(Qt.Horizontal)
-        self.size_slider.setRange(MIN_BRUSH, MAX_BRUSH)
-        self.size_slider.setFixedWidth(140)
-        self.size_slider.setToolTip("Brush size in photo pixels ([ smaller, ] larger)")
-        self.size_slider.setFocusPolicy(Qt.NoFocus)
-        self.size_value = QLabel()
-        self.size_value.setMinimumWidth(48)
-        bar.addWidget(self.size_label)
-        bar.addWidget(self.size_slider)
-        bar.addWidget(self.size_value)
-        bar.addSeparator()
-        for key in ("grow_mask", "shrink_mask", "clear_mask", "invert_mask"):
-            bar.addAction(self.actions[key])
-        bar.addSeparator()
-
-        self.compare_button = QToolButton()
-        self.compare_button.setDefaultAction(self.actions["compare"])
-        self.compare_button.setFocusPolicy(Qt.NoFocus)
-        self.compare_button.pressed.connect(lambda: self.canvas.set_compare(True))
-        self.compare_button.released.connect(lambda: self.canvas.set_compare(False))
-        bar.addWidget(self.compare_button)
-        bar.addAction(self.actions["predict_edges"])
-
-        # Model, texture and Fill get a row of their own: on one row with the tools, a long model name pushed
-        # the Fill button into the toolbar's overflow menu at 1440 px.
-        fill_bar = QToolBar("Fill", self)
-        fill_bar.setObjectName("fill")
-        fill_bar.setIconSize(QSize(22, 22))
-        fill_bar.setMovable(False)
+    def _build_bars(self) -> None:
+        self.toolbar = ToolsBar(self.actions, self)
+        self.addToolBar(Qt.TopToolBarArea, self.toolbar)
+        self.size_slider, self.size_value = self.toolbar.size_slider, self.toolbar.size_value
+        self.fill_toolbar = FillBar(self.actions, self.model_combo, self.settings.texture_strength, self)
         self.addToolBarBreak(Qt.TopToolBarArea)
-        self.addToolBar(Qt.TopToolBarArea, fill_bar)
-        self.fill_toolbar = fill_bar
-        self.model_combo = QComboBox()
-        self.model_combo.setMinimumContentsLength(MODEL_LABEL_CHARS)  # a model and its fine-tunes differ at the end
-        self.model_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
-        # a list that always drops down below the box (Fusion otherwise puts the current item under the pointer)
-        self.model_combo.setStyleSheet("QComboBox { combobox-popup: 0; }")
-        self.model_combo.setMaxVisibleItems(16)
-        self.model_combo.view().setTextElideMode(Qt.ElideMiddle)
-        self.model_combo.setToolTip("Fill model: bundled, your own trained models, or classical fills")
-        self.model_combo.setFocusPolicy(Qt.NoFocus)
-        fill_bar.addWidget(QLabel(" Model "))
-        fill_bar.addWidget(self.model_combo)
-        self.texture_slider = QSlider(Qt.Horizontal)
-        self.texture_slider.setRange(0, 100)
-        self.texture_slider.setFixedWidth(90)
-        self.texture_slider.setFocusPolicy(Qt.NoFocus)
-        self.texture_slider.setValue(round(100 * self.settings.texture_strength))
-        self.texture_slider.valueChanged.connect(self._on_texture_changed)
-        self.texture_label = QLabel()
-        fill_bar.addWidget(QLabel(" Texture "))
-        fill_bar.addWidget(self.texture_slider)
-        fill_bar.addWidget(self.texture_label)
+        self.addToolBar(Qt.TopToolBarArea, self.fill_toolbar)
+        self.texture_slider, self.fill_button = self.fill_toolbar.texture_slider, self.fill_toolbar.fill_button
+        self.texture_label = self.fill_toolbar.texture_label
         self._show_texture()
-        fill_bar.addSeparator()
-        self.fill_button = QToolButton()
-        self.fill_button.setDefaultAction(self.actions["fill"])
-        self.fill_button.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
-        self.fill_button.setObjectName("fillButton")
-        fill_bar.addWidget(self.fill_button)
-        cancel_button = QToolButton()
-        cancel_button.setDefaultAction(self.actions["cancel"])
-        cancel_button.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
-        fill_bar.addWidget(cancel_button)
-        predict = bar.widgetForAction(self.actions["predict_edges"])
-        if isinstance(predict, QToolButton):
-            predict.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
-        for button in (self.fill_button, cancel_button, predict):  # keys stay with the canvas: Space must
-            if isinstance(button, QToolButton):                    # pan, never press a focused Fill button
-                button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-
-    def _build_status_bar(self) -> None:
-        status = self.statusBar()
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setFixedWidth(220)
-        self.progress.setTextVisible(True)
-        self.progress.setVisible(False)
-        self.position_label = QLabel()
-        self.zoom_label = QLabel()
-        self.device_label = QLabel("Engine: starting…")
-        self.device_label.setToolTip("Where fills run (set in Preferences)")
-        self.autosave_warning = QLabel("⚠ Autosave failing")
-        self.autosave_warning.setStyleSheet("color: #e67e22")
-        self.autosave_warning.setVisible(False)
-        status.addPermanentWidget(self.autosave_warning)
-        status.addPermanentWidget(self.progress)
-        status.addPermanentWidget(self.position_label)
-        status.addPermanentWidget(self.zoom_label)
-        status.addPermanentWidget(self.device_label)
+        status = StatusWidgets(self.statusBar())
+        self.progress, self.device_label, self.autosave_warning = (status.progress, status.device_label,
+                                                                   status.autosave_warning)
+        self.position_label, self.zoom_label = status.position_label, status.zoom_label
 
     def _connect(self) -> None:
         doc, canvas, engine = self.document, self.canvas, self.engine
         self.fills = FillController(doc, engine, self.settings, self.prompter, autosaver=self.autosaver,
                                     canvas=canvas, status=self.statusBar(), progress=self.progress,
-                                    selected_model=self.selected_model, uses_edges=self._selected_uses_edges,
+                                    selected_model=self.selector.selected, uses_edges=self.selector.uses_edges,
                                     parent=self)
         self.fills.changed.connect(self._update_actions)
+        self.selector.changed.connect(self._show_texture)
+        self.selector.changed.connect(self._update_actions)
+        self.texture_slider.valueChanged.connect(self._on_texture_changed)
+        self.toolbar.compare_button.pressed.connect(lambda: canvas.set_compare(True))
+        self.toolbar.compare_button.released.connect(lambda: canvas.set_compare(False))
         doc.undo_stack.indexChanged.connect(self._on_history_changed)
         doc.undo_stack.cleanChanged.connect(self._on_clean_changed)
         doc.image_replaced.connect(self._on_image_replaced)
@@ -241,8 +132,6 @@ class MainWindow(QMainWindow):
         canvas.layer_visibility_changed.connect(self._on_layer_visibility)
         canvas.cursor_position_changed.connect(self._on_cursor)
         self.size_slider.valueChanged.connect(canvas.set_brush_size)
-        self.model_combo.currentIndexChanged.connect(self._on_model_selected)
-        self.model_combo.currentIndexChanged.connect(self._sync_model_tooltip)
         self.files.opened.connect(self._on_opened)
         self.files.saved.connect(self._on_saved)
         self.autosaver.failed.connect(self._on_autosave_failed)
@@ -277,7 +166,7 @@ class MainWindow(QMainWindow):
                     "invert_mask", "clear_sketch", "zoom_in", "zoom_out", "fit", "actual_size", "compare"):
             self.actions[key].setEnabled(has_image)
         self.actions["fill"].setEnabled(has_image and not busy)
-        uses_edges = self._selected_uses_edges()
+        uses_edges = self.selector.uses_edges()
         self.actions["predict_edges"].setEnabled(has_image and not busy and uses_edges)
         self.actions["predict_edges"].setToolTip(
             "Show the edges the model proposes inside the hole; correct them with the edge pen before filling"
@@ -336,86 +225,28 @@ class MainWindow(QMainWindow):
         self.position_label.setText("" if x < 0 else f"{x}, {y}")
 
     # ================================================================== models and device
-    @Slot(int)
-    def _sync_model_tooltip(self, index: int) -> None:
-        """The box's tooltip names the chosen model in full, whatever the box has room for."""
-        tip = self.model_combo.itemData(index, Qt.ToolTipRole) if index >= 0 else None
-        self.model_combo.setToolTip(f"Fill model: {tip}" if tip else
-                                    "Fill model: bundled, your own trained models, or classical fills")
+    @property
+    def models(self) -> list[ModelInfo]:
+        """The models listed (every one but "Automatic")."""
+        return self.selector.models
+
+    @property
+    def automatic(self) -> ModelInfo | None:
+        """What "Automatic" is as the engine describes it (``resolves_to``); None until it lists its models."""
+        return self.selector.automatic
 
     @Slot(list)
     def on_models_changed(self, models: list) -> None:
         """Fill the model selector and the Models menu from ``Engine.models()``."""
-        self.automatic = next((m for m in models if m.name == DEFAULT_MODEL), None)  # the engine says what it is
-        self.models = [m for m in models if m.name != DEFAULT_MODEL]
-        wanted = self.settings.default_model  # the last choice (kept up to date by the selector)
-        combo = self.model_combo
-        combo.blockSignals(True)
-        combo.clear()
-        combo.addItem("Automatic (best available)", DEFAULT_MODEL)
-        if self.automatic is not None:
-            combo.setItemData(0, self.automatic.description, Qt.ToolTipRole)
-        for info in self.models:
-            kind = MODEL_KIND_LABEL.get(info.kind, info.kind)
-            combo.addItem(model_label(info.name, kind, info.source), info.name)
-            tip = f"{info.name} ({kind}, {info.source})" + (f"\n{info.description}" if info.description else "")
-            combo.setItemData(combo.count() - 1, tip, Qt.ToolTipRole)
-        index = combo.findData(wanted)
-        combo.setCurrentIndex(max(0, index))
-        combo.blockSignals(False)
-        self._sync_model_tooltip(combo.currentIndex())
-        gone_note = f"The model '{wanted}' chosen last time is not available now"
-        if index >= 0 and self.statusBar().currentMessage().startswith(gone_note):
-            self.statusBar().clearMessage()  # an earlier, shorter list did not have it; this one does
-        # an empty list is the one before the engine has listed anything: nothing can be said yet
-        if index < 0 and self.models and wanted and wanted != DEFAULT_MODEL:  # kept in the settings
-            self.statusBar().showMessage(f"The model '{wanted}' chosen last time is not available now: fills use "
-                                         "Automatic until you choose another.", 10000)
-        for action in self.model_actions.actions():
-            self.models_menu.removeAction(action)
-            self.model_actions.removeAction(action)
-        for i in range(combo.count()):
-            action = QAction(combo.itemText(i), self, checkable=True)
-            action.setData(combo.itemData(i))
-            action.setChecked(i == combo.currentIndex())
-            action.triggered.connect(lambda _=False, row=i: self.model_combo.setCurrentIndex(row))
-            self.model_actions.addAction(action)
-            self.models_menu.insertAction(self.models_menu_anchor, action)
-        self._show_texture()
-        self._update_actions()
+        self.selector.set_models(models)
 
     def selected_model(self) -> str:
         """Name of the model chosen in the selector (``default`` = automatic)."""
-        data = self.model_combo.currentData()
-        return str(data) if data else DEFAULT_MODEL
+        return self.selector.selected()
 
     def select_model(self, name: str) -> bool:
         """Choose ``name`` in the selector; False if it is not listed."""
-        index = self.model_combo.findData(name)
-        if index >= 0:
-            self.model_combo.setCurrentIndex(index)
-        return index >= 0
-
-    def _selected_uses_edges(self) -> bool:
-        """Whether the model a fill will use guides itself with edges (for "Automatic", as the engine resolves it)."""
-        name = self.selected_model()
-        if name == DEFAULT_MODEL:
-            return self.automatic is not None and self.automatic.uses_edges
-        return any(m.name == name and m.uses_edges for m in self.models)
-
-    @Slot(int)
-    def _on_model_selected(self, index: int) -> None:
-        for i, action in enumerate(self.model_actions.actions()):
-            action.setChecked(i == index)
-        self.settings.default_model = self.selected_model()
-        self._save_settings()
-        self._show_texture()
-        self._update_actions()
-
-    def _selected_takes_texture(self) -> bool:
-        """Whether the texture strength applies to the selected fill (Automatic always is a structure source)."""
-        name = self.selected_model()
-        return name == DEFAULT_MODEL or any(m.name == name and m.structure_source for m in self.models)
+        return self.selector.select(name)
 
     @Slot(int)
     def _on_texture_changed(self, value: int) -> None:
@@ -423,14 +254,9 @@ class MainWindow(QMainWindow):
         self._show_texture()
         self._save_settings()
 
+    @Slot()
     def _show_texture(self) -> None:
-        self.texture_label.setText(f"{self.texture_slider.value()}% ")
-        takes = self._selected_takes_texture() if hasattr(self, "models") else True
-        self.texture_slider.setEnabled(takes)
-        self.texture_slider.setToolTip(
-            "Texture copied from the photo itself on top of the structure fill: 0% = the smooth structure alone, "
-            "100% = full detail" if takes else "The selected fill copies no texture (Telea, Navier-Stokes and "
-            "PatchMatch are complete fills of their own)")
+        self.fill_toolbar.show_texture(self.selector.takes_texture())
 
     @Slot(str)
     def on_device_changed(self, name: str) -> None:
