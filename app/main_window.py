@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app import recovery, session_slots
 from app import session as session_module
-from app import session_slots
 from app.background import BackgroundRunner
 from app.canvas import Canvas
 from app.document import Document
@@ -377,52 +377,10 @@ class MainWindow(QMainWindow):
         return session_module.take_snapshot(doc, self.files.save_target, mirror=self._autosave_mirror)
 
     def offer_recovery(self) -> bool:
-        """At startup: offer the sessions of editors that did not close cleanly, newest first. True if one
-        was recovered (any others stay for the next start).
-
-        Declining removes that session. One that cannot be restored is never deleted here: damaged files are
-        set aside (``damaged-<id>``), and one whose photo cannot be reached now (a drive not mounted) is
-        kept and offered again next time.
-        """
-        recovered_one = False
-        for orphan in session_slots.claim_orphans():
-            if recovered_one:
-                orphan.release(clear=False)
-                continue
-            recovered_one = self._offer(orphan)
-        return recovered_one
-
-    def _offer(self, orphan: session_slots.SessionSlot) -> bool:
-        summary = session_module.session_summary(orphan.folder) or {}
-        photo = summary.get("photo_path") or "an unsaved photo"
-        when = summary.get("saved_at", "")
-        steps = summary.get("history_steps", 0)
-        question = (f"The editor did not close cleanly last time.\n\nRecover the session with {photo} "
-                    f"({steps} edit{'s' if steps != 1 else ''}, saved {when})?")
-        if not self.prompter.confirm("Recover session", question, default=True):
-            orphan.release(clear=True)
+        """At startup: offer the sessions of editors that did not close cleanly (see
+        :func:`app.recovery.offer_recovery`); True if one was recovered."""
+        if not recovery.offer_recovery(self.document, self.files, self.autosaver, self.prompter):
             return False
-        try:
-            recovered = session_module.recover(self.document, orphan.folder)
-        except session_module.SessionDamaged as exc:
-            kept = orphan.set_aside()
-            self.prompter.error("Cannot recover the session", f"{exc}\n\nIts files were kept in {kept}.")
-            return False
-        except session_module.SessionError as exc:
-            orphan.release(clear=False)
-            self.prompter.error("Cannot recover the session",
-                                f"{exc}\n\nThe session is kept and will be offered again at the next start.")
-            return False
-        try:  # this editor's own session takes over before the old one is removed
-            saved = self.autosaver.save_sync()
-        except Exception as exc:  # disk full...: keep the old one rather than lose both
-            log.warning("could not save the recovered session: %s", exc)
-            saved = None
-        orphan.release(clear=saved is not None)
-        self.files.save_target = recovered.save_target
-        self.files._original_confirmed = False
-        if recovered.messages:
-            self.prompter.warning("Session recovered", "\n".join(recovered.messages))
         self.statusBar().showMessage("Session recovered.", 6000)
         self._update_actions()
         self._update_title()
