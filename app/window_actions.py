@@ -29,6 +29,7 @@ TOOLS = (  # name, label, shortcut, what it does
     ("pan", "Pan", "H", "drag the view (or hold Space, or drag with the middle button)"),
 )
 TOOL_ACTIONS = tuple(f"tool_{name}" for name, *_ in TOOLS)
+Keys = str | QKeySequence.StandardKey  # "Ctrl+G" or QKeySequence.Open
 ICONED = ("open", "save", "save_as", "fill", "cancel", "predict_edges")  # actions whose icon has their own name
 
 
@@ -48,8 +49,9 @@ class _ActionMaker:
         self.window = window
         self.actions: dict[str, QAction] = {}
 
-    def __call__(self, key: str, text: str, slot: Callable | None = None, shortcut=None, tip_text: str | None = None,
-                 checkable: bool = False, icon_key: str | None = None, label: str | None = None) -> QAction:
+    def __call__(self, key: str, text: str, slot: Callable | None = None, shortcut: Keys | list[Keys] | None = None,
+                 tip_text: str | None = None, checkable: bool = False, icon_key: str | None = None,
+                 label: Keys | None = None) -> QAction:
         action = QAction(text, self.window)
         if icon_key or key in ICONED:
             action.setIcon(icon(icon_key or key))
