@@ -1,9 +1,11 @@
-"""The editor window: menus, toolbar, canvas, status bar; wires the document, the worker and the files.
+"""The editor window: canvas, menus, toolbars and status bar, and the wiring between them and the rest.
 
 The window owns one :class:`app.document.Document`, one :class:`app.canvas.Canvas`, one
 :class:`app.worker.EngineClient` (the long-lived engine thread), a :class:`app.file_ops.FileOps` and an
-:class:`app.session.AutoSaver`. Questions and errors go through ``self.prompter`` (see
-:mod:`app.prompts`), so tests can answer them.
+:class:`app.session.AutoSaver`. Fill jobs are :class:`app.fill_controller.FillController`'s, the model
+choice :class:`app.model_selector.ModelSelector`'s; the actions and menus come from
+:mod:`app.window_actions`, the bars from :mod:`app.window_bars`. Questions and errors go through
+``self.prompter`` (see :mod:`app.prompts`), so tests can answer them.
 """
 
 from __future__ import annotations
@@ -11,74 +13,36 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
-from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Slot
-from PySide6.QtGui import QAction, QActionGroup, QColor, QKeySequence
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Slot
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QApplication,
-    QComboBox,
     QInputDialog,
-    QLabel,
     QMainWindow,
-    QMenu,
     QMessageBox,
-    QProgressBar,
-    QSlider,
-    QToolBar,
-    QToolButton,
     QWidget,
 )
 
+from app import recovery, session_slots
 from app import session as session_module
-from app import session_slots
 from app.background import BackgroundRunner
-from app.canvas import MAX_BRUSH, MIN_BRUSH, Canvas
+from app.canvas import Canvas
 from app.document import Document
 from app.file_ops import FileOps
-from app.icons import icon
+from app.fill_controller import FillController
 from app.mirror import ImageMirror
+from app.model_selector import ModelSelector
 from app.prompts import Prompter, QtPrompter
 from app.settings import Settings
+from app.window_actions import build_actions, build_menus, shortcut_rows
+from app.window_bars import FillBar, StatusWidgets, ToolsBar
 from app.worker import EngineClient, EngineFactory, default_engine_factory
 from engine import imageio
-from engine.api import DEFAULT_MODEL, FillOptions, FillRequest, FillResult, ModelInfo
-from engine.errors import EngineError
+from engine.api import ModelInfo
 
 log = logging.getLogger(__name__)
 
-MODEL_LABEL_CHARS = 52  # the model box shows this many characters; longer labels lose their middle
-
-
-def elide_middle(text: str, limit: int) -> str:
-    """``text`` cut in the middle to ``limit`` characters, so both its start and its end stay readable; the end
-    keeps two thirds (a model and its fine-tunes share the start and differ at the end)."""
-    if len(text) <= limit:
-        return text
-    head = (limit - 1) // 3
-    tail = limit - 1 - head
-    return text[:head] + "…" + (text[-tail:] if tail else "")
-
-
-def model_label(name: str, kind: str, source: str, limit: int = MODEL_LABEL_CHARS) -> str:
-    """``name  (kind, source)`` in at most ``limit`` characters: only the name is cut, so the kind and source
-    stay whole and the name keeps as much of its end as fits."""
-    suffix = f"  ({kind}, {source})"
-    return elide_middle(name, max(12, limit - len(suffix))) + suffix
-
 APP_TITLE = "Inpaint Studio"
-TOOLS = (  # name, label, shortcut, what it does
-    ("brush", "Brush", "B", "paint over what should go"),
-    ("eraser", "Eraser", "E", "remove paint from the mask"),
-    ("rectangle", "Rectangle", "R", "drag a box onto the mask (Shift: square)"),
-    ("edge_pen", "Edge pen", "P", "draw lines the fill should follow, inside the hole"),
-    ("edge_eraser", "Edge eraser", "Shift+P", "mark \"no edge here\" inside the hole"),
-    ("pan", "Pan", "H", "drag the view (or hold Space, or drag with the middle button)"),
-)
-MODEL_KIND_LABEL = {"neural": "edge-guided", "completion": "completion", "classical": "classical"}
-
-
-def _tip(text: str, shortcut: str | None) -> str:
-    return f"{text} ({shortcut})" if shortcut else text
 
 
 class MainWindow(QMainWindow):
@@ -96,19 +60,11 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.canvas)
         self.file_io = BackgroundRunner(self)  # decoding and encoding photos off the GUI thread
         self.files = FileOps(self.document, self.prompter, self.settings, self, runner=self.file_io)
-        self.actions: dict[str, QAction] = {}
-        self.models: list[ModelInfo] = []
-        self.automatic: ModelInfo | None = None  # "Automatic" as the engine describes it (resolves_to)
-        self._doc_generation = 0
-        self._job_generation = -1
-        self._job_kind = ""
-        self._job_request: FillRequest | None = None
         self._closing = False
         self._shut_down = False
         self._grow_step = 8
         self._finetune = None  # the fine-tune dialog while it is open (non-modal)
-        # Warm copies of the photo for the worker and the autosave thread (only changed rects are copied).
-        self._request_mirror = ImageMirror(self.document)
+        # A warm copy of the photo for the autosave thread (only changed rects are copied).
         self._autosave_mirror = ImageMirror(self.document)
 
         factory = engine_factory or default_engine_factory(self.settings.device, self.settings.cpu_threads)
@@ -122,10 +78,13 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(APP_TITLE)
         self.setAcceptDrops(True)
         self.resize(1280, 860)
-        self._build_actions()
-        self._build_menus()
-        self._build_toolbar()
-        self._build_status_bar()
+        self.actions = build_actions(self)
+        menus = build_menus(self, self.actions)
+        self.recent_menu, self.models_menu = menus.recent, menus.models
+        self.selector = ModelSelector(self.settings, menus.models, menus.models_anchor, self.statusBar(),
+                                      self._save_settings, parent=self)
+        self.model_combo, self.model_actions = self.selector.combo, self.selector.actions
+        self._build_bars()
         self._connect()
         self._apply_settings()
         self._update_actions()
@@ -136,246 +95,36 @@ class MainWindow(QMainWindow):
             self.on_device_changed(self.engine.device_name)
 
     # ================================================================== construction
-    def _action(self, key: str, text: str, slot=None, shortcut=None, tip: str | None = None,
-                checkable: bool = False, icon_key: str | None = None, label: str | None = None) -> QAction:
-        action = QAction(text, self)
-        if icon_key or key in ("open", "save", "save_as", "fill", "cancel", "predict_edges"):
-            action.setIcon(icon(icon_key or key))
-        if shortcut is not None:
-            shortcuts = shortcut if isinstance(shortcut, list) else [shortcut]
-            action.setShortcuts([QKeySequence(s) for s in shortcuts])
-        if label is None:
-            label = shortcut[0] if isinstance(shortcut, list) else shortcut
-        if isinstance(label, QKeySequence.StandardKey):
-            label = QKeySequence(label).toString(QKeySequence.NativeText)
-        action.setToolTip(_tip(tip or text.replace("&", "").rstrip("…"), label))
-        action.setStatusTip(tip or "")
-        action.setCheckable(checkable)
-        if slot is not None:  # checkable actions pass their state; others call the slot with no argument
-            action.triggered.connect(slot if checkable else (lambda _checked=False, f=slot: f()))
-        self.addAction(action)  # shortcuts work even when the menu bar is hidden
-        self.actions[key] = action
-        return action
-
-    def _build_actions(self) -> None:
-        a = self._action
-        a("open", "&Open…", self.files.ask_open, QKeySequence.Open, "Open a photo")
-        a("save", "&Save", self.files.save, QKeySequence.Save, "Save the photo (keeps format, EXIF and colour profile)")
-        a("save_as", "Save &As…", self.files.save_as, QKeySequence.SaveAs, "Save under a new name")
-        a("import_mask", "&Import Mask…", self.files.import_mask, None, "Load a PNG mask (white = remove)")
-        a("export_mask", "&Export Mask…", self.files.export_mask, None, "Write the mask as a PNG (white = remove)")
-        a("preferences", "&Preferences…", self.show_preferences, QKeySequence.Preferences, icon_key="preferences")
-        a("quit", "&Quit", self.close, QKeySequence.Quit)
-
-        undo = self.document.undo_stack.createUndoAction(self, "&Undo")
-        undo.setShortcuts(QKeySequence.Undo)
-        undo.setIcon(icon("undo"))
-        undo.setToolTip(_tip("Undo", QKeySequence(QKeySequence.Undo).toString(QKeySequence.NativeText)))
-        redo = self.document.undo_stack.createRedoAction(self, "&Redo")
-        redo.setShortcuts(QKeySequence.Redo)
-        redo.setIcon(icon("redo"))
-        redo.setToolTip(_tip("Redo", QKeySequence(QKeySequence.Redo).toString(QKeySequence.NativeText)))
-        for key, action in (("undo", undo), ("redo", redo)):
-            self.addAction(action)
-            self.actions[key] = action
-        a("clear_sketch", "Clear Edge &Sketch", self.document.clear_sketch, None, "Remove drawn and erased edges")
-
-        a("grow_mask", "&Grow Mask…", self.grow_mask, "Ctrl+G", "Grow the mask by N pixels (halos, shadows)",
-          icon_key="mask_grow")
-        a("shrink_mask", "S&hrink Mask…", self.shrink_mask, "Ctrl+Shift+G", "Shrink the mask by N pixels",
-          icon_key="mask_shrink")
-        a("clear_mask", "&Clear Mask", self.document.clear_mask, "Ctrl+Shift+D", "Clear the whole mask",
-          icon_key="mask_clear")
-        a("invert_mask", "&Invert Mask", self.document.invert_mask_command, "Ctrl+I", "Invert the mask",
-          icon_key="mask_invert")
-
-        a("zoom_in", "Zoom &In", self.canvas.zoom_in, [QKeySequence.ZoomIn, "Ctrl+="], icon_key="zoom_in")
-        a("zoom_out", "Zoom &Out", self.canvas.zoom_out, QKeySequence.ZoomOut, icon_key="zoom_out")
-        a("fit", "&Fit to Window", self.canvas.fit, "Ctrl+0", icon_key="fit")
-        a("actual_size", "&Actual Pixels (100%)", self.canvas.actual_size, "Ctrl+1", icon_key="actual_size")
-        a("show_mask", "Show &Mask", self.canvas.set_mask_visible, "M", "Show or hide the mask", checkable=True)
-        a("show_edges", "Show &Edges", self.canvas.set_edges_visible, "Shift+E",
-          "Show or hide the edge layer (known, predicted and sketched edges)", checkable=True)
-
-        group = QActionGroup(self)
-        group.setExclusive(True)
-        for name, label, key, what in TOOLS:
-            action = a(f"tool_{name}", label, None, key, f"{label}: {what}", checkable=True, icon_key=name)
-            action.triggered.connect(lambda _=False, n=name: self.canvas.set_tool(n))
-            group.addAction(action)
-        a("brush_smaller", "Smaller Brush", lambda: self.canvas.step_brush_size(-1), "[")
-        a("brush_larger", "Larger Brush", lambda: self.canvas.step_brush_size(+1), "]")
-
-        a("fill", "&Fill", self.fill, ["Ctrl+Return", "Ctrl+Enter"], "Fill the masked area", label="Ctrl+Enter")
-        a("cancel", "&Cancel", self.cancel_job, "Esc", "Stop the running fill")
-        a("predict_edges", "&Predict Edges", self.predict_edges, "Ctrl+E",
-          "Show the edges the model proposes inside the hole; correct them with the edge pen before filling")
-        a("compare", "Compare (hold Tab)", None, None,
-          "Hold Tab (or this button) to see the photo before the last fill", icon_key="compare")
-
-        a("refresh_models", "&Refresh Model List", self.engine.refresh_models, None,
-          "Rescan the bundled and user model folders")
-        a("fine_tune", "&Fine-tune…", self.show_finetune, None,
-          "Adapt a model to your photos, or to the open photo (trains in its own process)", icon_key="fine_tune")
-        a("about", "&About Inpaint Studio", self.show_about, None, icon_key="about")
-        a("shortcuts", "&Keyboard Shortcuts", self.show_shortcuts, "F1")
-
-    def _build_menus(self) -> None:
-        bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
-        file_menu.addAction(self.actions["open"])
-        self.recent_menu = file_menu.addMenu("Open &Recent")
-        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
-        file_menu.addSeparator()
-        file_menu.addAction(self.actions["save"])
-        file_menu.addAction(self.actions["save_as"])
-        file_menu.addSeparator()
-        file_menu.addAction(self.actions["preferences"])
-        file_menu.addSeparator()
-        file_menu.addAction(self.actions["quit"])
-
-        edit = bar.addMenu("&Edit")
-        for key in ("undo", "redo", None, "clear_sketch", None, "fill", "predict_edges", "cancel"):
-            edit.addSeparator() if key is None else edit.addAction(self.actions[key])
-
-        mask = bar.addMenu("&Mask")
-        for key in ("grow_mask", "shrink_mask", "clear_mask", "invert_mask", None, "import_mask", "export_mask"):
-            mask.addSeparator() if key is None else mask.addAction(self.actions[key])
-
-        tools = bar.addMenu("&Tools")
-        for name, *_ in TOOLS:
-            tools.addAction(self.actions[f"tool_{name}"])
-        tools.addSeparator()
-        tools.addAction(self.actions["brush_smaller"])
-        tools.addAction(self.actions["brush_larger"])
-
-        view = bar.addMenu("&View")
-        for key in ("zoom_in", "zoom_out", "fit", "actual_size", None, "show_mask", "show_edges"):
-            view.addSeparator() if key is None else view.addAction(self.actions[key])
-
-        self.models_menu = bar.addMenu("M&odels")
-        self.model_actions = QActionGroup(self)
-        self.model_actions.setExclusive(True)
-        self.models_menu_anchor = self.models_menu.addSeparator()
-        self.models_menu.addAction(self.actions["refresh_models"])
-        self.models_menu.addAction(self.actions["fine_tune"])
-        self.models_menu.setToolTipsVisible(True)
-
-        help_menu = bar.addMenu("&Help")
-        help_menu.addAction(self.actions["shortcuts"])
-        help_menu.addAction(self.actions["about"])
-
-    def _build_toolbar(self) -> None:
-        bar = QToolBar("Tools", self)
-        bar.setObjectName("tools")
-        bar.setIconSize(QSize(22, 22))
-        bar.setMovable(False)
-        self.addToolBar(Qt.TopToolBarArea, bar)
-        self.toolbar = bar
-        for key in ("open", "save", None, "undo", "redo", None):
-            bar.addSeparator() if key is None else bar.addAction(self.actions[key])
-        for name, *_ in TOOLS:
-            bar.addAction(self.actions[f"tool_{name}"])
-        bar.addSeparator()
-
-        self.size_label = QLabel("Size")
-        self.size_slider = QSlider(Qt.Horizontal)
-        self.size_slider.setRange(MIN_BRUSH, MAX_BRUSH)
-        self.size_slider.setFixedWidth(140)
-        self.size_slider.setToolTip("Brush size in photo pixels ([ smaller, ] larger)")
-        self.size_slider.setFocusPolicy(Qt.NoFocus)
-        self.size_value = QLabel()
-        self.size_value.setMinimumWidth(48)
-        bar.addWidget(self.size_label)
-        bar.addWidget(self.size_slider)
-        bar.addWidget(self.size_value)
-        bar.addSeparator()
-        for key in ("grow_mask", "shrink_mask", "clear_mask", "invert_mask"):
-            bar.addAction(self.actions[key])
-        bar.addSeparator()
-
-        self.compare_button = QToolButton()
-        self.compare_button.setDefaultAction(self.actions["compare"])
-        self.compare_button.setFocusPolicy(Qt.NoFocus)
-        self.compare_button.pressed.connect(lambda: self.canvas.set_compare(True))
-        self.compare_button.released.connect(lambda: self.canvas.set_compare(False))
-        bar.addWidget(self.compare_button)
-        bar.addAction(self.actions["predict_edges"])
-
-        # Model, texture and Fill get a row of their own: on one row with the tools, a long model name pushed
-        # the Fill button into the toolbar's overflow menu at 1440 px.
-        fill_bar = QToolBar("Fill", self)
-        fill_bar.setObjectName("fill")
-        fill_bar.setIconSize(QSize(22, 22))
-        fill_bar.setMovable(False)
+    def _build_bars(self) -> None:
+        self.toolbar = ToolsBar(self.actions, self)
+        self.addToolBar(Qt.TopToolBarArea, self.toolbar)
+        self.size_slider, self.size_value = self.toolbar.size_slider, self.toolbar.size_value
+        self.fill_toolbar = FillBar(self.actions, self.model_combo, self.settings.texture_strength, self)
         self.addToolBarBreak(Qt.TopToolBarArea)
-        self.addToolBar(Qt.TopToolBarArea, fill_bar)
-        self.fill_toolbar = fill_bar
-        self.model_combo = QComboBox()
-        self.model_combo.setMinimumContentsLength(MODEL_LABEL_CHARS)  # a model and its fine-tunes differ at the end
-        self.model_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
-        # a list that always drops down below the box (Fusion otherwise puts the current item under the pointer)
-        self.model_combo.setStyleSheet("QComboBox { combobox-popup: 0; }")
-        self.model_combo.setMaxVisibleItems(16)
-        self.model_combo.view().setTextElideMode(Qt.ElideMiddle)
-        self.model_combo.setToolTip("Fill model: bundled, your own trained models, or classical fills")
-        self.model_combo.setFocusPolicy(Qt.NoFocus)
-        fill_bar.addWidget(QLabel(" Model "))
-        fill_bar.addWidget(self.model_combo)
-        self.texture_slider = QSlider(Qt.Horizontal)
-        self.texture_slider.setRange(0, 100)
-        self.texture_slider.setFixedWidth(90)
-        self.texture_slider.setFocusPolicy(Qt.NoFocus)
-        self.texture_slider.setValue(round(100 * self.settings.texture_strength))
-        self.texture_slider.valueChanged.connect(self._on_texture_changed)
-        self.texture_label = QLabel()
-        fill_bar.addWidget(QLabel(" Texture "))
-        fill_bar.addWidget(self.texture_slider)
-        fill_bar.addWidget(self.texture_label)
+        self.addToolBar(Qt.TopToolBarArea, self.fill_toolbar)
+        self.texture_slider, self.fill_button = self.fill_toolbar.texture_slider, self.fill_toolbar.fill_button
+        self.texture_label = self.fill_toolbar.texture_label
         self._show_texture()
-        fill_bar.addSeparator()
-        self.fill_button = QToolButton()
-        self.fill_button.setDefaultAction(self.actions["fill"])
-        self.fill_button.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
-        self.fill_button.setObjectName("fillButton")
-        fill_bar.addWidget(self.fill_button)
-        cancel_button = QToolButton()
-        cancel_button.setDefaultAction(self.actions["cancel"])
-        cancel_button.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
-        fill_bar.addWidget(cancel_button)
-        predict = bar.widgetForAction(self.actions["predict_edges"])
-        if isinstance(predict, QToolButton):
-            predict.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
-        for button in (self.fill_button, cancel_button, predict):  # keys stay with the canvas: Space must
-            if isinstance(button, QToolButton):                    # pan, never press a focused Fill button
-                button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-
-    def _build_status_bar(self) -> None:
-        status = self.statusBar()
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setFixedWidth(220)
-        self.progress.setTextVisible(True)
-        self.progress.setVisible(False)
-        self.position_label = QLabel()
-        self.zoom_label = QLabel()
-        self.device_label = QLabel("Engine: starting…")
-        self.device_label.setToolTip("Where fills run (set in Preferences)")
-        self.autosave_warning = QLabel("⚠ Autosave failing")
-        self.autosave_warning.setStyleSheet("color: #e67e22")
-        self.autosave_warning.setVisible(False)
-        status.addPermanentWidget(self.autosave_warning)
-        status.addPermanentWidget(self.progress)
-        status.addPermanentWidget(self.position_label)
-        status.addPermanentWidget(self.zoom_label)
-        status.addPermanentWidget(self.device_label)
+        status = StatusWidgets(self.statusBar())
+        self.progress, self.device_label, self.autosave_warning = (status.progress, status.device_label,
+                                                                   status.autosave_warning)
+        self.position_label, self.zoom_label = status.position_label, status.zoom_label
 
     def _connect(self) -> None:
         doc, canvas, engine = self.document, self.canvas, self.engine
+        self.fills = FillController(doc, engine, self.settings, self.prompter, autosaver=self.autosaver,
+                                    canvas=canvas, status=self.statusBar(), progress=self.progress,
+                                    selected_model=self.selector.selected, uses_edges=self.selector.uses_edges,
+                                    parent=self)
+        self.fills.changed.connect(self._update_actions)
+        self.selector.changed.connect(self._show_texture)
+        self.selector.changed.connect(self._update_actions)
+        self.texture_slider.valueChanged.connect(self._on_texture_changed)
+        self.toolbar.compare_button.pressed.connect(lambda: canvas.set_compare(True))
+        self.toolbar.compare_button.released.connect(lambda: canvas.set_compare(False))
         doc.undo_stack.indexChanged.connect(self._on_history_changed)
         doc.undo_stack.cleanChanged.connect(self._on_clean_changed)
         doc.image_replaced.connect(self._on_image_replaced)
-        doc.layer_changed.connect(self._request_mirror.mark)
         doc.layer_changed.connect(self._autosave_mirror.mark)
         canvas.brush_size_changed.connect(self._on_brush_size)
         canvas.tool_changed.connect(self._on_tool_changed)
@@ -383,18 +132,10 @@ class MainWindow(QMainWindow):
         canvas.layer_visibility_changed.connect(self._on_layer_visibility)
         canvas.cursor_position_changed.connect(self._on_cursor)
         self.size_slider.valueChanged.connect(canvas.set_brush_size)
-        self.model_combo.currentIndexChanged.connect(self._on_model_selected)
-        self.model_combo.currentIndexChanged.connect(self._sync_model_tooltip)
         self.files.opened.connect(self._on_opened)
         self.files.saved.connect(self._on_saved)
         self.autosaver.failed.connect(self._on_autosave_failed)
         self.autosaver.saved.connect(lambda _path: self.autosave_warning.setVisible(False))
-        engine.progress.connect(self.on_progress)
-        engine.finished.connect(self.on_fill_finished)
-        engine.edges_ready.connect(self.on_edges_ready)
-        engine.failed.connect(self.on_failed)
-        engine.cancelled.connect(self.on_cancelled)
-        engine.idle.connect(self._update_actions)
         engine.models_changed.connect(self.on_models_changed)
         engine.device_changed.connect(self.on_device_changed)
 
@@ -425,15 +166,13 @@ class MainWindow(QMainWindow):
                     "invert_mask", "clear_sketch", "zoom_in", "zoom_out", "fit", "actual_size", "compare"):
             self.actions[key].setEnabled(has_image)
         self.actions["fill"].setEnabled(has_image and not busy)
-        uses_edges = self._selected_uses_edges()
+        uses_edges = self.selector.uses_edges()
         self.actions["predict_edges"].setEnabled(has_image and not busy and uses_edges)
         self.actions["predict_edges"].setToolTip(
             "Show the edges the model proposes inside the hole; correct them with the edge pen before filling"
             if uses_edges else "The chosen model fills without edges: choose an edge-guided model in the model "
                                "box to predict edges and to use your edge sketch")
         self.actions["cancel"].setEnabled(busy)
-        if not busy:
-            self.progress.setVisible(False)
 
     @Slot(int)
     def _on_history_changed(self, _index: int) -> None:
@@ -451,11 +190,7 @@ class MainWindow(QMainWindow):
     def _on_image_replaced(self) -> None:
         if self._shut_down:
             return
-        self._doc_generation += 1
-        if self.engine.is_busy():
-            self.engine.cancel()  # a result for the previous photo must not land on this one
-        else:
-            self._request_mirror.reset()  # allocate and copy now, while opening, not during the first fill
+        self.fills.photo_replaced()  # a result for the previous photo must not land on this one
         self.autosaver.flush()
         self._autosave_mirror.reset()
         self._update_actions()
@@ -490,86 +225,28 @@ class MainWindow(QMainWindow):
         self.position_label.setText("" if x < 0 else f"{x}, {y}")
 
     # ================================================================== models and device
-    @Slot(int)
-    def _sync_model_tooltip(self, index: int) -> None:
-        """The box's tooltip names the chosen model in full, whatever the box has room for."""
-        tip = self.model_combo.itemData(index, Qt.ToolTipRole) if index >= 0 else None
-        self.model_combo.setToolTip(f"Fill model: {tip}" if tip else
-                                    "Fill model: bundled, your own trained models, or classical fills")
+    @property
+    def models(self) -> list[ModelInfo]:
+        """The models listed (every one but "Automatic")."""
+        return self.selector.models
+
+    @property
+    def automatic(self) -> ModelInfo | None:
+        """What "Automatic" is as the engine describes it (``resolves_to``); None until it lists its models."""
+        return self.selector.automatic
 
     @Slot(list)
     def on_models_changed(self, models: list) -> None:
         """Fill the model selector and the Models menu from ``Engine.models()``."""
-        self.automatic = next((m for m in models if m.name == DEFAULT_MODEL), None)  # the engine says what it is
-        self.models = [m for m in models if m.name != DEFAULT_MODEL]
-        wanted = self.settings.default_model  # the last choice (kept up to date by the selector)
-        combo = self.model_combo
-        combo.blockSignals(True)
-        combo.clear()
-        combo.addItem("Automatic (best available)", DEFAULT_MODEL)
-        if self.automatic is not None:
-            combo.setItemData(0, self.automatic.description, Qt.ToolTipRole)
-        for info in self.models:
-            kind = MODEL_KIND_LABEL.get(info.kind, info.kind)
-            combo.addItem(model_label(info.name, kind, info.source), info.name)
-            tip = f"{info.name} ({kind}, {info.source})" + (f"\n{info.description}" if info.description else "")
-            combo.setItemData(combo.count() - 1, tip, Qt.ToolTipRole)
-        index = combo.findData(wanted)
-        combo.setCurrentIndex(max(0, index))
-        combo.blockSignals(False)
-        self._sync_model_tooltip(combo.currentIndex())
-        gone_note = f"The model '{wanted}' chosen last time is not available now"
-        if index >= 0 and self.statusBar().currentMessage().startswith(gone_note):
-            self.statusBar().clearMessage()  # an earlier, shorter list did not have it; this one does
-        # an empty list is the one before the engine has listed anything: nothing can be said yet
-        if index < 0 and self.models and wanted and wanted != DEFAULT_MODEL:  # kept in the settings
-            self.statusBar().showMessage(f"The model '{wanted}' chosen last time is not available now: fills use "
-                                         "Automatic until you choose another.", 10000)
-        for action in self.model_actions.actions():
-            self.models_menu.removeAction(action)
-            self.model_actions.removeAction(action)
-        for i in range(combo.count()):
-            action = QAction(combo.itemText(i), self, checkable=True)
-            action.setData(combo.itemData(i))
-            action.setChecked(i == combo.currentIndex())
-            action.triggered.connect(lambda _=False, row=i: self.model_combo.setCurrentIndex(row))
-            self.model_actions.addAction(action)
-            self.models_menu.insertAction(self.models_menu_anchor, action)
-        self._show_texture()
-        self._update_actions()
+        self.selector.set_models(models)
 
     def selected_model(self) -> str:
         """Name of the model chosen in the selector (``default`` = automatic)."""
-        data = self.model_combo.currentData()
-        return str(data) if data else DEFAULT_MODEL
+        return self.selector.selected()
 
     def select_model(self, name: str) -> bool:
         """Choose ``name`` in the selector; False if it is not listed."""
-        index = self.model_combo.findData(name)
-        if index >= 0:
-            self.model_combo.setCurrentIndex(index)
-        return index >= 0
-
-    def _selected_uses_edges(self) -> bool:
-        """Whether the model a fill will use guides itself with edges (for "Automatic", as the engine resolves it)."""
-        name = self.selected_model()
-        if name == DEFAULT_MODEL:
-            return self.automatic is not None and self.automatic.uses_edges
-        return any(m.name == name and m.uses_edges for m in self.models)
-
-    @Slot(int)
-    def _on_model_selected(self, index: int) -> None:
-        for i, action in enumerate(self.model_actions.actions()):
-            action.setChecked(i == index)
-        self.settings.default_model = self.selected_model()
-        self._save_settings()
-        self._show_texture()
-        self._update_actions()
-
-    def _selected_takes_texture(self) -> bool:
-        """Whether the texture strength applies to the selected fill (Automatic always is a structure source)."""
-        name = self.selected_model()
-        return name == DEFAULT_MODEL or any(m.name == name and m.structure_source for m in self.models)
+        return self.selector.select(name)
 
     @Slot(int)
     def _on_texture_changed(self, value: int) -> None:
@@ -577,156 +254,33 @@ class MainWindow(QMainWindow):
         self._show_texture()
         self._save_settings()
 
+    @Slot()
     def _show_texture(self) -> None:
-        self.texture_label.setText(f"{self.texture_slider.value()}% ")
-        takes = self._selected_takes_texture() if hasattr(self, "models") else True
-        self.texture_slider.setEnabled(takes)
-        self.texture_slider.setToolTip(
-            "Texture copied from the photo itself on top of the structure fill: 0% = the smooth structure alone, "
-            "100% = full detail" if takes else "The selected fill copies no texture (Telea, Navier-Stokes and "
-            "PatchMatch are complete fills of their own)")
+        self.fill_toolbar.show_texture(self.selector.takes_texture())
 
     @Slot(str)
     def on_device_changed(self, name: str) -> None:
         self.device_label.setText(name)
 
     # ================================================================== fill
-    def _check_ready(self) -> bool:
-        if self.document.is_empty():
-            self.statusBar().showMessage("Open a photo first (File > Open, or drop one on the window).", 5000)
-            return False
-        if not self.document.mask.any():
-            self.statusBar().showMessage("Paint over what should go first (Brush, B), then Fill (Ctrl+Enter).", 5000)
-            return False
-        return not self.engine.is_busy()
-
     @Slot()
     def fill(self) -> bool:
-        """Fill the masked area in the worker; the result lands through :meth:`on_fill_finished`."""
-        if not self._check_ready():
-            return False
-        return self._submit("fill")
+        """Fill the masked area in the worker (see :class:`app.fill_controller.FillController`)."""
+        return self.fills.fill()
 
     @Slot()
     def predict_edges(self) -> bool:
         """Ask the edge generator for the edges it proposes in the hole (shown on the edge layer)."""
-        if not self._check_ready():
-            return False
-        return self._submit("edges")
-
-    def _build_request(self) -> FillRequest:
-        """Like ``Document.fill_request`` (copies of the layers), but the photo comes from a mirror kept
-        between fills in which only the changed rects are refreshed: copying the whole 24 MP photo in the
-        GUI thread would freeze it for tens of ms per fill. Safe because jobs run one at a time and the
-        mirror is only refreshed when no job is pending."""
-        doc = self.document
-        return FillRequest(image=self._request_mirror.sync(), mask=doc.mask.copy(),
-                           sketch_drawn=doc.sketch_drawn.copy() if doc.sketch_drawn.any() else None,
-                           sketch_erased=doc.sketch_erased.copy() if doc.sketch_erased.any() else None,
-                           model=self.selected_model(),
-                           options=FillOptions(texture=self.settings.texture_strength))
-
-    def _submit(self, kind: str) -> bool:
-        request = self._build_request()
-        self._job_generation = self._doc_generation
-        self._job_kind = kind
-        self._job_request = request  # what was sent: the person may keep painting while it runs
-        self.progress.setValue(0)
-        self.progress.setFormat("Filling…" if kind == "fill" else "Predicting edges…")
-        self.progress.setVisible(True)
-        self.statusBar().showMessage("Filling… (Esc cancels)" if kind == "fill" else "Predicting edges…")
-        if kind == "fill":
-            self.autosaver.save_now()  # a crash during the fill must not lose what was painted
-            self.engine.fill(request, copy=False)
-        else:
-            self.engine.predict_edges(request, copy=False)
-        self._update_actions()
-        return True
+        return self.fills.predict_edges()
 
     def cancel_job(self) -> None:
         """Stop the running fill (cooperative: it ends at the engine's next check)."""
-        if self.engine.is_busy():
-            self.engine.cancel()
-            self.statusBar().showMessage("Cancelling…")
-
-    @Slot(float, str)
-    def on_progress(self, fraction: float, stage: str) -> None:
-        self.progress.setValue(round(fraction * 1000))
-        self.progress.setFormat(f"{stage} %p%")
-
-    def _current(self) -> bool:
-        return self._job_generation == self._doc_generation and not self._closing
-
-    @Slot(object)
-    def on_fill_finished(self, result: FillResult) -> None:
-        """Put the fill in place as one undo step; clear the mask if the preference says so."""
-        self._job_kind = ""
-        self._update_actions()
-        if not self._current():
-            return
-        try:
-            command = self.document.apply_fill(result, clear_mask=self.settings.clear_mask_after_fill,
-                                               sent=self._job_request)
-        except EngineError as exc:
-            self.prompter.error("Fill failed", str(exc))
-            return
-        if command is not None:
-            self.canvas.set_edges_visible(False)  # show the result, not the edges over it (Shift+E shows them)
-        seconds = result.timings.get("total", 0.0)
-        note = " ".join(result.messages)
-        sent = self._job_request
-        if sent is not None and (sent.sketch_drawn is not None or sent.sketch_erased is not None):
-            sketch = np.zeros(sent.mask.shape, bool)
-            for part in (sent.sketch_drawn, sent.sketch_erased):
-                if part is not None:
-                    sketch |= part
-            if not (sketch & sent.mask).any():
-                note = f"Your edge sketch lies outside the hole, so the fill had nothing to follow. {note}".strip()
-            elif not self._selected_uses_edges():
-                note = f"{result.backend} fills without edges: your edge sketch was not used. {note}".strip()
-        if command is None:
-            self.statusBar().showMessage(note or "The fill changed nothing.", 8000)
-        else:
-            self.statusBar().showMessage(f"Filled with {result.backend} on {result.device} in {seconds:.2f} s. "
-                                         f"Hold Tab to compare. {note}".strip(), 10000)
-        self.autosaver.save_soon()
-
-    @Slot(object)
-    def on_edges_ready(self, result: FillResult) -> None:
-        self._job_kind = ""
-        self._update_actions()
-        if not self._current() or result.edges is None:
-            return
-        try:
-            self.document.set_predicted_edges(result.edges)
-        except EngineError as exc:
-            self.prompter.error("Predict edges failed", str(exc))
-            return
-        self.canvas.set_edges_visible(True)
-        self.statusBar().showMessage("Predicted edges shown in yellow; correct them with the edge pen (P) and "
-                                     "edge eraser (Shift+P), then Fill.", 10000)
+        self.fills.cancel()
 
     @Slot(str)
     def on_failed(self, message: str) -> None:
         """Any engine error: a clear dialog; the editor keeps working."""
-        kind, self._job_kind = self._job_kind, ""
-        self._update_actions()
-        if self._closing:
-            return
-        if kind == "fill" and self.selected_model() != DEFAULT_MODEL and "cannot be read" in message:
-            message += "\n\nThe model's files may have been moved or deleted: use Models > Refresh Model List, or " \
-                       "choose another model."
-        title = {"fill": "Fill failed", "edges": "Predict edges failed"}.get(kind, "Fill engine")
-        self.statusBar().showMessage({"fill": "The fill failed.", "edges": "Predicting edges failed."}.get(
-            kind, "The fill engine is not available (see the message)."), 5000)
-        self.prompter.error(title, message)
-
-    @Slot()
-    def on_cancelled(self) -> None:
-        self._job_kind = ""
-        self._update_actions()
-        if not self._closing and self._current():  # not when opening another photo cancelled it
-            self.statusBar().showMessage("Cancelled.", 4000)
+        self.fills.on_failed(message)
 
     # ================================================================== mask menu
     def grow_mask(self, pixels: int | None = None) -> bool:
@@ -767,21 +321,6 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Saved {path}", 6000)
         self._update_title()
         self.autosaver.save_now()
-
-    def _fill_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        recent = self.settings.existing_recent()
-        if not recent:
-            self.recent_menu.addAction("No recent files").setEnabled(False)
-            return
-        self.recent_menu.setToolTipsVisible(True)
-        names = [Path(name).name for name in recent]
-        for i, name in enumerate(recent, 1):
-            path = Path(name)
-            label = path.name if names.count(path.name) == 1 else f"{path.name} ({path.parent.name or path.parent})"
-            action = self.recent_menu.addAction(f"&{i % 10} {label.replace('&', '&&')}")  # a literal & in a name
-            action.setToolTip(name)
-            action.triggered.connect(lambda _=False, p=name: self.open_path(p))
 
     def dragEnterEvent(self, event) -> None:
         if self._dropped_path(event.mimeData()) is not None:
@@ -838,52 +377,10 @@ class MainWindow(QMainWindow):
         return session_module.take_snapshot(doc, self.files.save_target, mirror=self._autosave_mirror)
 
     def offer_recovery(self) -> bool:
-        """At startup: offer the sessions of editors that did not close cleanly, newest first. True if one
-        was recovered (any others stay for the next start).
-
-        Declining removes that session. One that cannot be restored is never deleted here: damaged files are
-        set aside (``damaged-<id>``), and one whose photo cannot be reached now (a drive not mounted) is
-        kept and offered again next time.
-        """
-        recovered_one = False
-        for orphan in session_slots.claim_orphans():
-            if recovered_one:
-                orphan.release(clear=False)
-                continue
-            recovered_one = self._offer(orphan)
-        return recovered_one
-
-    def _offer(self, orphan: session_slots.SessionSlot) -> bool:
-        summary = session_module.session_summary(orphan.folder) or {}
-        photo = summary.get("photo_path") or "an unsaved photo"
-        when = summary.get("saved_at", "")
-        steps = summary.get("history_steps", 0)
-        question = (f"The editor did not close cleanly last time.\n\nRecover the session with {photo} "
-                    f"({steps} edit{'s' if steps != 1 else ''}, saved {when})?")
-        if not self.prompter.confirm("Recover session", question, default=True):
-            orphan.release(clear=True)
+        """At startup: offer the sessions of editors that did not close cleanly (see
+        :func:`app.recovery.offer_recovery`); True if one was recovered."""
+        if not recovery.offer_recovery(self.document, self.files, self.autosaver, self.prompter):
             return False
-        try:
-            recovered = session_module.recover(self.document, orphan.folder)
-        except session_module.SessionDamaged as exc:
-            kept = orphan.set_aside()
-            self.prompter.error("Cannot recover the session", f"{exc}\n\nIts files were kept in {kept}.")
-            return False
-        except session_module.SessionError as exc:
-            orphan.release(clear=False)
-            self.prompter.error("Cannot recover the session",
-                                f"{exc}\n\nThe session is kept and will be offered again at the next start.")
-            return False
-        try:  # this editor's own session takes over before the old one is removed
-            saved = self.autosaver.save_sync()
-        except Exception as exc:  # disk full...: keep the old one rather than lose both
-            log.warning("could not save the recovered session: %s", exc)
-            saved = None
-        orphan.release(clear=saved is not None)
-        self.files.save_target = recovered.save_target
-        self.files._original_confirmed = False
-        if recovered.messages:
-            self.prompter.warning("Session recovered", "\n".join(recovered.messages))
         self.statusBar().showMessage("Session recovered.", 6000)
         self._update_actions()
         self._update_title()
@@ -956,20 +453,8 @@ class MainWindow(QMainWindow):
                           f"<p>Engine: {self.engine.device_name or 'starting'}</p>")
 
     def shortcut_rows(self) -> list[tuple[str, str]]:
-        """(keys, what they do) for the F1 list: the tools, held keys, then every action with a shortcut."""
-        rows = [(key, f"{label}: {what}") for _, label, key, what in TOOLS]
-        rows += [("[ / ]", "smaller / larger brush"), ("Esc", "cancel the fill, or the drag in progress"),
-                 ("Tab (hold)", "compare with the photo before the last fill"), ("Space (hold)", "pan")]
-        # the keys written out above are not listed a second time from their actions
-        listed = {"[", "]", "Esc", "Tab", "Space"}
-        tool_actions = {f"tool_{name}" for name, *_ in TOOLS}
-        for key, action in self.actions.items():  # as the menus have them, so the list cannot go stale
-            keys = " / ".join(k.toString(QKeySequence.NativeText) for k in action.shortcuts() if not k.isEmpty())
-            if keys in listed:
-                continue
-            if keys and key not in tool_actions:
-                rows.append((keys, action.text().replace("&", "").rstrip("…")))
-        return rows
+        """(keys, what they do) for the F1 list (see :func:`app.window_actions.shortcut_rows`)."""
+        return shortcut_rows(self.actions)
 
     def show_shortcuts(self) -> None:
         lines = [f"<tr><td><b>{keys}</b></td><td>{what}</td></tr>" for keys, what in self.shortcut_rows()]
@@ -1017,7 +502,7 @@ class MainWindow(QMainWindow):
         stack.indexChanged.disconnect(self._on_history_changed)
         stack.cleanChanged.disconnect(self._on_clean_changed)
         self.document.image_replaced.disconnect(self._on_image_replaced)
-        self.document.layer_changed.disconnect(self._request_mirror.mark)
+        self.fills.stop()
         self.document.layer_changed.disconnect(self._autosave_mirror.mark)
         if self._finetune is not None:
             self._finetune.shutdown()  # training saves a checkpoint (Resume continues it next time)
@@ -1035,8 +520,3 @@ class MainWindow(QMainWindow):
             self.settings.save()
         except OSError as exc:
             log.warning("could not save preferences: %s", exc)
-
-    def recent_menu_for_tests(self) -> QMenu:
-        """The Open Recent submenu, filled."""
-        self._fill_recent_menu()
-        return self.recent_menu

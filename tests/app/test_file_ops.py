@@ -8,6 +8,7 @@ from collections import deque
 import numpy as np
 import pytest
 from PIL import Image
+from PySide6.QtWidgets import QMenu
 
 from app.document import Document
 from app.file_ops import FileOps, suggest_save_as
@@ -167,11 +168,19 @@ def test_unsaved_changes_prompt(ops, photo_file):
     assert not ops.document.is_modified() and photo_file.read_bytes() != before
 
 
+def _recent_menu(window) -> QMenu:
+    """File > Open Recent, reached through the menu bar and filled as it is just before it shows."""
+    file_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&File")
+    menu = next(a.menu() for a in file_menu.actions() if a.text() == "Open &Recent")
+    menu.aboutToShow.emit()
+    return menu
+
+
 def test_recent_files_are_remembered_and_listed(make_window, qtbot, photo_file, tmp_path):
     window = make_window(engine_factory=FakeEngine)
     assert window.open_path(photo_file)
     assert Settings.load().recent_files[0] == str(photo_file.resolve())
-    menu = window.recent_menu_for_tests()
+    menu = _recent_menu(window)
     actions = menu.actions()
     assert len(actions) == 1 and actions[0].text().endswith("photo.jpg")
     window.document.load_array(np.zeros((4, 4, 3), np.uint8))  # something else is open
@@ -188,7 +197,7 @@ def test_recent_files_are_remembered_and_listed(make_window, qtbot, photo_file, 
     for path in (gone, amp, twin):
         assert window.open_path(path)
     gone.unlink()
-    texts = [a.text() for a in window.recent_menu_for_tests().actions()]
+    texts = [a.text() for a in _recent_menu(window).actions()]
     assert texts[0].endswith("photo.jpg (elsewhere)") and "R&&D.png" in texts[1] and len(texts) == 3
     assert str(gone.resolve()) not in window.settings.recent_files
 

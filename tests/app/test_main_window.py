@@ -575,7 +575,7 @@ def test_no_false_model_gone_warning_while_the_list_is_loading(make_window, qtbo
 
 
 def test_model_names_are_shown_in_full_or_cut_in_the_middle(make_window, qtbot):
-    from app.main_window import MODEL_LABEL_CHARS, elide_middle, model_label
+    from app.model_selector import MODEL_LABEL_CHARS, elide_middle, model_label
     from engine.api import ModelInfo
 
     assert elide_middle("abc", 10) == "abc"

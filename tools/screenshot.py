@@ -1,6 +1,7 @@
-"""Drive the real editor and grab a screenshot (for the docs). Run it under a real or virtual display:
+"""Drive the real editor and grab a screenshot (for the docs). Run it from the repository root (with the
+project installed, ``pip install -e .``) under a real or virtual display:
 
-    xvfb-run -a -s "-screen 0 1600x1000x24" python -m app.screenshot PHOTO --out docs/images/editor.png \
+    xvfb-run -a -s "-screen 0 1600x1000x24" python tools/screenshot.py PHOTO --out docs/images/editor.png \
         --stroke 375,206,377,270 --stroke 368,268,440,292 --brush 30 --hover 330,250
 
 The window opens ``PHOTO`` (with the dark theme ``inpaint-gui`` uses), paints the given brush strokes with
