@@ -33,57 +33,16 @@ from app.commands import (
     StrokeCommand,
     command_from_state,
 )
+from app.rects import box_to_rect
 from engine.api import FillOptions, FillRequest, FillResult
+from engine.box import Box, bbox_of, diff_box, merge_boxes
 from engine.errors import MaskError
-from engine.regions import merge_overlapping
 
 HISTORY_VERSION = 1
 
 
 _TILE = 128  # stroke backup granularity (px)
 BOOL_LAYERS = ("mask", "sketch_drawn", "sketch_erased")
-Box = tuple[int, int, int, int]
-
-
-def box_to_rect(box: tuple[int, int, int, int]) -> QRect:
-    """``(x0, y0, x1, y1)`` (exclusive ends) to a QRect."""
-    x0, y0, x1, y1 = box
-    return QRect(x0, y0, x1 - x0, y1 - y0)
-
-
-def _contains(outer: Box, inner: Box) -> bool:
-    return outer[0] <= inner[0] and outer[1] <= inner[1] and inner[2] <= outer[2] and inner[3] <= outer[3]
-
-
-def _offset(box: Box | None, x: int, y: int) -> Box | None:
-    return None if box is None else (box[0] + x, box[1] + y, box[2] + x, box[3] + y)
-
-
-def _overlap(a: Box, b: Box, gap: int = 0) -> bool:
-    return a[0] < b[2] + gap and b[0] < a[2] + gap and a[1] < b[3] + gap and b[1] < a[3] + gap
-
-
-def _area(box: Box) -> int:
-    return (box[2] - box[0]) * (box[3] - box[1])
-
-
-def subtract_box(box: Box, cut: Box) -> list[Box]:
-    """``box`` minus ``cut`` as at most four disjoint boxes."""
-    if not _overlap(box, cut):
-        return [box]
-    x0, y0, x1, y1 = box
-    cx0, cy0, cx1, cy1 = cut
-    out = []
-    if cy0 > y0:
-        out.append((x0, y0, x1, cy0))
-    if cy1 < y1:
-        out.append((x0, cy1, x1, y1))
-    my0, my1 = max(y0, cy0), min(y1, cy1)
-    if cx0 > x0:
-        out.append((x0, my0, cx0, my1))
-    if cx1 < x1:
-        out.append((cx1, my0, x1, my1))
-    return out
 
 
 class Extent:
@@ -106,27 +65,23 @@ class Extent:
         """Pixels inside ``box`` may now be set."""
         if box is None:
             return
+        box = Box(*box)
         while True:
-            near = next((i for i, other in enumerate(self.boxes) if _overlap(box, other, self.GAP)), None)
+            near = next((i for i, other in enumerate(self.boxes) if box.overlaps(other, self.GAP)), None)
             if near is None:
                 break
-            box = mask_ops.union_box(box, self.boxes.pop(near))
+            box = box.union(self.boxes.pop(near))
         if len(self.boxes) >= self.MAX_BOXES:  # full: merge into the box that grows least
-            best = min(range(len(self.boxes)),
-                       key=lambda i: _area(mask_ops.union_box(box, self.boxes[i])) - _area(self.boxes[i]))
-            self.add(mask_ops.union_box(box, self.boxes.pop(best)))
+            best = min(range(len(self.boxes)), key=lambda i: box.union(self.boxes[i]).area - self.boxes[i].area)
+            self.add(box.union(self.boxes.pop(best)))
             return
         self.boxes.append(box)
 
     def written(self, box: Box, content: Box | None) -> None:
         """``box`` was overwritten and now holds set pixels within ``content`` only (None: none)."""
-        self.boxes = [b for b in self.boxes if not _contains(box, b)]
+        box = Box(*box)
+        self.boxes = [b for b in self.boxes if not box.contains(b)]
         self.add(content)
-
-
-def merge_boxes(boxes: list[Box]) -> list[Box]:
-    """Merge boxes that overlap (until none do), so no pixel is stored twice; order of first appearance."""
-    return merge_overlapping(boxes, lambda box: box, mask_ops.union_box)
 
 
 class Stroke:
@@ -141,10 +96,10 @@ class Stroke:
         self.text = text
         self.writes = dict(writes)
         self._backup: dict[tuple[str, int, int], np.ndarray] = {}
-        self.box: tuple[int, int, int, int] | None = None
+        self.box: Box | None = None
         self.finished = False
 
-    def _save_tiles(self, layer: str, box: tuple[int, int, int, int]) -> None:
+    def _save_tiles(self, layer: str, box: Box) -> None:
         array = self._doc.layer(layer)
         x0, y0, x1, y1 = box
         for ty in range(y0 // _TILE, (y1 - 1) // _TILE + 1):
@@ -153,7 +108,7 @@ class Stroke:
                 if key not in self._backup:
                     self._backup[key] = array[ty * _TILE : (ty + 1) * _TILE, tx * _TILE : (tx + 1) * _TILE].copy()
 
-    def stamp(self, box: tuple[int, int, int, int], footprint: np.ndarray) -> None:
+    def stamp(self, box: Box, footprint: np.ndarray) -> None:
         """Set the stroke's layers to their values where ``footprint`` (a bool array of ``box``'s size) is set."""
         if self.finished:
             raise RuntimeError("stroke already finished")
@@ -163,7 +118,7 @@ class Stroke:
             self._doc.layer(layer)[y0:y1, x0:x1][footprint] = value
             if value:
                 self._doc._extend(layer, box)
-        self.box = mask_ops.union_box(self.box, box)
+        self.box = Box(*box).union(self.box)
         self._doc._notify(self._layer_group(), box)
 
     def segment(self, p0: tuple[float, float], p1: tuple[float, float], size: float) -> None:
@@ -172,12 +127,11 @@ class Stroke:
         if hit is not None:
             self.stamp(*hit)
 
-    def fill_box(self, box: tuple[int, int, int, int]) -> None:
+    def fill_box(self, box: Box) -> None:
         """Set the stroke's layers in a whole box (rectangle tool)."""
-        clipped = mask_ops.clip_box(box, self._doc.height, self._doc.width)
+        clipped = Box(*box).clip(self._doc.image.shape)
         if clipped is not None:
-            x0, y0, x1, y1 = clipped
-            self.stamp(clipped, np.ones((y1 - y0, x1 - x0), dtype=bool))
+            self.stamp(clipped, np.ones((clipped.height, clipped.width), dtype=bool))
 
     def rebase(self, command, undone: bool) -> None:
         """Another edit ran mid-stroke (undo shortcut, a fill arriving): make it part of the stroke's baseline.
@@ -192,16 +146,14 @@ class Stroke:
             return
         for patch in getattr(command, "patches", []):
             values = patch.old if undone else patch.new
-            px0, py0, px1, py1 = patch.box
             for (layer, ty, tx), tile in self._backup.items():
                 if layer != patch.layer:
                     continue
-                tx0, ty0 = tx * _TILE, ty * _TILE
-                ix0, iy0 = max(px0, tx0), max(py0, ty0)
-                ix1, iy1 = min(px1, tx0 + tile.shape[1]), min(py1, ty0 + tile.shape[0])
-                if ix1 > ix0 and iy1 > iy0:
-                    tile[iy0 - ty0 : iy1 - ty0, ix0 - tx0 : ix1 - tx0] = values[iy0 - py0 : iy1 - py0,
-                                                                                 ix0 - px0 : ix1 - px0]
+                tile_box = Box.from_xywh(tx * _TILE, ty * _TILE, tile.shape[1], tile.shape[0])
+                common = patch.box.intersection(tile_box)
+                if common is not None:
+                    tile[common.offset(-tile_box.x0, -tile_box.y0).slices()] = \
+                        values[common.offset(-patch.x, -patch.y).slices()]
 
     def _layer_group(self) -> str:
         return "mask" if "mask" in self.writes else "sketch"
@@ -220,7 +172,7 @@ class Stroke:
         for (layer, ty, tx), old in sorted(self._backup.items()):
             x0, y0 = tx * _TILE, ty * _TILE
             new = self._doc.layer(layer)[y0 : y0 + old.shape[0], x0 : x0 + old.shape[1]]
-            tight = mask_ops.diff_box(old, new)
+            tight = diff_box(old, new)
             if tight is None:
                 continue
             bx0, by0, bx1, by1 = tight
@@ -389,8 +341,8 @@ class Document(QObject):
                                 f"photo is {self.width} x {self.height}")
             current[...] = value
             if name in self._extent:
-                self._extent[name] = Extent([mask_ops.bbox_of(current)])
-        self._notify("all", (0, 0, self.width, self.height))
+                self._extent[name] = Extent([bbox_of(current)])
+        self._notify("all", Box.of_shape(self.image.shape))
 
     # ------------------------------------------------------------ command target
     def write_patch(self, layer: str, x: int, y: int, values: np.ndarray) -> None:
@@ -399,15 +351,16 @@ class Document(QObject):
         self.layer(layer)[y : y + h, x : x + w] = values
         self._track_write(layer, x, y, values)
         group = "image" if layer == "image" else "mask" if layer == "mask" else "sketch"
-        self._notify(group, (x, y, x + w, y + h))
+        self._notify(group, Box.from_xywh(x, y, w, h))
 
     def invert_mask(self) -> None:
         """Invert the mask in place (used by :class:`InvertMaskCommand`)."""
         np.logical_not(self.mask, out=self.mask)
-        self._extent["mask"] = Extent([(0, 0, self.width, self.height)] if self.mask.size else [])
-        self._notify("mask", (0, 0, self.width, self.height))
+        whole = Box.of_shape(self.mask.shape)
+        self._extent["mask"] = Extent([whole] if self.mask.size else [])
+        self._notify("mask", whole)
 
-    def _notify(self, group: str, box: tuple[int, int, int, int]) -> None:
+    def _notify(self, group: str, box: Box) -> None:
         rect = box_to_rect(box)
         self.layer_changed.emit(group, rect)
         self.changed.emit(rect)
@@ -425,8 +378,9 @@ class Document(QObject):
         ``values``, so undoing an edit usually shrinks the extent back.
         """
         if layer in self._extent:
-            h, w = values.shape[:2]
-            self._extent[layer].written((x, y, x + w, y + h), _offset(mask_ops.bbox_of(values), x, y))
+            content = bbox_of(values)
+            self._extent[layer].written(Box.from_xywh(x, y, values.shape[1], values.shape[0]),
+                                        None if content is None else content.offset(x, y))
 
     def extent(self, layer: str) -> list[Box]:
         """Boxes that together hold every set pixel of a bool layer ([] when it is empty)."""
@@ -442,17 +396,18 @@ class Document(QObject):
         if not self._extent[layer].boxes:
             return []
         array = self.layer(layer)
-        found: list[Box] = []
-        for x0, y0, x1, y1 in known:
-            found.append(_offset(mask_ops.bbox_of(array[y0:y1, x0:x1]), x0, y0))
+        known = [Box(*box) for box in known]
+
+        def content(box: Box) -> Box | None:
+            found = bbox_of(array[box.slices()])
+            return None if found is None else found.offset(box.x0, box.y0)
+
+        found = [content(box) for box in known]
         for extent_box in self._extent[layer].boxes:
             parts = [extent_box]
             for cut in known:
-                parts = [piece for part in parts for piece in subtract_box(part, cut)]
-            rest = None
-            for x0, y0, x1, y1 in parts:
-                rest = mask_ops.union_box(rest, _offset(mask_ops.bbox_of(array[y0:y1, x0:x1]), x0, y0))
-            found.append(rest)
+                parts = [piece for part in parts for piece in part.subtract(cut)]
+            found.append(Box.bounding(content(part) for part in parts))
         boxes = [box for box in found if box is not None]
         if not known:
             self._extent[layer] = Extent(boxes)  # now exact
@@ -476,7 +431,7 @@ class Document(QObject):
         self._stroke = Stroke(self, text, values)
         return self._stroke
 
-    def add_rectangle(self, box: tuple[int, int, int, int], value: bool = True) -> StrokeCommand | None:
+    def add_rectangle(self, box: Box, value: bool = True) -> StrokeCommand | None:
         """Add (or with ``value=False`` remove) a box of the mask as one undo step."""
         stroke = self.begin_stroke("rectangle" if value else "eraser")
         stroke.fill_box(box)
@@ -487,7 +442,7 @@ class Document(QObject):
         """Push a command replacing ``box`` of ``layer`` by ``new_values``, trimmed to what differs."""
         x0, y0, x1, y1 = box
         old = self.layer(layer)[y0:y1, x0:x1]
-        tight = mask_ops.diff_box(old, new_values)
+        tight = diff_box(old, new_values)
         if tight is None:
             return None
         tx0, ty0, tx1, ty1 = tight
@@ -535,7 +490,7 @@ class Document(QObject):
         if mask.shape != self.mask.shape:
             raise MaskError(f"The mask is {mask.shape[1] if mask.ndim > 1 else '?'} x {mask.shape[0]} pixels "
                             f"but the photo is {self.width} x {self.height}.")
-        return self._push_layer_change("mask", "Import mask", (0, 0, self.width, self.height),
+        return self._push_layer_change("mask", "Import mask", Box.of_shape(self.mask.shape),
                                        mask.astype(bool)) is not None
 
     def _clear_patches(self, layers, known: list[Box] | tuple[Box, ...] = ()) -> list[Patch]:
@@ -585,7 +540,7 @@ class Document(QObject):
             if sent is not None:
                 still = sent.mask[y0:y1, x0:x1] & self.mask[y0:y1, x0:x1]
                 new = np.where(still[..., None], new, old)
-            tight = mask_ops.diff_box(old, new)
+            tight = diff_box(old, new)
             if tight is not None:
                 tx0, ty0, tx1, ty1 = tight
                 patches.append(Patch.make("image", x0 + tx0, y0 + ty0, old[ty0:ty1, tx0:tx1], new[ty0:ty1, tx0:tx1]))
@@ -619,9 +574,9 @@ class Document(QObject):
     def _fill_boxes(self, regions) -> list[Box]:
         """The boxes a fill may have changed: its regions clipped to the photo and merged where they overlap."""
         if not regions:
-            return [(0, 0, self.width, self.height)] if not self.is_empty() else []
-        clipped = [mask_ops.clip_box(tuple(int(v) for v in region), self.height, self.width) for region in regions]
-        return merge_boxes([box for box in clipped if box is not None])
+            return [Box.of_shape(self.image.shape)] if not self.is_empty() else []
+        clipped = [Box(*(int(v) for v in region)).clip(self.image.shape) for region in regions]
+        return merge_boxes(box for box in clipped if box is not None)
 
     def set_predicted_edges(self, edges: np.ndarray | None) -> None:
         """Show the edge generator's proposal (H x W, nonzero = edge); None hides it. Not part of the history.
@@ -745,4 +700,4 @@ class Document(QObject):
         finally:
             self.blockSignals(signals)
         self.modified_changed.emit(self.is_modified())
-        self._notify("all", (0, 0, self.width, self.height))
+        self._notify("all", Box.of_shape(self.image.shape))
