@@ -10,6 +10,7 @@ import pytest
 from PySide6.QtCore import QRect
 
 import app.document as document_module
+import app.extent as extent_module
 import engine.box as box_module
 from app.commands import FillCommand, StrokeCommand
 from app.document import Document
@@ -368,7 +369,7 @@ def test_fill_of_two_far_apart_regions_stores_two_small_patches(big, monkeypatch
         scanned.append(layer.shape[0] * layer.shape[1])
         return real_bbox(layer)
 
-    for module in (box_module, document_module):  # diff_box's scans and the document's own
+    for module in (box_module, document_module, extent_module):  # diff_box's scans and the document's own
         monkeypatch.setattr(module, "bbox_of", spy)
     cmd = big.apply_fill(result)
     assert big.undo_stack.count() == 5 and big.undo_stack.command(4) is cmd  # one step for the user
