@@ -23,6 +23,8 @@ from typing import Protocol
 import numpy as np
 from PySide6.QtGui import QUndoCommand
 
+from engine.box import Box
+
 LAYERS = ("image", "mask", "sketch_drawn", "sketch_erased")
 """Undoable layers; their index is what the serialised form stores."""
 
@@ -80,9 +82,9 @@ class Patch:
         return self._unpack(self.new_data)
 
     @property
-    def box(self) -> tuple[int, int, int, int]:
-        """``(x0, y0, x1, y1)`` in document pixels."""
-        return self.x, self.y, self.x + self.shape[1], self.y + self.shape[0]
+    def box(self) -> Box:
+        """The patch's box in document pixels."""
+        return Box.from_xywh(self.x, self.y, self.shape[1], self.shape[0])
 
     @property
     def nbytes(self) -> int:

@@ -10,6 +10,10 @@ handed to another thread (``fill_request``) is a copy. Layers are written only t
 (strokes, ``write_patch``, ``set_layers``...): it tracks for each bool layer an *extent*, a few boxes
 holding all its set pixels, so clearing the mask after a fill scans those boxes, not the whole photo.
 
+Parts kept in their own modules: :mod:`app.stroke` (a stroke being painted), :mod:`app.extent` (the boxes
+tracked per bool layer), :mod:`app.history` (the undo history as plain arrays, for the autosave) and
+:mod:`app.commands` (the undo commands).
+
 Signals: ``changed(QRect)`` the document rect whose pixels changed (views repaint only that);
 ``layer_changed(str, QRect)`` the same per layer (``"image"``, ``"mask"``, ``"sketch"``, ``"edges"``);
 ``image_replaced()`` a new photo (size may differ: views reset); ``modified_changed(bool)``.
@@ -23,228 +27,16 @@ import numpy as np
 from PySide6.QtCore import QObject, QRect, QSize, Signal
 from PySide6.QtGui import QUndoStack
 
-from app import mask_ops
-from app.commands import (
-    LAYERS,
-    BitmapEditCommand,
-    FillCommand,
-    InvertMaskCommand,
-    Patch,
-    StrokeCommand,
-    command_from_state,
-)
+from app import history, mask_ops
+from app.commands import LAYERS, BitmapEditCommand, FillCommand, InvertMaskCommand, Patch, StrokeCommand
+from app.extent import Extent
+from app.rects import box_to_rect
+from app.stroke import Stroke
 from engine.api import FillOptions, FillRequest, FillResult
+from engine.box import Box, bbox_of, diff_box, merge_boxes
 from engine.errors import MaskError
-from engine.regions import merge_overlapping
 
-HISTORY_VERSION = 1
-
-
-_TILE = 128  # stroke backup granularity (px)
 BOOL_LAYERS = ("mask", "sketch_drawn", "sketch_erased")
-Box = tuple[int, int, int, int]
-
-
-def box_to_rect(box: tuple[int, int, int, int]) -> QRect:
-    """``(x0, y0, x1, y1)`` (exclusive ends) to a QRect."""
-    x0, y0, x1, y1 = box
-    return QRect(x0, y0, x1 - x0, y1 - y0)
-
-
-def _contains(outer: Box, inner: Box) -> bool:
-    return outer[0] <= inner[0] and outer[1] <= inner[1] and inner[2] <= outer[2] and inner[3] <= outer[3]
-
-
-def _offset(box: Box | None, x: int, y: int) -> Box | None:
-    return None if box is None else (box[0] + x, box[1] + y, box[2] + x, box[3] + y)
-
-
-def _overlap(a: Box, b: Box, gap: int = 0) -> bool:
-    return a[0] < b[2] + gap and b[0] < a[2] + gap and a[1] < b[3] + gap and b[1] < a[3] + gap
-
-
-def _area(box: Box) -> int:
-    return (box[2] - box[0]) * (box[3] - box[1])
-
-
-def subtract_box(box: Box, cut: Box) -> list[Box]:
-    """``box`` minus ``cut`` as at most four disjoint boxes."""
-    if not _overlap(box, cut):
-        return [box]
-    x0, y0, x1, y1 = box
-    cx0, cy0, cx1, cy1 = cut
-    out = []
-    if cy0 > y0:
-        out.append((x0, y0, x1, cy0))
-    if cy1 < y1:
-        out.append((x0, cy1, x1, y1))
-    my0, my1 = max(y0, cy0), min(y1, cy1)
-    if cx0 > x0:
-        out.append((x0, my0, cx0, my1))
-    if cx1 < x1:
-        out.append((cx1, my0, x1, my1))
-    return out
-
-
-class Extent:
-    """A few boxes that together hold every set pixel of a bool layer (a superset, kept small).
-
-    Painting adds the dab boxes (near ones merge, so a stroke is one box and two far-apart objects are
-    two); writing a box replaces the boxes it covers by the exact bounding box of what was written.
-    Every operation costs the boxes involved, never the photo.
-    """
-
-    GAP = 32  # px: boxes closer than this merge
-    MAX_BOXES = 32
-
-    def __init__(self, boxes: list[Box] | None = None) -> None:
-        self.boxes: list[Box] = []
-        for box in boxes or []:
-            self.add(box)
-
-    def add(self, box: Box | None) -> None:
-        """Pixels inside ``box`` may now be set."""
-        if box is None:
-            return
-        while True:
-            near = next((i for i, other in enumerate(self.boxes) if _overlap(box, other, self.GAP)), None)
-            if near is None:
-                break
-            box = mask_ops.union_box(box, self.boxes.pop(near))
-        if len(self.boxes) >= self.MAX_BOXES:  # full: merge into the box that grows least
-            best = min(range(len(self.boxes)),
-                       key=lambda i: _area(mask_ops.union_box(box, self.boxes[i])) - _area(self.boxes[i]))
-            self.add(mask_ops.union_box(box, self.boxes.pop(best)))
-            return
-        self.boxes.append(box)
-
-    def written(self, box: Box, content: Box | None) -> None:
-        """``box`` was overwritten and now holds set pixels within ``content`` only (None: none)."""
-        self.boxes = [b for b in self.boxes if not _contains(box, b)]
-        self.add(content)
-
-
-def merge_boxes(boxes: list[Box]) -> list[Box]:
-    """Merge boxes that overlap (until none do), so no pixel is stored twice; order of first appearance."""
-    return merge_overlapping(boxes, lambda box: box, mask_ops.union_box)
-
-
-class Stroke:
-    """A stroke being painted: dabs go into the layers live; :meth:`finish` pushes one undo command.
-
-    Before a tile of a layer is first touched its old values are copied (128 x 128 tiles), so the
-    command can hold the stroke's old and new values for its bounding box only.
-    """
-
-    def __init__(self, doc: Document, text: str, writes: dict[str, bool]) -> None:
-        self._doc = doc
-        self.text = text
-        self.writes = dict(writes)
-        self._backup: dict[tuple[str, int, int], np.ndarray] = {}
-        self.box: tuple[int, int, int, int] | None = None
-        self.finished = False
-
-    def _save_tiles(self, layer: str, box: tuple[int, int, int, int]) -> None:
-        array = self._doc.layer(layer)
-        x0, y0, x1, y1 = box
-        for ty in range(y0 // _TILE, (y1 - 1) // _TILE + 1):
-            for tx in range(x0 // _TILE, (x1 - 1) // _TILE + 1):
-                key = (layer, ty, tx)
-                if key not in self._backup:
-                    self._backup[key] = array[ty * _TILE : (ty + 1) * _TILE, tx * _TILE : (tx + 1) * _TILE].copy()
-
-    def stamp(self, box: tuple[int, int, int, int], footprint: np.ndarray) -> None:
-        """Set the stroke's layers to their values where ``footprint`` (a bool array of ``box``'s size) is set."""
-        if self.finished:
-            raise RuntimeError("stroke already finished")
-        x0, y0, x1, y1 = box
-        for layer, value in self.writes.items():
-            self._save_tiles(layer, box)
-            self._doc.layer(layer)[y0:y1, x0:x1][footprint] = value
-            if value:
-                self._doc._extend(layer, box)
-        self.box = mask_ops.union_box(self.box, box)
-        self._doc._notify(self._layer_group(), box)
-
-    def segment(self, p0: tuple[float, float], p1: tuple[float, float], size: float) -> None:
-        """Sweep a round brush of diameter ``size`` (document px) from ``p0`` to ``p1``."""
-        hit = mask_ops.capsule(p0, p1, size / 2.0, self._doc.height, self._doc.width)
-        if hit is not None:
-            self.stamp(*hit)
-
-    def fill_box(self, box: tuple[int, int, int, int]) -> None:
-        """Set the stroke's layers in a whole box (rectangle tool)."""
-        clipped = mask_ops.clip_box(box, self._doc.height, self._doc.width)
-        if clipped is not None:
-            x0, y0, x1, y1 = clipped
-            self.stamp(clipped, np.ones((y1 - y0, x1 - x0), dtype=bool))
-
-    def rebase(self, command, undone: bool) -> None:
-        """Another edit ran mid-stroke (undo shortcut, a fill arriving): make it part of the stroke's baseline.
-
-        The command already wrote its old (``undone``) or new values into the layers, over the stroke's
-        dabs too; writing the same into the saved tiles keeps this stroke's undo step consistent.
-        """
-        if isinstance(command, InvertMaskCommand):
-            for (layer, _ty, _tx), tile in self._backup.items():
-                if layer == "mask":
-                    np.logical_not(tile, out=tile)
-            return
-        for patch in getattr(command, "patches", []):
-            values = patch.old if undone else patch.new
-            px0, py0, px1, py1 = patch.box
-            for (layer, ty, tx), tile in self._backup.items():
-                if layer != patch.layer:
-                    continue
-                tx0, ty0 = tx * _TILE, ty * _TILE
-                ix0, iy0 = max(px0, tx0), max(py0, ty0)
-                ix1, iy1 = min(px1, tx0 + tile.shape[1]), min(py1, ty0 + tile.shape[0])
-                if ix1 > ix0 and iy1 > iy0:
-                    tile[iy0 - ty0 : iy1 - ty0, ix0 - tx0 : ix1 - tx0] = values[iy0 - py0 : iy1 - py0,
-                                                                                 ix0 - px0 : ix1 - px0]
-
-    def _layer_group(self) -> str:
-        return "mask" if "mask" in self.writes else "sketch"
-
-    def finish(self) -> StrokeCommand | None:
-        """End the stroke and push one command for it; None (and nothing pushed) if it changed nothing.
-
-        The command keeps, per touched 128 px tile, the box of what changed there: a long diagonal stroke
-        across a 24 MP photo stores a band of tiles, not its whole bounding box (about 13x less).
-        """
-        if self.finished:
-            return None
-        self.finished = True
-        self._doc._stroke_ended(self)
-        patches = []
-        for (layer, ty, tx), old in sorted(self._backup.items()):
-            x0, y0 = tx * _TILE, ty * _TILE
-            new = self._doc.layer(layer)[y0 : y0 + old.shape[0], x0 : x0 + old.shape[1]]
-            tight = mask_ops.diff_box(old, new)
-            if tight is None:
-                continue
-            bx0, by0, bx1, by1 = tight
-            patches.append(Patch.make(layer, x0 + bx0, y0 + by0, old[by0:by1, bx0:bx1], new[by0:by1, bx0:bx1]))
-        self._backup.clear()
-        if not patches:
-            return None
-        command = StrokeCommand(self._doc, self.text, patches, applied=True)
-        self._doc.undo_stack.push(command)
-        return command
-
-    def cancel(self) -> None:
-        """Undo the stroke's dabs without leaving a command (e.g. Escape while dragging)."""
-        if self.finished:
-            return
-        self.finished = True
-        self._doc._stroke_ended(self)
-        for (layer, ty, tx), tile in self._backup.items():
-            y0, x0 = ty * _TILE, tx * _TILE
-            self._doc.layer(layer)[y0 : y0 + tile.shape[0], x0 : x0 + tile.shape[1]] = tile
-            self._doc._track_write(layer, x0, y0, tile)
-        if self.box is not None:
-            self._doc._notify(self._layer_group(), self.box)
-        self._backup.clear()
 
 
 class Document(QObject):
@@ -389,8 +181,8 @@ class Document(QObject):
                                 f"photo is {self.width} x {self.height}")
             current[...] = value
             if name in self._extent:
-                self._extent[name] = Extent([mask_ops.bbox_of(current)])
-        self._notify("all", (0, 0, self.width, self.height))
+                self._extent[name] = Extent([bbox_of(current)])
+        self._notify("all", Box.of_shape(self.image.shape))
 
     # ------------------------------------------------------------ command target
     def write_patch(self, layer: str, x: int, y: int, values: np.ndarray) -> None:
@@ -399,15 +191,16 @@ class Document(QObject):
         self.layer(layer)[y : y + h, x : x + w] = values
         self._track_write(layer, x, y, values)
         group = "image" if layer == "image" else "mask" if layer == "mask" else "sketch"
-        self._notify(group, (x, y, x + w, y + h))
+        self._notify(group, Box.from_xywh(x, y, w, h))
 
     def invert_mask(self) -> None:
         """Invert the mask in place (used by :class:`InvertMaskCommand`)."""
         np.logical_not(self.mask, out=self.mask)
-        self._extent["mask"] = Extent([(0, 0, self.width, self.height)] if self.mask.size else [])
-        self._notify("mask", (0, 0, self.width, self.height))
+        whole = Box.of_shape(self.mask.shape)
+        self._extent["mask"] = Extent([whole] if self.mask.size else [])
+        self._notify("mask", whole)
 
-    def _notify(self, group: str, box: tuple[int, int, int, int]) -> None:
+    def _notify(self, group: str, box: Box) -> None:
         rect = box_to_rect(box)
         self.layer_changed.emit(group, rect)
         self.changed.emit(rect)
@@ -425,8 +218,9 @@ class Document(QObject):
         ``values``, so undoing an edit usually shrinks the extent back.
         """
         if layer in self._extent:
-            h, w = values.shape[:2]
-            self._extent[layer].written((x, y, x + w, y + h), _offset(mask_ops.bbox_of(values), x, y))
+            content = bbox_of(values)
+            self._extent[layer].written(Box.from_xywh(x, y, values.shape[1], values.shape[0]),
+                                        None if content is None else content.offset(x, y))
 
     def extent(self, layer: str) -> list[Box]:
         """Boxes that together hold every set pixel of a bool layer ([] when it is empty)."""
@@ -435,28 +229,10 @@ class Document(QObject):
     def content_boxes(self, layer: str, known: list[Box] | tuple[Box, ...] = ()) -> list[Box]:
         """Exact bounding boxes of the set pixels of a bool layer, together holding all of them ([]: empty).
 
-        One box per ``known`` box (those of a fill's regions) that holds set pixels, then one per extent
-        box for the set pixels outside the ``known`` boxes. Scans the ``known`` boxes and the layer's
-        tracked extent only, so the cost follows what was painted, not the photo size.
+        Scans the ``known`` boxes (a fill's regions) and the layer's tracked extent only (see
+        :meth:`app.extent.Extent.content_boxes`), so the cost follows what was painted, not the photo size.
         """
-        if not self._extent[layer].boxes:
-            return []
-        array = self.layer(layer)
-        found: list[Box] = []
-        for x0, y0, x1, y1 in known:
-            found.append(_offset(mask_ops.bbox_of(array[y0:y1, x0:x1]), x0, y0))
-        for extent_box in self._extent[layer].boxes:
-            parts = [extent_box]
-            for cut in known:
-                parts = [piece for part in parts for piece in subtract_box(part, cut)]
-            rest = None
-            for x0, y0, x1, y1 in parts:
-                rest = mask_ops.union_box(rest, _offset(mask_ops.bbox_of(array[y0:y1, x0:x1]), x0, y0))
-            found.append(rest)
-        boxes = [box for box in found if box is not None]
-        if not known:
-            self._extent[layer] = Extent(boxes)  # now exact
-        return boxes
+        return self._extent[layer].content_boxes(self.layer(layer), known)
 
     # ------------------------------------------------------------------ editing
     def begin_stroke(self, tool: str) -> Stroke:
@@ -476,7 +252,7 @@ class Document(QObject):
         self._stroke = Stroke(self, text, values)
         return self._stroke
 
-    def add_rectangle(self, box: tuple[int, int, int, int], value: bool = True) -> StrokeCommand | None:
+    def add_rectangle(self, box: Box, value: bool = True) -> StrokeCommand | None:
         """Add (or with ``value=False`` remove) a box of the mask as one undo step."""
         stroke = self.begin_stroke("rectangle" if value else "eraser")
         stroke.fill_box(box)
@@ -487,7 +263,7 @@ class Document(QObject):
         """Push a command replacing ``box`` of ``layer`` by ``new_values``, trimmed to what differs."""
         x0, y0, x1, y1 = box
         old = self.layer(layer)[y0:y1, x0:x1]
-        tight = mask_ops.diff_box(old, new_values)
+        tight = diff_box(old, new_values)
         if tight is None:
             return None
         tx0, ty0, tx1, ty1 = tight
@@ -535,7 +311,7 @@ class Document(QObject):
         if mask.shape != self.mask.shape:
             raise MaskError(f"The mask is {mask.shape[1] if mask.ndim > 1 else '?'} x {mask.shape[0]} pixels "
                             f"but the photo is {self.width} x {self.height}.")
-        return self._push_layer_change("mask", "Import mask", (0, 0, self.width, self.height),
+        return self._push_layer_change("mask", "Import mask", Box.of_shape(self.mask.shape),
                                        mask.astype(bool)) is not None
 
     def _clear_patches(self, layers, known: list[Box] | tuple[Box, ...] = ()) -> list[Patch]:
@@ -585,7 +361,7 @@ class Document(QObject):
             if sent is not None:
                 still = sent.mask[y0:y1, x0:x1] & self.mask[y0:y1, x0:x1]
                 new = np.where(still[..., None], new, old)
-            tight = mask_ops.diff_box(old, new)
+            tight = diff_box(old, new)
             if tight is not None:
                 tx0, ty0, tx1, ty1 = tight
                 patches.append(Patch.make("image", x0 + tx0, y0 + ty0, old[ty0:ty1, tx0:tx1], new[ty0:ty1, tx0:tx1]))
@@ -619,9 +395,9 @@ class Document(QObject):
     def _fill_boxes(self, regions) -> list[Box]:
         """The boxes a fill may have changed: its regions clipped to the photo and merged where they overlap."""
         if not regions:
-            return [(0, 0, self.width, self.height)] if not self.is_empty() else []
-        clipped = [mask_ops.clip_box(tuple(int(v) for v in region), self.height, self.width) for region in regions]
-        return merge_boxes([box for box in clipped if box is not None])
+            return [Box.of_shape(self.image.shape)] if not self.is_empty() else []
+        clipped = [Box(*(int(v) for v in region)).clip(self.image.shape) for region in regions]
+        return merge_boxes(box for box in clipped if box is not None)
 
     def set_predicted_edges(self, edges: np.ndarray | None) -> None:
         """Show the edge generator's proposal (H x W, nonzero = edge); None hides it. Not part of the history.
@@ -694,18 +470,7 @@ class Document(QObject):
         It describes the commands relative to the current layers: save the layers with it and, on
         recovery, load them first, then call :meth:`restore_history`.
         """
-        stack = self.undo_stack
-        state: dict[str, np.ndarray | int] = {
-            "version": HISTORY_VERSION,
-            "count": stack.count(),
-            "index": stack.index(),
-            "clean_index": stack.cleanIndex(),
-            "height": self.height,
-            "width": self.width,
-        }
-        for i in range(stack.count()):
-            state.update(stack.command(i).to_state(f"c{i}."))
-        return state
+        return history.history_state(self)
 
     def restore_history(self, state: dict) -> None:
         """Rebuild the undo stack from :meth:`history_state`, the layers being those saved with it.
@@ -713,36 +478,8 @@ class Document(QObject):
         The layers end up exactly as they were; undo/redo and the clean (saved) index work as before.
         Raises ValueError for a state that does not fit this photo (the layers are then left unchanged).
         """
-        if int(state["version"]) != HISTORY_VERSION:
-            raise ValueError(f"unsupported history version {int(state['version'])}")
-        if (int(state["height"]), int(state["width"])) != (self.height, self.width):
-            raise ValueError("the saved history belongs to a photo of another size")
-        count, index, clean = int(state["count"]), int(state["index"]), int(state["clean_index"])
-        if not (0 <= index <= count and -1 <= clean <= count):
-            raise ValueError("inconsistent history indices")
-        commands = [command_from_state(self, state, f"c{i}.") for i in range(count)]
+        commands = history.commands_from_state(self, state)
         self._drop_stroke()
-        for command in commands:
-            for patch in getattr(command, "patches", []):
-                x0, y0, x1, y1 = patch.box
-                layer = self.layer(patch.layer)
-                if x0 < 0 or y0 < 0 or x1 > self.width or y1 > self.height or layer.shape[2:] != patch.shape[2:]:
-                    raise ValueError("a saved edit lies outside the photo")
-        # Rewind the layers to the state before the first command, then replay through the stack, quietly.
-        signals = self.blockSignals(True)
-        try:
-            self.undo_stack.clear()
-            for command in reversed(commands[:index]):
-                command.undo()
-            for command in commands:
-                self.undo_stack.push(command)
-            if clean >= 0:
-                self.undo_stack.setIndex(clean)
-                self.undo_stack.setClean()
-            else:
-                self.undo_stack.resetClean()
-            self.undo_stack.setIndex(index)
-        finally:
-            self.blockSignals(signals)
+        history.replay(self, commands, int(state["index"]), int(state["clean_index"]))
         self.modified_changed.emit(self.is_modified())
-        self._notify("all", (0, 0, self.width, self.height))
+        self._notify("all", Box.of_shape(self.image.shape))

@@ -1,6 +1,7 @@
 """The fine-tune dialog's decisions, without Qt: what the form's values mean (the job spec), what keeps them
-from starting or from being measured, and the texts the dialog shows. The dialog only reads its widgets into a
-:class:`FinetuneForm` and shows what comes back, so all of this is tested without a QApplication.
+from starting or from being measured, the texts the dialog shows (estimate, progress, validation, warnings)
+and the photo files a "this photo" job reads. The dialog only reads its widgets into a :class:`FinetuneForm`
+and shows what comes back, so all of this is tested without a QApplication.
 """
 
 from __future__ import annotations
@@ -9,17 +10,25 @@ import datetime as _dt
 import math
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from engine.api import ModelInfo
+from engine.atomic import write_with_atomic
 from engine.errors import ModelFileError
 from engine.model_files import check_weights_file, read_card, weights_path
 from engine.model_store import ModelStore
 from engine.paths import user_models_dir
 from trainer import finetune_protocol as protocol
+
+ESTIMATE_PHOTO_SIDE = 1024  # the estimate trains on a downscaled copy (the step cost depends on the crop size)
+VAL_COLUMNS = (("hole_psnr", "hole PSNR"), ("psnr", "PSNR"), ("ssim", "SSIM"), ("l1", "L1 %"))
+"""Validation table columns: (metric key, header)."""
+WORSE_DB = 1.0  # a registered model validating this much below its base gets a warning
 
 
 def format_duration(seconds: float) -> str:
@@ -214,3 +223,100 @@ def problems_for_estimate(form: FinetuneForm) -> str | None:
     if form.mode == "folder":
         return protocol.check_folder(form.folder)
     return None if form.image is not None else "no photo"
+
+
+# ---------------------------------------------------------------------------- what the dialog shows
+def estimate_text(result: dict[str, Any], steps: int, device: str) -> tuple[float, str]:
+    """(total seconds, text) of a run of ``steps`` from a measurement (``startup_s``, ``seconds_per_step``...)."""
+    total = result["startup_s"] + steps * result["seconds_per_step"] * 1.05
+    return total, (
+        f"About {format_duration(total)} on {device} — an estimate: {result['seconds_per_step']:.2f} s per "
+        f"step measured just now over {result['steps']} steps, plus {format_duration(result['startup_s'])} to "
+        "start and a little for validation; other programs running at the same time make it slower.")
+
+
+def estimate_failure(state: str, message: str) -> str:
+    """Why a measurement gave no estimate (``state``/``message`` of its run outcome)."""
+    if state in ("oom", "crashed"):
+        why = ("measuring a few steps ran out of memory or was killed: these settings would likely fail "
+               "the same way; use a smaller batch size or training resolution.")
+    else:
+        why = message or "the measurement failed."
+    return f"No time estimate: {why}"
+
+
+def progress_format(step: int, total: int, eta: object) -> str:
+    """The progress bar's text during training (``eta`` seconds left, if known)."""
+    left = f" — about {format_duration(float(eta))} left" if isinstance(eta, int | float) else ""
+    return f"step {step} / {total}{left}"
+
+
+def validation_rows(table: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Row labels and cell texts (columns :data:`VAL_COLUMNS`) of a validation record's table.
+
+    "all" repeats the only bucket when there is one (a "this photo" run's held-out holes): it is shown once.
+    """
+    shown = {b: m for b, m in table.items() if not (b == "all" and len(table) == 2)}
+    rows = []
+    for metrics in shown.values():
+        row = []
+        for key, _ in VAL_COLUMNS:
+            value = metrics.get(key) if isinstance(metrics, dict) else None
+            row.append(f"{value:.3f}" if key == "ssim" and isinstance(value, float) else
+                       f"{value:.2f}" if isinstance(value, float) else "–")
+        rows.append(row)
+    return [str(b) for b in shown], rows
+
+
+def validation_headline(record: dict[str, Any], first: dict[str, Any]) -> str:
+    """The line above the validation table: the step, and the hole PSNR gained since the ``first`` validation."""
+    first_all = (first.get("table") or {}).get("all", {})
+    latest = (record.get("table") or {}).get("all", {})
+    text = f"Validation at step {record.get('step')}"
+    if first is not record and "hole_psnr" in first_all and "hole_psnr" in latest:
+        gain = latest["hole_psnr"] - first_all["hole_psnr"]
+        where = "the base model" if first.get("step") == 0 else f"step {first.get('step')}"
+        text += f" — hole PSNR {latest['hole_psnr']:.2f} dB, {gain:+.2f} dB against {where}"
+    return text
+
+
+def worse_than_base(first: dict[str, Any] | None, last: dict[str, Any] | None) -> str:
+    """A warning when the registered weights (``last`` validation) validated clearly worse than the model the run
+    started from (the ``first`` one, at step 0); "" otherwise."""
+    if not first or not last or first is last or first.get("step") != 0:
+        return ""
+    before = (first.get("table") or {}).get("all", {}).get("hole_psnr")
+    after = (last.get("table") or {}).get("all", {}).get("hole_psnr")
+    if not isinstance(before, float) or not isinstance(after, float) or after > before - WORSE_DB:
+        return ""
+    return (f" Warning: its validation is {before - after:.1f} dB worse than the base model's (hole PSNR "
+            f"{after:.2f} against {before:.2f} dB): a lower learning rate or fewer steps would likely do better.")
+
+
+def run_label(info: protocol.RunInfo) -> str:
+    """How an unfinished run is listed."""
+    spec = info.spec
+    what = ("this photo" if spec.mode == "photo" else Path(spec.folder).name) if spec else "?"
+    return f"{info.name} — step {info.step}/{info.total} — {info.state} ({what})"
+
+
+# ---------------------------------------------------------------------------- job files
+def write_photo(folder: Path, image: np.ndarray, mask: np.ndarray, max_side: int | None = None) -> None:
+    """Write a "this photo" job's photo and user mask (white = no ground truth) into ``folder``, atomically;
+    with ``max_side`` a copy downscaled to at most that side (the time estimate)."""
+    import cv2
+
+    if max_side and max(image.shape[:2]) > max_side:
+        scale = max_side / max(image.shape[:2])
+        size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        mask = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+
+    def writer(array: np.ndarray) -> Callable[[Path], None]:
+        def write(tmp: Path) -> None:
+            if not cv2.imwrite(str(tmp), array, [cv2.IMWRITE_PNG_COMPRESSION, 1]):
+                raise OSError(f"could not write {tmp.name} (is the disk full?)")
+        return write
+
+    write_with_atomic(folder / protocol.PHOTO_FILE, writer(np.ascontiguousarray(image[..., ::-1])))
+    write_with_atomic(folder / protocol.MASK_FILE, writer(mask.astype(np.uint8) * 255))

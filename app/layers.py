@@ -17,10 +17,9 @@ import numpy as np
 from PySide6.QtCore import QRect, QRectF
 from PySide6.QtGui import QColor, QImage, QPainter, qRgba
 
-from app import mask_ops
+from app.rects import rect_to_box
+from engine.box import Box
 from engine.edges import canny_edges, to_gray
-
-Box = tuple[int, int, int, int]
 
 DEFAULT_MASK_COLOR = QColor(255, 40, 90, 120)
 EDGE_NONE, EDGE_KNOWN, EDGE_PREDICTED, EDGE_DRAWN, EDGE_ERASED = 0, 1, 2, 3, 4
@@ -150,9 +149,7 @@ class ImageLayer:
         box = None
         if rect is not None:
             ox, oy = self.origin
-            h, w = self.base.shape[:2]
-            box = mask_ops.clip_box((rect.x() - ox, rect.y() - oy, rect.x() + rect.width() - ox,
-                                     rect.y() + rect.height() - oy), h, w)
+            box = rect_to_box(rect).offset(-ox, -oy).clip(self.base.shape)
             if box is None:
                 return
         self.pyramid.update(box)
@@ -234,15 +231,13 @@ class EdgeLayer(ImageLayer):
             return
         doc = self.document
         pad = 12  # Gaussian blur reach (sigma 2) and Canny's 3x3 neighbourhoods
-        box = mask_ops.clip_box((rect.x() - pad, rect.y() - pad, rect.x() + rect.width() + pad,
-                                 rect.y() + rect.height() + pad), doc.height, doc.width)
-        if box is None:
+        changed = rect_to_box(rect)
+        box = changed.grow(pad).clip(doc.image.shape)
+        inside = changed.clip(doc.image.shape)
+        if box is None or inside is None:
             return
-        x0, y0, x1, y1 = box
-        edges = canny_edges(to_gray(doc.image[y0:y1, x0:x1]))
-        ix0, iy0 = max(rect.x(), 0), max(rect.y(), 0)
-        ix1, iy1 = min(rect.x() + rect.width(), doc.width), min(rect.y() + rect.height(), doc.height)
-        self._canny[iy0:iy1, ix0:ix1] = edges[iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0]
+        edges = canny_edges(to_gray(doc.image[box.slices()]))
+        self._canny[inside.slices()] = edges[inside.offset(-box.x0, -box.y0).slices()]
 
     def _known(self) -> np.ndarray:
         if self._canny is None:
@@ -253,10 +248,7 @@ class EdgeLayer(ImageLayer):
         """Recompute the codes (and pyramid) under ``rect`` (None: everything)."""
         doc = self.document
         h, w = self.codes.shape
-        if rect is None:
-            box: Box | None = (0, 0, w, h)
-        else:
-            box = mask_ops.clip_box((rect.x(), rect.y(), rect.x() + rect.width(), rect.y() + rect.height()), h, w)
+        box = Box(0, 0, w, h) if rect is None else rect_to_box(rect).clip((h, w))
         if box is None:
             return
         x0, y0, x1, y1 = box

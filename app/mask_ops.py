@@ -1,8 +1,9 @@
-"""Bitmap operations on bool layers (mask, sketch): brush segments, rectangles, grow/shrink, bounding boxes.
+"""Bitmap operations on bool layers (mask, sketch): brush segments, rectangles, grow/shrink.
 
-Pure numpy/cv2, no Qt. Boxes are ``(x0, y0, x1, y1)`` with exclusive ends, in document pixels, the same
-convention as ``FillResult.regions``. Document coordinates are continuous: pixel (i, j) covers
-``[j, j + 1) x [i, i + 1)`` and its centre is at ``(j + 0.5, i + 0.5)``.
+Pure numpy/cv2, no Qt. Boxes are :class:`engine.box.Box` (``x0, y0, x1, y1``, exclusive ends) in document
+pixels, the same as ``FillResult.regions``; bounding boxes come from ``engine.box.bbox_of``. Document
+coordinates are continuous: pixel (i, j) covers ``[j, j + 1) x [i, i + 1)`` and its centre is at
+``(j + 0.5, i + 0.5)``.
 """
 
 from __future__ import annotations
@@ -12,59 +13,7 @@ import functools
 import cv2
 import numpy as np
 
-Box = tuple[int, int, int, int]
-
-
-def clip_box(box: Box, height: int, width: int) -> Box | None:
-    """``box`` clipped to an image of ``height`` x ``width``; None when nothing is left."""
-    x0, y0, x1, y1 = box
-    x0, y0 = max(0, x0), max(0, y0)
-    x1, y1 = min(width, x1), min(height, y1)
-    if x1 <= x0 or y1 <= y0:
-        return None
-    return x0, y0, x1, y1
-
-
-def union_box(a: Box | None, b: Box | None) -> Box | None:
-    """Smallest box holding both (either may be None)."""
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
-
-
-def bbox_of(layer: np.ndarray) -> Box | None:
-    """Bounding box of the nonzero pixels of a 2-D array (or of any channel of an H x W x C one); None if all zero.
-
-    Uses ``cv2.boundingRect`` on the bytes (tens of ms for a 24 MP photo, several times faster than numpy).
-    """
-    if layer.dtype == np.bool_:
-        layer = layer.view(np.uint8)
-    if layer.dtype != np.uint8:
-        layer = (layer != 0).view(np.uint8)
-    if layer.ndim == 3:
-        h, w, c = layer.shape
-        flat = np.ascontiguousarray(layer).reshape(h, w * c)
-    else:
-        c, flat = 1, np.ascontiguousarray(layer)
-    if flat.size == 0:
-        return None
-    x, y, bw, bh = cv2.boundingRect(flat)
-    if bw == 0 or bh == 0:
-        return None
-    return x // c, y, -(-(x + bw) // c), y + bh
-
-
-def diff_box(old: np.ndarray, new: np.ndarray) -> Box | None:
-    """Bounding box of the pixels where two same-shaped arrays differ; None when equal."""
-    if old.shape != new.shape:
-        raise ValueError(f"shapes differ: {old.shape} vs {new.shape}")
-    if old.dtype == np.bool_ and new.dtype == np.bool_:
-        return bbox_of(np.not_equal(old, new))
-    if old.dtype == np.uint8 and new.dtype == np.uint8:
-        return bbox_of(cv2.absdiff(np.ascontiguousarray(old), np.ascontiguousarray(new)))
-    return bbox_of(old != new)
+from engine.box import Box, bbox_of
 
 
 def capsule(p0: tuple[float, float], p1: tuple[float, float], radius: float, height: int, width: int):
@@ -77,13 +26,13 @@ def capsule(p0: tuple[float, float], p1: tuple[float, float], radius: float, hei
     """
     r = max(float(radius), 0.5)
     (ax, ay), (bx, by) = (float(p0[0]), float(p0[1])), (float(p1[0]), float(p1[1]))
-    box = (
+    box = Box(
         int(np.floor(min(ax, bx) - r)),
         int(np.floor(min(ay, by) - r)),
         int(np.floor(max(ax, bx) + r)) + 1,
         int(np.floor(max(ay, by) + r)) + 1,
     )
-    clipped = clip_box(box, height, width)
+    clipped = box.clip((height, width))
     if clipped is None:
         return None
     x0, y0, x1, y1 = clipped
@@ -119,9 +68,9 @@ def rectangle_box(p0: tuple[float, float], p1: tuple[float, float], height: int,
         by = ay + side * (1 if by >= ay else -1)
     x0, x1 = sorted((ax, bx))
     y0, y1 = sorted((ay, by))
-    box = (int(np.floor(x0)), int(np.floor(y0)), max(int(np.ceil(x1)), int(np.floor(x0)) + 1),
-           max(int(np.ceil(y1)), int(np.floor(y0)) + 1))
-    return clip_box(box, height, width)
+    box = Box(int(np.floor(x0)), int(np.floor(y0)), max(int(np.ceil(x1)), int(np.floor(x0)) + 1),
+              max(int(np.ceil(y1)), int(np.floor(y0)) + 1))
+    return box.clip((height, width))
 
 
 @functools.lru_cache(maxsize=64)
@@ -136,10 +85,9 @@ def _morph_region(mask: np.ndarray, n: int, grow: bool) -> tuple[Box, np.ndarray
     box = bbox_of(mask)
     if box is None:
         return None
-    h, w = mask.shape
     # The n-px margin around the box is empty mask (or beyond the photo's edge, where the crop stops).
-    x0, y0, x1, y1 = clip_box((box[0] - n, box[1] - n, box[2] + n, box[3] + n), h, w)
-    crop = np.ascontiguousarray(mask[y0:y1, x0:x1], dtype=np.uint8)
+    box = box.grow(n, mask.shape)
+    crop = np.ascontiguousarray(mask[box.slices()], dtype=np.uint8)
     kernel = _ellipse_kernel(int(n))
     # Beyond the crop lies either that empty margin's outside (irrelevant: more than n px from any hole) or
     # the photo's edge: dilation never invents holes there and erosion never eats a hole that touches it.
@@ -147,7 +95,7 @@ def _morph_region(mask: np.ndarray, n: int, grow: bool) -> tuple[Box, np.ndarray
         out = cv2.dilate(crop, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
     else:
         out = cv2.erode(crop, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=1) > 0
-    return (x0, y0, x1, y1), out
+    return box, out
 
 
 def grow_region(mask: np.ndarray, n: int) -> tuple[Box, np.ndarray] | None:
@@ -166,8 +114,8 @@ def shrink_region(mask: np.ndarray, n: int) -> tuple[Box, np.ndarray] | None:
 def _apply_region(mask: np.ndarray, region: tuple[Box, np.ndarray] | None) -> np.ndarray:
     out = mask.astype(bool, copy=True)
     if region is not None:
-        (x0, y0, x1, y1), values = region
-        out[y0:y1, x0:x1] = values
+        box, values = region
+        out[box.slices()] = values
     return out
 
 

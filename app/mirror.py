@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QRect
 
-Box = tuple[int, int, int, int]
+from app.rects import rect_to_box
+from engine.box import Box
 
 
 class ImageMirror:
@@ -39,12 +40,7 @@ class ImageMirror:
         """Slot for ``Document.layer_changed``: remember photo rects that changed."""
         if group not in ("image", "all") or self.array is None:
             return
-        box = (rect.x(), rect.y(), rect.x() + rect.width(), rect.y() + rect.height())
-        if self._dirty is None:
-            self._dirty = box
-        else:
-            d = self._dirty
-            self._dirty = (min(d[0], box[0]), min(d[1], box[1]), max(d[2], box[2]), max(d[3], box[3]))
+        self._dirty = rect_to_box(rect).union(self._dirty)
 
     def sync(self) -> np.ndarray:
         """The mirror, brought up to date (a full copy the first time or when the photo array changed)."""
@@ -59,11 +55,9 @@ class ImageMirror:
             return self.array
         self.copied_pixels = 0
         if self._dirty is not None:
-            height, width = image.shape[:2]
-            x0, y0, x1, y1 = self._dirty
-            x0, y0, x1, y1 = max(0, x0), max(0, y0), min(width, x1), min(height, y1)
-            if x1 > x0 and y1 > y0:
-                self.array[y0:y1, x0:x1] = image[y0:y1, x0:x1]
-                self.copied_pixels = (x1 - x0) * (y1 - y0)
+            box = self._dirty.clip(image.shape)
+            if box is not None:
+                self.array[box.slices()] = image[box.slices()]
+                self.copied_pixels = box.area
             self._dirty = None
         return self.array

@@ -1,7 +1,7 @@
 """Split a hole mask into regions to fill, each with a crop box that holds enough known context.
 
-Cost grows with the mask, not the photo: the only whole-image work is two ``any`` reductions over the
-bool mask (to find its bounding box); connected components run on that bounding box only, and on a
+Cost grows with the mask, not the photo: the only whole-image work is one pass over the bool mask to find
+its bounding box (``engine.box.bbox_of``); connected components run on that bounding box only, and on a
 downsampled copy of it when it is large. Everything after works on boxes.
 
 Context margin: ``max(MIN_MARGIN, MARGIN_RATIO * long side of the hole box)``, i.e. half the hole's long
@@ -22,12 +22,12 @@ side with a 48 px floor. Why:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
 import cv2
 import numpy as np
+
+from engine.box import Box, bbox_of, merge_overlapping
 
 MIN_MARGIN = 48
 MIN_OVERRIDE = 4  # an explicit margin is never smaller: a crop must hold known pixels around its hole
@@ -35,8 +35,7 @@ MARGIN_RATIO = 0.5
 GROUP_DILATION = 2  # px: strokes closer than about twice this are one component
 MAX_COMPONENT_PIXELS = 2_000_000  # connected components above this run on a downsampled mask
 
-Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive ends)
-T = TypeVar("T")
+mask_bbox = bbox_of  # the name engine.resolution imports; new code uses engine.box.bbox_of
 
 
 @dataclass(frozen=True)
@@ -48,33 +47,26 @@ class Region:
 
     @property
     def width(self) -> int:
-        return self.box[2] - self.box[0]
+        """Width of the crop box."""
+        return self.box.width
 
     @property
     def height(self) -> int:
-        return self.box[3] - self.box[1]
+        """Height of the crop box."""
+        return self.box.height
 
     def slices(self) -> tuple[slice, slice]:
         """Row and column slices of the crop box, for numpy indexing."""
-        x0, y0, x1, y1 = self.box
-        return slice(y0, y1), slice(x0, x1)
+        return self.box.slices()
 
 
 def context_margin(hole_box: Box, override: int | None = None) -> int:
     """Pixels of known context around a hole box (see the module docstring for the choice)."""
     if override is not None:
         return max(MIN_OVERRIDE, int(override))
-    long_side = max(hole_box[2] - hole_box[0], hole_box[3] - hole_box[1])
+    hole = Box(*hole_box)
+    long_side = max(hole.width, hole.height)
     return max(MIN_MARGIN, math.ceil(MARGIN_RATIO * long_side))
-
-
-def mask_bbox(mask: np.ndarray) -> Box | None:
-    """Bounding box of the True pixels, or None for an empty mask (two cheap reductions over the mask)."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(mask[rows[0]:rows[-1] + 1].any(axis=0))
-    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
 def component_boxes(mask: np.ndarray, dilation: int = GROUP_DILATION,
@@ -87,7 +79,7 @@ def component_boxes(mask: np.ndarray, dilation: int = GROUP_DILATION,
     """
     if mask.dtype != np.bool_:
         mask = mask.astype(bool)
-    bbox = mask_bbox(mask)
+    bbox = bbox_of(mask)
     if bbox is None:
         return []
     bx0, by0, bx1, by1 = bbox
@@ -111,55 +103,24 @@ def component_boxes(mask: np.ndarray, dilation: int = GROUP_DILATION,
         xe, ye = (x + w - grow if x + w < sw else sw), (y + h - grow if y + h < sh else sh)
         x0, y0 = max(0, xs * factor), max(0, ys * factor)
         x1, y1 = min(bx1 - bx0, xe * factor), min(by1 - by0, ye * factor)
-        box = (bx0 + x0, by0 + y0, bx0 + x1, by0 + y1)
+        box = Box(bx0 + x0, by0 + y0, bx0 + x1, by0 + y1)
         if factor > 1:  # tighten the block-sized slack on the full-resolution mask, inside the small box only
-            tight = mask_bbox(mask[box[1]:box[3], box[0]:box[2]])
+            tight = bbox_of(mask[box.slices()])
             if tight is not None:
-                box = (box[0] + tight[0], box[1] + tight[1], box[0] + tight[2], box[1] + tight[3])
+                box = tight.offset(box.x0, box.y0)
         boxes.append(box)
     return boxes
 
 
-def _grow(box: Box, margin: int, width: int, height: int) -> Box:
-    x0, y0, x1, y1 = box
-    return max(0, x0 - margin), max(0, y0 - margin), min(width, x1 + margin), min(height, y1 + margin)
-
-
-def _overlap(a: Box, b: Box) -> bool:
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
-
-
-def _union(a: Box, b: Box) -> Box:
-    return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
-
-
-def merge_overlapping(items: list[T], box_of: Callable[[T], Box], join: Callable[[T, T], T]) -> list[T]:
-    """Replace any two items whose boxes overlap by ``join(a, b)`` until none overlap; order of first appearance."""
-    merged = list(items)
-    changed = True
-    while changed:
-        changed = False
-        out: list[T] = []
-        for item in merged:
-            for i, other in enumerate(out):
-                if _overlap(box_of(item), box_of(other)):
-                    out[i] = join(item, other)
-                    changed = True
-                    break
-            else:
-                out.append(item)
-        merged = out
-    return merged
-
-
 def merge_regions(hole_boxes: list[Box], width: int, height: int, margin: int | None = None) -> list[Region]:
     """Give each hole box its context margin and merge regions whose crop boxes overlap, until stable."""
-    def region(hole: Box) -> Region:
-        return Region(_grow(hole, context_margin(hole, margin), width, height), hole)
+    def region(hole_box: Box) -> Region:
+        hole = Box(*hole_box)
+        return Region(hole.grow(context_margin(hole, margin), (height, width)), hole)
 
     regions = merge_overlapping([region(b) for b in hole_boxes], lambda r: r.box,
-                                lambda a, b: region(_union(a.hole_box, b.hole_box)))
-    return sorted(regions, key=lambda r: (r.box[1], r.box[0]))
+                                lambda a, b: region(a.hole_box.union(b.hole_box)))
+    return sorted(regions, key=lambda r: (r.box.y0, r.box.x0))
 
 
 def find_regions(mask: np.ndarray, margin: int | None = None) -> list[Region]:

@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QRect
 
-from app import mask_ops
+import app.document as document_module
+import app.extent as extent_module
+import engine.box as box_module
 from app.commands import FillCommand, StrokeCommand
-from app.document import Document, merge_boxes
+from app.document import Document
 from engine.api import FillResult
 from engine.errors import MaskError
 
@@ -361,13 +363,14 @@ def test_fill_of_two_far_apart_regions_stores_two_small_patches(big, monkeypatch
     assert len(big.extent("mask")) == 2  # two far-apart objects: two boxes, not one spanning both
     result = fake_fill(big, 7, regions=[CROP_A, CROP_B])
     scanned = []
-    real_bbox = mask_ops.bbox_of
+    real_bbox = box_module.bbox_of
 
     def spy(layer):
         scanned.append(layer.shape[0] * layer.shape[1])
         return real_bbox(layer)
 
-    monkeypatch.setattr(mask_ops, "bbox_of", spy)
+    for module in (box_module, document_module, extent_module):  # diff_box's scans and the document's own
+        monkeypatch.setattr(module, "bbox_of", spy)
     cmd = big.apply_fill(result)
     assert big.undo_stack.count() == 5 and big.undo_stack.command(4) is cmd  # one step for the user
     assert [p.box for p in cmd.image_patches] == [HOLE_A, HOLE_B]
@@ -418,8 +421,6 @@ def test_two_region_fill_history_round_trip(big, tmp_path):
 
 
 def test_overlapping_regions_are_merged_and_regionless_fill_searches_everything(doc):
-    assert merge_boxes([(0, 0, 10, 10), (20, 0, 30, 10), (5, 5, 25, 8)]) == [(0, 0, 30, 10)]
-    assert merge_boxes([(0, 0, 10, 10), (10, 0, 20, 10)]) == [(0, 0, 10, 10), (10, 0, 20, 10)]
     doc.add_rectangle((10, 10, 30, 30))
     cmd = doc.apply_fill(fake_fill(doc, 5, regions=[(0, 0, 25, 40), (20, 0, 60, 40), (500, 500, 600, 600)]))
     assert [p.box for p in cmd.image_patches] == [(10, 10, 30, 30)]

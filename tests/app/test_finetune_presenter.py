@@ -85,3 +85,37 @@ def test_texts_the_dialog_shows() -> None:
     ok, text = presenter.name_status("fresh-name", "image")
     assert ok and "Will be saved in" in text
     assert presenter.name_status("", "image") == (False, "Give the new model a name.")
+
+
+def test_live_texts_of_a_run() -> None:
+    assert presenter.progress_format(3, 10, 125.0) == "step 3 / 10 — about 2 min 05 s left"
+    assert presenter.progress_format(3, 10, None) == "step 3 / 10"
+    total, text = presenter.estimate_text({"startup_s": 10.0, "seconds_per_step": 2.0, "steps": 3}, 100, "CPU")
+    assert total == pytest.approx(220.0) and text.startswith("About 3 min 40 s on CPU — an estimate: 2.00 s per")
+    assert "out of memory" in presenter.estimate_failure("oom", "") and presenter.estimate_failure(
+        "error", "bad") == "No time estimate: bad"
+    one = {"all": {"hole_psnr": 20.0, "ssim": 0.5}, "held-out holes": {"hole_psnr": 20.0, "ssim": 0.5}}
+    assert presenter.validation_rows(one) == (["held-out holes"], [["20.00", "–", "0.500", "–"]])  # "all" once
+    two = {"a": {"psnr": 1.0}, "b": {}, "all": {"psnr": 2.0}}
+    assert presenter.validation_rows(two)[0] == ["a", "b", "all"]
+    base = {"step": 0, "table": {"all": {"hole_psnr": 25.0}}}
+    later = {"step": 9, "table": {"all": {"hole_psnr": 23.5}}}
+    assert presenter.validation_headline(base, base) == "Validation at step 0"
+    assert presenter.validation_headline(later, base) == \
+        "Validation at step 9 — hole PSNR 23.50 dB, -1.50 dB against the base model"
+    assert "1.5 dB worse than the base model's" in presenter.worse_than_base(base, later)
+    assert presenter.worse_than_base(base, base) == "" and presenter.worse_than_base(later, base) == ""
+
+
+def test_write_photo_writes_rgb_and_mask_downscaled_on_request(tmp_path: Path) -> None:
+    import cv2
+
+    image = np.zeros((40, 80, 3), np.uint8)
+    image[..., 0] = 200  # red
+    mask = np.zeros((40, 80), bool)
+    mask[:, :40] = True
+    presenter.write_photo(tmp_path, image, mask, max_side=20)
+    photo = cv2.imread(str(tmp_path / protocol.PHOTO_FILE))
+    written = cv2.imread(str(tmp_path / protocol.MASK_FILE), cv2.IMREAD_GRAYSCALE)
+    assert photo.shape == (10, 20, 3) and photo[0, 0, 2] == 200 and photo[0, 0, 0] == 0  # BGR on disk
+    assert written.shape == (10, 20) and written[:, :10].min() == 255 and written[:, 10:].max() == 0

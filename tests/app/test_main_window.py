@@ -613,5 +613,5 @@ def test_fine_tuning_on_this_photo_after_a_fill_leaves_the_fill_out(make_window,
     window.actions["fine_tune"].trigger()
     dialog = window._finetune
     assert np.array_equal(dialog.mask, hole) and not dialog.user_mask.any()
-    assert "filled in this session and is left out" in dialog.photo_note.text()
+    assert "filled in this session and is left out" in dialog.form_box.photo_note.text()
     dialog.close()

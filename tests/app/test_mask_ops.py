@@ -1,4 +1,6 @@
-"""Bitmap operations: brush capsules without gaps, rectangles, grow/shrink on the bounding box, bboxes."""
+"""Bitmap operations: brush capsules without gaps, rectangles, grow/shrink on the bounding box.
+
+Bounding boxes and diffs: tests/engine/test_box.py."""
 
 from __future__ import annotations
 
@@ -63,34 +65,8 @@ def test_grow_shrink_empty_and_zero():
     assert mask_ops.shrink_region(np.ones((10, 10), bool), 0) is None
 
 
-def test_invert_clear_bbox_diff():
+def test_invert_and_clear():
     mask = np.zeros((10, 12), bool)
     mask[2:5, 3:9] = True
-    assert mask_ops.bbox_of(mask) == (3, 2, 9, 5)
-    assert mask_ops.bbox_of(np.zeros((4, 4), bool)) is None
     assert mask_ops.invert(mask).sum() == 120 - 18
     assert not mask_ops.clear(mask).any()
-    other = mask.copy()
-    other[7, 1] = True
-    assert mask_ops.diff_box(mask, other) == (1, 7, 2, 8)
-    assert mask_ops.diff_box(mask, mask) is None
-    rgb = np.zeros((5, 5, 3), np.uint8)
-    rgb[1, 2, 2] = 9
-    assert mask_ops.bbox_of(rgb) == (2, 1, 3, 2)
-
-
-def test_bbox_and_diff_agree_with_numpy_on_random_boxes():
-    rng = np.random.default_rng(5)
-    for _ in range(30):
-        h, w = rng.integers(1, 40, 2)
-        a = rng.integers(0, 3, (h, w, 3), dtype=np.uint8)
-        b = a.copy()
-        y0, x0 = rng.integers(0, h), rng.integers(0, w)
-        y1, x1 = rng.integers(y0, h) + 1, rng.integers(x0, w) + 1
-        b[y0:y1, x0:x1, rng.integers(0, 3)] += 1
-        nz = (a != b).any(axis=2)
-        ys, xs = np.nonzero(nz)
-        assert mask_ops.diff_box(a, b) == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
-        assert mask_ops.diff_box(nz, np.zeros_like(nz)) == mask_ops.bbox_of(nz)
-        assert mask_ops.bbox_of(nz[:, ::2]) is None or mask_ops.bbox_of(nz[:, ::2])[2] <= (w + 1) // 2
-    assert mask_ops.bbox_of(np.zeros((0, 5), bool)) is None

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.regions import MIN_MARGIN, component_boxes, context_margin, find_regions, mask_bbox, merge_regions
+from engine.box import bbox_of
+from engine.regions import MIN_MARGIN, component_boxes, context_margin, find_regions, merge_regions
 
 
 def test_empty_mask_has_no_regions():
     assert find_regions(np.zeros((50, 60), bool)) == []
-    assert mask_bbox(np.zeros((5, 5), bool)) is None
+    assert bbox_of(np.zeros((5, 5), bool)) is None
 
 
 def test_margin_is_proportional_with_a_floor():
