@@ -49,7 +49,7 @@ RESERVED_NAMES = {DEFAULT_MODEL, "automatic", *CLASSICAL}
 WINDOWS_DEVICES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
 OOM_ADVICE = ("try a smaller batch size or training resolution (Start with the new settings replaces this run; "
               "Resume would run out of memory again)")
-# "This photo": chosen with trainer/finetune_bench.py (docs/finetuning.md). Longer runs drift: the fills of
+# "This photo": chosen with tools/finetune_bench.py (docs/finetuning.md). Longer runs drift: the fills of
 # held-out holes got worse after about 150 steps.
 PHOTO_DEFAULTS = {"steps": 150, "batch": 4, "lr": 1e-4}
 FOLDER_DEFAULTS = {"steps": 2000, "batch": 4, "lr": 1e-4}

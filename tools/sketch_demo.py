@@ -6,7 +6,7 @@ erases every edge in the hole ("no structure here"). For each photo the script p
 fills and writes a grid: masked input | model's edges | fill | user sketch | fill with sketch | erased-edges
 fill | ground truth.
 
-    python -m engine.sketch_demo --images ../shared/data/val --out docs/images/sketch.png
+    python tools/sketch_demo.py --images ../shared/data/val --out docs/images/sketch.png
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def header_row() -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m engine.sketch_demo", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python tools/sketch_demo.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=Path, required=True, help="folder of photos")
     parser.add_argument("--limit", type=int, default=4, help="number of photos (default 4)")
     parser.add_argument("--model", default="default", help="fill backend (default: the bundled pair)")

@@ -1,6 +1,6 @@
 """What does texture cost in PSNR? A reference point for the quality bar.
 
-    python -m engine.texture_cost --images DIR [--limit N] [--alphas 0,0.5,0.65,1]
+    python tools/texture_cost.py --images DIR [--limit N] [--alphas 0,0.5,0.65,1]
 
 For every image and mask of the default evaluation set, the hole is filled with the harmonic fill (the
 smoothest fill, ``engine.networks.prefill``) plus ``alpha`` x the photo's own fine detail (its high-pass band,
@@ -53,7 +53,7 @@ def textured_fill(rgb: np.ndarray, mask: np.ndarray, alpha: float, smooth: np.nd
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m engine.texture_cost", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python tools/texture_cost.py", description=__doc__.split("\n")[0])
     p.add_argument("--images", required=True, help="folder of photos (searched recursively)")
     p.add_argument("--limit", type=int, default=0, help="use only the first N photos (0 = all)")
     p.add_argument("--alphas", default="0,0.5,0.65,1", help="comma-separated detail strengths")
