@@ -44,7 +44,7 @@ import numpy as np
 
 from engine import paths
 from engine.api import FillRequest, FillResult
-from engine.cli import positive_int
+from engine.cli_types import positive_int
 from engine.errors import EngineError
 
 CASES = ("crop512", "hole300", "hole2000")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine import cli
+from engine import cli, cli_fill
 from engine.paths import REPO_ROOT
 
 
@@ -81,7 +81,7 @@ def test_a_wrong_combination_of_options_exits_2(files, tmp_path, capsys):
 
 def test_an_unwritable_output_format_is_refused_before_any_work(files, capsys, monkeypatch):
     tmp, img, mask = files
-    monkeypatch.setattr(cli, "_engine", lambda args: pytest.fail("the fill ran before the format was checked"))
+    monkeypatch.setattr(cli_fill, "make_engine", lambda args: pytest.fail("the fill ran before the format was checked"))
     assert cli.main(["fill", str(img), "--mask", str(mask), "-o", str(tmp / "out.gif")]) == 1
     assert ".gif" in _one_error_line(capsys.readouterr().err)
     assert cli.main(["edges", str(img), "--mask", str(mask), "-o", str(tmp / "edges.gif")]) == 1
