@@ -645,14 +645,15 @@ def test_a_symbolic_link_loop_is_said_in_one_line(files, capsys, where):
 
 
 def test_a_mask_of_another_size_is_refused_before_the_photo_is_decoded(tmp_path, capsys, monkeypatch):
-    from engine import imageio
+    from engine import imageio_read
 
     img = _write(tmp_path / "big.png", _photo(120, 160))
     mask = _write(tmp_path / "hole.png", _mask(40, 52))
     sketch = _write(tmp_path / "sketch.png", np.zeros((30, 30, 3), np.uint8))
     decoded: list[str] = []
-    real_decode = imageio._decode
-    monkeypatch.setattr(imageio, "_decode", lambda p, im, limit: decoded.append(p.name) or real_decode(p, im, limit))
+    real_decode = imageio_read._decode
+    monkeypatch.setattr(imageio_read, "_decode",
+                        lambda p, im, limit: decoded.append(p.name) or real_decode(p, im, limit))
     rc = cli.main(["fill", str(img), "--mask", str(mask), "--model", "telea", "-o", str(tmp_path / "o.png")])
     line = _one_error_line(capsys.readouterr().err)
     assert rc == 1 and "the mask" in line and "is 52x40 but the image" in line and "160x120" in line
