@@ -123,7 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
                                     "pixels replaced by noise first) with each backend and write table.md, "
                                     "results.json and grid.png to --out.")
     ev.add_argument("--images", type=Path, required=True, metavar="DIR",
-                    help="folder of photos (searched recursively; folders named *boundaries* are skipped)")
+                    help="folder of photos: every image under it, searched recursively (hidden files and "
+                         "folders, and folders matching --exclude, are skipped)")
+    ev.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                    help="skip folders whose name matches GLOB (case-insensitive; repeatable), e.g. "
+                         "'*boundaries*' for the boundary maps BSDS500 keeps beside its photos")
     ev.add_argument("--masks", type=Path, metavar="DIR", help="use these masks instead of the default set (matched "
                     "by stem, else in turn; bucketed by hole ratio)")
     ev.add_argument("--backends", default=DEFAULT_EVAL_BACKENDS, metavar="LIST",

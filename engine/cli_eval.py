@@ -37,7 +37,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise CliError("--backends is empty")
     if len(set(backends)) != len(backends):
         raise CliError(f"--backends names one backend twice: {args.backends}")
-    paths = imageio.find_images(images_dir, args.limit)
+    paths = imageio.find_images(images_dir, args.limit, exclude=args.exclude)
     if not paths:
         raise CliError(f"no images found in {images_dir}")
     if args.masks is not None:

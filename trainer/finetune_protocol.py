@@ -279,7 +279,8 @@ def check_folder(folder: str | Path) -> str | None:
     """
     from PIL import Image
 
-    from engine.imageio import SUPPORTED_EXTENSIONS, iter_images
+    from engine.imageio import SUPPORTED_EXTENSIONS
+    from trainer.photos import iter_photos
 
     text = str(folder).strip()
     if not text:
@@ -290,7 +291,7 @@ def check_folder(folder: str | Path) -> str | None:
     seen = 0
     first_problem = ""
     try:
-        for path in iter_images(root, deadline=time.monotonic() + FOLDER_CHECK_S):
+        for path in iter_photos(root, deadline=time.monotonic() + FOLDER_CHECK_S):
             seen += 1
             try:
                 with Image.open(path) as im:

@@ -325,6 +325,22 @@ def test_eval_command_writes_a_report(tmp_path, capsys):
     assert "bogus" in _one_error_line(capsys.readouterr().err)
 
 
+def test_eval_scores_every_photo_under_the_folder_but_the_excluded_folders(tmp_path, capsys):
+    photos = tmp_path / "photos"
+    (photos / "sub").mkdir(parents=True)
+    (photos / "maps_boundaries").mkdir()
+    _write(photos / "sub" / "a.png", _photo(36, 44, seed=1))
+    _write(photos / "maps_boundaries" / "a.png", _photo(36, 44, seed=2))
+    for exclude, expected in (([], {"maps_boundaries/a.png", "sub/a.png"}),
+                              (["--exclude", "*BOUNDARIES*"], {"sub/a.png"})):
+        report = tmp_path / f"report{len(exclude)}"
+        rc = cli.main(["eval", "--images", str(photos), "--backends", "telea", "--nvidia", str(tmp_path / "none"),
+                       *exclude, "--out", str(report)])
+        assert rc == 0, capsys.readouterr().err
+        cases = json.loads((report / "results.json").read_text())["cases"]
+        assert {c["image"] for c in cases} == expected
+
+
 def test_the_module_runs_as_a_program(files):
     tmp, img, mask = files
     out = tmp / "sub.png"

@@ -612,12 +612,15 @@ def test_suggest_output_path() -> None:
     assert set(SUPPORTED_EXTENSIONS) == {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
 
 
-def test_find_images_skips_boundary_maps(tmp_path):
+def test_find_images_lists_every_photo_but_hidden_and_excluded_folders(tmp_path):
     (tmp_path / "photos").mkdir()
-    (tmp_path / "photos_boundaries").mkdir()
-    for p in ("photos/1.jpg", "photos/2.png", "photos_boundaries/1.png", "notes.txt"):
+    (tmp_path / "photos_Boundaries").mkdir()
+    (tmp_path / ".cache").mkdir()
+    for p in ("photos/1.jpg", "photos/2.png", "photos_Boundaries/1.png", ".cache/3.png", "notes.txt"):
         (tmp_path / p).write_bytes(b"x")
-    assert [p.name for p in find_images(tmp_path)] == ["1.jpg", "2.png"]
+    assert [p.relative_to(tmp_path).as_posix() for p in find_images(tmp_path)] == \
+        ["photos/1.jpg", "photos/2.png", "photos_Boundaries/1.png"]  # the engine knows no data set's layout
+    assert [p.name for p in find_images(tmp_path, exclude=["*boundaries*"])] == ["1.jpg", "2.png"]  # any case
     assert len(find_images(tmp_path, limit=1)) == 1
     with pytest.raises(ImageFileError, match="photo folder not found"):
         find_images(tmp_path / "missing")
