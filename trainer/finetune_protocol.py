@@ -38,7 +38,6 @@ STOP_FILE = "stop"
 PHOTO_FILE = "photo.png"
 MASK_FILE = "mask.png"
 SPEC_VERSION = 1
-FAULT_ENV = "INPAINT_FINETUNE_FAULT"  # test hook: hold:N, oom:N, cuda-oom:N, kill:N, enospc:N, enospc:export
 
 EXIT_OK, EXIT_BUG, EXIT_ERROR, EXIT_OOM, EXIT_DISK_FULL, EXIT_NAME_TAKEN, EXIT_STOPPED = 0, 1, 2, 3, 4, 5, 130
 
