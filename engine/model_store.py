@@ -172,6 +172,3 @@ class ModelStore:
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
         return module, card
-
-    def clear_cache(self) -> None:
-        self._cache.clear()

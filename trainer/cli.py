@@ -124,7 +124,7 @@ def _run_train(argv: list[str], command: str) -> int:
     _check_memory(config)
     stop = {"requested": False}
 
-    def request_stop(signum: int, _frame: object) -> None:
+    def request_stop(_signum: int, _frame: object) -> None:
         if stop["requested"]:
             raise KeyboardInterrupt
         stop["requested"] = True

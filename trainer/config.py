@@ -542,8 +542,3 @@ def to_toml(config: TrainConfig) -> str:
     lines = ["# Inpaint Studio training configuration (written by the trainer; edit and pass with --config)", ""]
     _toml_table(config, "", lines)
     return "\n".join(lines).rstrip() + "\n"
-
-
-def to_dict(config: Any) -> dict[str, Any]:
-    """Plain nested dict of a config (for JSON records)."""
-    return dataclasses.asdict(config)

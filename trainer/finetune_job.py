@@ -365,7 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps(estimate(run_dir, args.estimate_steps)), flush=True)
             return EXIT_OK
 
-        def on_signal(signum: int, _frame: object) -> None:
+        def on_signal(_signum: int, _frame: object) -> None:
             stopper_flag["stop"] = True
 
         previous = {}

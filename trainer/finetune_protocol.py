@@ -111,10 +111,6 @@ class JobSpec:
     def registered_dir(self) -> Path:
         return Path(self.models_dir) if self.models_dir else user_models_dir()
 
-    def model_names(self) -> list[str]:
-        """File names (stems) this job registers: the new model, and its own edge model for a joint run."""
-        return [self.name, f"{self.name}-edge"] if self.parts == "joint" else [self.name]
-
 
 def default_crop_size(resolution: int, photo: bool) -> int:
     """The proposed training crop side for a base of working ``resolution``: the resolution itself for a folder,

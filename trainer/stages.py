@@ -118,7 +118,6 @@ class Stage:
     part_names: tuple[str, ...] = ()
     uses_edges = True
     produces_edges = False
-    produces_image = True
 
     def __init__(self, config: TrainConfig, ctx: DistContext, perceptual: nn.Module | None = None) -> None:
         self.config = config
@@ -337,7 +336,6 @@ class EdgeStage(Stage):
     name = "edge"
     part_names = ("edge",)
     produces_edges = True
-    produces_image = False
 
     def train_step(self, batch: Batch, step: int) -> dict[str, float]:
         g_loss, d_loss, _, logs = self.edge_losses(batch)
