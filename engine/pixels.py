@@ -20,7 +20,8 @@ def to_uint8(values: np.ndarray) -> np.ndarray:
     out = np.clip(values, 0.0, 1.0)
     out *= 255.0
     out += 0.5
-    return out.astype(np.uint8)
+    with np.errstate(invalid="ignore"):  # NaN (a diverged network's output) casts silently, as torch's cast does
+        return out.astype(np.uint8)
 
 
 def tensor_to_uint8(t: torch.Tensor) -> np.ndarray:
