@@ -19,13 +19,13 @@ from engine.edges import DEFAULT_SIGMA, known_edges, to_gray
 from engine.errors import EngineError, ModelFileError
 from engine.model_files import ModelCard
 from engine.model_store import ModelStore
+from engine.pixels import tensor_to_uint8
 from engine.resolution import pad_amounts, pad_reflect
 from engine.texture.synthesis import load_patchmatch
 
 if TYPE_CHECKING:  # torch is imported by the methods that run a network; listing backends needs none
     import torch
 
-EDGE_THRESHOLD = 0.5  # probability above which a completed edge counts as an edge in the shown edge map
 
 
 @dataclass
@@ -124,6 +124,7 @@ class EdgeConnectBackend:
         import torch
 
         from engine.devices import autocast
+        from engine.networks.edgeconnect import complete_edges
 
         edge_net, _, _ = self._models(device)
         h, w = work.mask.shape
@@ -131,11 +132,9 @@ class EdgeConnectBackend:
         known = known_edges(work.image, work.mask, self.sigma).astype(np.float32)
         gray = to_gray(work.image).astype(np.float32) / 255.0
         with torch.inference_mode(), autocast(device):
-            mask_t = _tensor(work.mask.astype(np.float32), device, pad)
-            logits = edge_net(_tensor(gray, device, pad), _tensor(known, device, pad), mask_t)
-            prob = torch.sigmoid(logits.float())
-        completed = _to_numpy(prob, h, w)[..., 0]
-        edges = np.where(work.mask, completed, known).astype(np.float32)
+            completed = complete_edges(edge_net, _tensor(gray, device, pad), _tensor(known, device, pad),
+                                       _tensor(work.mask.astype(np.float32), device, pad))
+        edges = _to_numpy(completed, h, w)[..., 0]
         return apply_sketch(edges, work.drawn, work.erased)
 
     def fill(self, work: WorkInput, edges: np.ndarray | None, device: torch.device) -> np.ndarray:
@@ -260,7 +259,7 @@ class HarmonicBackend(_OpenCVBackend):
         mask = torch.from_numpy(np.ascontiguousarray(work.mask[window]))[None, None].float()
         with torch.inference_mode():
             filled = harmonic_fill(image, mask)
-        out[window] = (filled[0].permute(1, 2, 0).numpy() * 255.0 + 0.5).clip(0, 255).astype(np.uint8)
+        out[window] = tensor_to_uint8(filled[0])
         return out
 
 

@@ -20,8 +20,8 @@ with ``--threads 1`` it is the better guide to what an idle machine would take; 
 Until trained models exist, the neural pair is randomly initialised with the default architecture
 (``--base-channels 32 --residual-blocks 4 --resolution 256``), written and loaded through the real model
 files; ``--models bundled`` (or a folder) benchmarks real models instead. Speed does not depend on the
-weights. Photos come from ``shared/data/val`` when present (upscaled, with fine noise added so the large
-ones have texture), else they are synthetic.
+weights. Photos: ``--photo FILE`` resized to each size, with fine noise added so the large ones have texture
+(without it, a synthetic photo, noise included).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ import numpy as np
 
 from engine import paths
 from engine.api import FillRequest, FillResult
-from engine.cli import positive_int
+from engine.cli_types import positive_int
 from engine.errors import EngineError
 
 CASES = ("crop512", "hole300", "hole2000")
@@ -52,35 +52,28 @@ STAGE_KEYS = ("crop", "edges", "image", "upsample", "texture", "composite")
 
 
 # ----- inputs -----
-def _source_photo() -> np.ndarray | None:
-    val = paths.shared_data_dir() / "val"
-    if not val.is_dir():
+def read_source(path: Path | None) -> np.ndarray | None:
+    """The ``--photo`` the cases are cut from (RGB uint8), or None for a synthetic one."""
+    if path is None:
         return None
-    files = sorted(p for p in val.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png")
-                   and "boundaries" not in str(p))
-    for path in files:
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if bgr is not None:
-            return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    return None
+    from engine.imageio import load_image
+
+    return load_image(path).rgb
 
 
-def make_photo(width: int, height: int, seed: int = 0) -> tuple[np.ndarray, str]:
-    """An RGB uint8 photo of the given size and where it came from (a val photo upscaled, or synthetic)."""
+def make_photo(width: int, height: int, source: np.ndarray | None, seed: int = 0) -> np.ndarray:
+    """An RGB uint8 photo of the given size: ``source`` resized, else synthetic; fine noise added."""
     rng = np.random.default_rng(seed)
-    source = _source_photo()
     if source is not None:
         photo = cv2.resize(source, (width, height), interpolation=cv2.INTER_CUBIC)
-        origin = "shared/data/val photo, resized"
     else:
         small = (rng.random((max(2, height // 64), max(2, width // 64), 3)) * 255).astype(np.uint8)
         photo = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
-        origin = "synthetic"
     noise = rng.integers(-8, 9, (min(height, 512), width, 3), dtype=np.int16)
     for y in range(0, height, 512):  # fine texture, in bands to keep memory low
         band = photo[y:y + 512]
         band[:] = np.clip(band.astype(np.int16) + noise[:band.shape[0]], 0, 255).astype(np.uint8)
-    return photo, origin
+    return photo
 
 
 def centred_hole(width: int, height: int, hole_w: int, hole_h: int) -> np.ndarray:
@@ -159,8 +152,8 @@ def _methods(model: str) -> list[str]:
     return list(dict.fromkeys(("default", model, *BASELINES)))
 
 
-def run_case_crop512(engine, model: str, runs: int) -> list[dict]:
-    photo, _ = make_photo(512, 512)
+def run_case_crop512(engine, model: str, runs: int, source: np.ndarray | None) -> list[dict]:
+    photo = make_photo(512, 512, source)
     mask = centred_hole(512, 512, 256, 256)
     rows = []
     for name in _methods(model):
@@ -171,10 +164,10 @@ def run_case_crop512(engine, model: str, runs: int) -> list[dict]:
     return rows
 
 
-def run_case_hole300(engine, model: str, runs: int) -> list[dict]:
+def run_case_hole300(engine, model: str, runs: int, source: np.ndarray | None) -> list[dict]:
     rows = []
     for width, height in ((1000, 1000), (6000, 4000)):
-        photo, _ = make_photo(width, height)
+        photo = make_photo(width, height, source)
         mask = centred_hole(width, height, 300, 300)
         for name in _methods(model):
             wall, cpu, stages, result = _timed(engine, FillRequest(photo, mask, model=name), runs)
@@ -215,9 +208,11 @@ def _peak_rss_kb() -> int:
 def _child_hole2000(args: argparse.Namespace, model: str) -> dict:
     """Runs inside the subprocess: one warm-up on a small photo, then the measured 24 MP fill."""
     engine = make_engine(args)
-    warm, _ = make_photo(600, 400)
+    source = read_source(args.photo)
+    warm = make_photo(600, 400, source)
     engine.fill(FillRequest(warm, centred_hole(600, 400, 200, 150), model=model))
-    photo, _ = make_photo(6000, 4000)
+    photo = make_photo(6000, 4000, source)
+    del source
     mask = centred_hole(6000, 4000, 2000, 1500)
     del warm
     before = _reset_peak_rss()
@@ -319,6 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--base-channels", type=int, default=32, help="width of the random models (default 32)")
     parser.add_argument("--residual-blocks", type=int, default=4, help="depth of the random models (default 4)")
     parser.add_argument("--resolution", type=int, default=256, help="working resolution of the random models")
+    parser.add_argument("--photo", type=Path, metavar="FILE",
+                        help="photo the cases are cut from, resized to each size (default: a synthetic one)")
     parser.add_argument("--markdown", type=Path, help="also write the table as markdown to this file")
     parser.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
                         help="first wait up to SECONDS for the 1-minute load average to drop below 0.5")
@@ -331,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.passthrough = ["--threads", str(args.threads), "--device", args.device, "--models", str(args.models),
                         "--base-channels", str(args.base_channels), "--residual-blocks", str(args.residual_blocks),
-                        "--resolution", str(args.resolution)]
+                        "--resolution", str(args.resolution), *(["--photo", str(args.photo)] if args.photo else [])]
     if args.child:
         print(json.dumps(_child_hole2000(args, args.child)))
         return 0
@@ -341,15 +338,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown case(s) {', '.join(unknown)}; choose from {', '.join(CASES)}")
     if args.markdown:
         _check_writable(args.markdown)
+    source = read_source(args.photo)  # a photo that cannot be read is said before anything is timed
     if args.wait_idle:
         wait_until_idle(args.wait_idle)
     engine = make_engine(args)
     args.model = pick_model(engine, args.model, str(args.models))
     rows: list[dict] = []
     if "crop512" in cases:
-        rows += run_case_crop512(engine, args.model, args.runs)
+        rows += run_case_crop512(engine, args.model, args.runs, source)
     if "hole300" in cases:
-        rows += run_case_hole300(engine, args.model, args.runs)
+        rows += run_case_hole300(engine, args.model, args.runs, source)
     if "hole2000" in cases:
         rows += run_case_hole2000(args, args.model)
     print(describe(engine, args))

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.pixels import to_uint8
+
 RING = 3  # px of known pixels around the hole whose mismatch is measured
 FADE = 8  # px into the hole over which the seam correction fades out
 SIGMA = 2.0  # px: smoothing of the measured mismatch along the seam
@@ -27,16 +29,6 @@ TILE = 128  # px: seam work runs on tiles of this size that meet the seam
 HALO = RING + FADE + math.ceil(3 * SIGMA) + 2  # px of context around each tile
 BOX_MARGIN = HALO  # px around the hole's bounding box that the composite needs
 MAX_POISSON_PIXELS = 512 * 512  # larger boxes solve the Poisson correction on a shrunk grid
-
-
-def to_uint8(fill: np.ndarray) -> np.ndarray:
-    """uint8 H x W x 3 from a float fill in [0, 1] (rounded) or a uint8 fill (as is)."""
-    if fill.dtype == np.uint8:
-        return fill
-    out = np.clip(fill, 0.0, 1.0)
-    out *= 255.0
-    out += 0.5
-    return out.astype(np.uint8)
 
 
 def _disk(radius: int) -> np.ndarray:

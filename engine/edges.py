@@ -11,6 +11,9 @@ import cv2
 import numpy as np
 
 DEFAULT_SIGMA = 2.0
+# Edge probability (the edge model's sigmoid) above which a completed edge counts as an edge: in the edge map the
+# engine shows and returns, and in the edge precision and recall of the trainer's validation.
+EDGE_THRESHOLD = 0.5
 
 
 def to_gray(rgb: np.ndarray) -> np.ndarray:

@@ -13,8 +13,6 @@ Kinds:
 from __future__ import annotations
 
 import math
-import re
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -256,25 +254,3 @@ def _nudge_ratio(mask: np.ndarray, lo: float, hi: float) -> np.ndarray:
     out[order[:k]] = True
     return out.reshape(m.shape)
 
-
-_NUMBER = re.compile(r"(\d+)")
-
-
-def irregular_bucket_paths(folder: str | Path, ratio_range: tuple[float, float], block: int = 2000,
-                           step: float = 0.1) -> list[Path]:
-    """Files of the NVIDIA irregular mask test set whose number puts them in ``ratio_range``.
-
-    The set is ordered by hole ratio: numbers ``k * block`` to ``(k + 1) * block - 1`` hold ``k * step`` to
-    ``(k + 1) * step`` of the image (00000-01999: 0-10%, 02000-03999: 10-20%, ...). A file is kept when its
-    whole block lies inside ``ratio_range``. Sorted by name; files without a number are ignored.
-    """
-    lo, hi = _check_range("ratio_range", ratio_range)
-    out = []
-    for path in sorted(Path(folder).glob("*.png")):
-        match = _NUMBER.search(path.stem)
-        if not match:
-            continue
-        k = int(match.group(1)) // block
-        if lo - 1e-9 <= k * step and (k + 1) * step <= hi + 1e-9:
-            out.append(path)
-    return out

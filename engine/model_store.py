@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -28,19 +27,6 @@ class StoredModel:
     source: str  # "bundled" or "user"
     card: ModelCard | None = None
     error: str | None = None
-
-
-def _strip_spectral_norm(module: nn.Module) -> nn.Module:
-    """Bake spectral normalisation into plain weights (identical output in eval mode, less work per call)."""
-    import torch
-
-    for sub in module.modules():
-        for key in list(getattr(sub, "_forward_pre_hooks", {})):
-            hook = sub._forward_pre_hooks[key]
-            if type(hook).__name__ == "SpectralNorm":
-                with contextlib.suppress(ValueError):
-                    torch.nn.utils.remove_spectral_norm(sub, hook.name)
-    return module
 
 
 def model_file_stems(folder: str | os.PathLike[str]) -> set[str]:
@@ -164,6 +150,8 @@ class ModelStore:
             raise ModelFileError(entry.error)
         import torch
 
+        from engine.networks.layers import strip_spectral_norm
+
         device = torch.device(device)
         try:
             stamp = (entry.path.stat().st_mtime_ns, weights_path(entry.path).stat().st_mtime_ns)
@@ -176,7 +164,7 @@ class ModelStore:
             return hit
         module, card = load_model(entry.path)
         card.name = entry.name
-        module = _strip_spectral_norm(module).to(device).eval()
+        module = strip_spectral_norm(module).to(device).eval()
         for parameter in module.parameters():
             parameter.requires_grad_(False)
         self.loads += 1
@@ -184,6 +172,3 @@ class ModelStore:
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
         return module, card
-
-    def clear_cache(self) -> None:
-        self._cache.clear()

@@ -25,7 +25,6 @@ from engine.api import (
     ProgressFn,
 )
 from engine.backends import (
-    EDGE_THRESHOLD,
     Backend,
     WorkInput,
     automatic_info,
@@ -36,9 +35,10 @@ from engine.backends import (
 )
 from engine.composite import BOX_MARGIN, composite_into
 from engine.devices import cpu_thread_cap, device_name, resolve_device, run_with_fallback, torch_threads
-from engine.edges import known_edges
+from engine.edges import EDGE_THRESHOLD, known_edges
 from engine.errors import EngineError, FillCancelled, MaskError
 from engine.model_store import ModelStore
+from engine.pixels import to_uint8
 from engine.regions import Region, find_regions
 from engine.resolution import restore_full_resolution, shrink_mask, to_working
 from engine.texture import DEFAULT_STRENGTH, TextureInput, check_strength, synthesize
@@ -67,7 +67,7 @@ def validate_image(image: object) -> np.ndarray:
     if np.issubdtype(image.dtype, np.floating):
         if not np.isfinite(image).all() or image.min() < 0.0 or image.max() > 1.0:
             raise EngineError(f"A float image must hold values in [0, 1]; this {image.dtype} image does not.")
-        return (image * 255.0 + 0.5).astype(np.uint8)
+        return to_uint8(image)
     if np.issubdtype(image.dtype, np.integer) and image.min() >= 0 and image.max() <= 255:
         return image.astype(np.uint8)
     raise EngineError(f"Unsupported image type {image.dtype}: use uint8 RGB (0-255).")

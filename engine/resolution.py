@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from engine.pixels import to_uint8
 from engine.regions import mask_bbox
 
 if TYPE_CHECKING:  # torch is imported by the residual aggregation only, not by cropping and padding
@@ -229,7 +230,7 @@ def add_aggregated_residual(full_image: np.ndarray, full_mask: np.ndarray, low_f
     weights, index = _attention(feats, targets, sources, k)
     # Full-resolution residual of the known area (int16, 1/255 units), padded by ``overlap`` on each side so
     # that window (r, c) starts at padded pixel (r * P, c * P); hole pixels are zero and contribute nothing.
-    low_u8 = (np.clip(low_filled, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    low_u8 = to_uint8(low_filled)
     upsampled_u8 = cv2.resize(low_u8, (width, height), interpolation=cv2.INTER_LINEAR)
     residual = np.empty((grid_h * cell + 2 * overlap, grid_w * cell + 2 * overlap, 3), np.int16)
     residual[:overlap] = 0

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from engine.api import FillOptions, FillRequest
-from engine.cli import backend_spec
+from engine.cli_common import backend_spec
 from engine.imageio import load_image, load_mask
 from engine.pipeline import Engine
 

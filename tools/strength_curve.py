@@ -21,6 +21,7 @@ from engine import evaluation as ev
 from engine import imageio, metrics
 from engine.api import FillOptions, FillRequest
 from engine.pipeline import Engine
+from trainer.photos import find_photos
 
 STRENGTHS = [i / 10 for i in range(11)]
 PLOT_W, PLOT_H, PAD = 640, 360, 56
@@ -36,7 +37,7 @@ def measure(images: Path, limit: int, nvidia: Path | None) -> dict[float, tuple[
     engine = Engine(device="cpu", cpu_threads=1)
     masks = ev.DefaultMasks(nvidia)
     scores: dict[float, list[tuple[float, float]]] = {s: [] for s in STRENGTHS}
-    for path in imageio.find_images(images, limit):
+    for path in find_photos(images, limit):
         truth = imageio.load_image(path).rgb
         name = str(path.relative_to(images))
         for bucket, mask in masks(name, *truth.shape[:2]).items():

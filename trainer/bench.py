@@ -29,8 +29,7 @@ import torch
 
 from engine.networks import build_network
 from engine.paths import REPO_ROOT
-from trainer.cli import resolve_config_path
-from trainer.config import STAGE_PARTS, TrainConfig, apply_overrides, load_config
+from trainer.config import STAGE_PARTS, TrainConfig, apply_overrides, load_config, resolve_config_path
 from trainer.loop import train
 from trainer.records import cpu_name, read_records
 

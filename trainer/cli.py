@@ -57,17 +57,9 @@ def _train_parser() -> argparse.ArgumentParser:
     return p
 
 
-def resolve_config_path(name: str) -> Path:
-    """A config file path, or the name of a built-in one (``small``, ``full``: ``trainer/configs/NAME.toml``)."""
-    builtin = Path(__file__).resolve().parent / "configs" / f"{name}.toml"
-    if not Path(name).exists() and "/" not in name and builtin.is_file():
-        return builtin
-    return Path(name)
-
-
 def build_config(args: argparse.Namespace, command: str):
     """The validated-later config of a ``train`` command line."""
-    from trainer.config import ConfigError, TrainConfig, apply_overrides, load_config
+    from trainer.config import ConfigError, TrainConfig, apply_overrides, load_config, resolve_config_path
     from trainer.initial import part_of_model
     from trainer.loop import CONFIG_FILE
 
@@ -132,7 +124,7 @@ def _run_train(argv: list[str], command: str) -> int:
     _check_memory(config)
     stop = {"requested": False}
 
-    def request_stop(signum: int, _frame: object) -> None:
+    def request_stop(_signum: int, _frame: object) -> None:
         if stop["requested"]:
             raise KeyboardInterrupt
         stop["requested"] = True

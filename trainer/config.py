@@ -315,6 +315,14 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
 
 
+def resolve_config_path(name: str) -> Path:
+    """A config file path, or the name of a built-in one (``small``, ``full``: ``trainer/configs/NAME.toml``)."""
+    builtin = Path(__file__).resolve().parent / "configs" / f"{name}.toml"
+    if not Path(name).exists() and "/" not in name and builtin.is_file():
+        return builtin
+    return Path(name)
+
+
 def load_config(path: str | Path, base: TrainConfig | None = None) -> TrainConfig:
     """Read a TOML config file onto ``base`` (defaults if None)."""
     return config_from_dict(read_toml(path), base)
@@ -534,8 +542,3 @@ def to_toml(config: TrainConfig) -> str:
     lines = ["# Inpaint Studio training configuration (written by the trainer; edit and pass with --config)", ""]
     _toml_table(config, "", lines)
     return "\n".join(lines).rstrip() + "\n"
-
-
-def to_dict(config: Any) -> dict[str, Any]:
-    """Plain nested dict of a config (for JSON records)."""
-    return dataclasses.asdict(config)

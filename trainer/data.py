@@ -27,6 +27,7 @@ from torch.utils.data import Dataset
 from engine import imageio
 from engine.edges import canny_edges, known_edges, to_gray
 from engine.errors import EngineError, ImageFileError
+from trainer.photos import find_photos
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +50,10 @@ class _Unreadable(Exception):
 # --- finding and reading photos ----------------------------------------------------------------------------
 
 def find_images(root: str | Path) -> list[Path]:
-    """Photos under ``root`` as :func:`engine.imageio.find_images` finds them; ``DataError`` if not a folder."""
+    """The training photos under ``root`` (:func:`trainer.photos.find_photos`: boundary maps are no photos);
+    ``DataError`` if not a folder."""
     try:
-        return imageio.find_images(root)
+        return find_photos(root)
     except ImageFileError as exc:
         raise DataError(str(exc)) from None
 

@@ -27,6 +27,7 @@ from engine.atomic import atomic_path
 from engine.errors import EngineError
 from engine.model_files import ModelCard, read_card, save_model
 from engine.networks import build_network
+from engine.networks.layers import strip_spectral_norm
 from engine.paths import shared_data_dir
 from trainer import checkpoints
 from trainer.config import STAGE_PARTS, TrainConfig, load_config
@@ -109,16 +110,6 @@ def _table_for(part: str, table: dict[str, dict[str, Any]]) -> dict[str, dict[st
         lambda k: not k.startswith("edge_"))
     out = {bucket: {k: v for k, v in row.items() if keep(k)} for bucket, row in table.items()}
     return {b: row for b, row in out.items() if set(row) - {"count"}}
-
-
-def strip_spectral_norm(module: nn.Module) -> nn.Module:
-    """A copy of ``module`` with spectral norm baked into plain weights (same output in eval mode)."""
-    module = copy.deepcopy(module).eval()
-    for sub in module.modules():
-        for hook in list(sub._forward_pre_hooks.values()):
-            if type(hook).__name__ == "SpectralNorm":
-                torch.nn.utils.remove_spectral_norm(sub, hook.name)
-    return module
 
 
 def export_run(run_dir: str | Path, out_dir: str | Path, onnx: bool = False, name: str | None = None,
@@ -252,7 +243,7 @@ class OnnxWrapper(nn.Module):
 
     def __init__(self, generator: nn.Module) -> None:
         super().__init__()
-        self.generator = strip_spectral_norm(generator)
+        self.generator = strip_spectral_norm(copy.deepcopy(generator).eval())  # the run's module is kept as is
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         return self.generator(*inputs)

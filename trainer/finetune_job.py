@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import errno
 import itertools
 import json
 import os
@@ -52,7 +51,6 @@ from trainer.finetune_protocol import (
     EXIT_OK,
     EXIT_OOM,
     EXIT_STOPPED,
-    FAULT_ENV,
     OOM_ADVICE,
     PROG,
     STOP_FILE,
@@ -122,42 +120,17 @@ def build_config(spec: JobSpec, run_dir: Path, resume: bool = False, files_dir: 
     return config
 
 
-# --- stopping and test faults ---------------------------------------------------------------------------------
+# --- stopping ------------------------------------------------------------------------------------------------
 
 class _Stopper:
-    """``abort_fn`` of the run: the stop file or a signal; also injects the test faults of ``FAULT_ENV``."""
+    """``abort_fn`` of the run: the stop file or a signal."""
 
-    def __init__(self, run_dir: Path, fault: str = "", external: Callable[[], bool] | None = None) -> None:
+    def __init__(self, run_dir: Path, external: Callable[[], bool] | None = None) -> None:
         self.stop_path = run_dir / STOP_FILE
         self.external = external
-        self.polls = 0
-        kind, _, arg = fault.partition(":")
-        self.fault_kind = kind
-        self.fault_step = int(arg) if arg.isdigit() else -1
 
     def __call__(self) -> bool:
-        if self.polls == self.fault_step:
-            self._fault()
-        self.polls += 1
         return self.stop_path.exists() or bool(self.external and self.external())
-
-    def _fault(self) -> None:
-        kind = self.fault_kind
-        if kind == "hold":  # wait (at most a minute) for the stop file: a deterministic cancel for tests
-            deadline = time.monotonic() + 60
-            while not self.stop_path.exists() and not (self.external and self.external()) \
-                    and time.monotonic() < deadline:
-                time.sleep(0.02)
-        elif kind == "oom":
-            raise MemoryError("simulated out of memory")
-        elif kind == "cuda-oom":
-            import torch
-
-            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (simulated)")
-        elif kind == "kill":
-            os.kill(os.getpid(), signal.SIGKILL if hasattr(signal, "SIGKILL") else signal.SIGTERM)
-        elif kind == "enospc":
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.stop_path.parent / "checkpoints"))
 
 
 # --- registering the model ------------------------------------------------------------------------------------
@@ -216,7 +189,7 @@ def _finish_cards(spec: JobSpec, staging: Path, exported: list[Path]) -> list[tu
     return order
 
 
-def register(run_dir: str | Path, spec: JobSpec | None = None, fault: str = "") -> list[Path]:
+def register(run_dir: str | Path, spec: JobSpec | None = None) -> list[Path]:
     """Export the run and move its model files into the models folder (weights first, card last).
 
     On any failure nothing is left in the models folder (files already moved are taken back, cards first).
@@ -234,8 +207,6 @@ def register(run_dir: str | Path, spec: JobSpec | None = None, fault: str = "") 
     staging = Path(tempfile.mkdtemp(prefix=f".incoming-{spec.name}-", dir=models_dir))
     moved: list[Path] = []
     try:
-        if fault == "enospc:export":
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(staging / f"{spec.name}.safetensors"))
         companion = _edge_name(spec) if spec.parts == "image" else None
         result = export_run(run_dir, staging, name=spec.name, companion=companion, best=True)
         for staged, final in _finish_cards(spec, staging, result.models):
@@ -280,7 +251,7 @@ def _set_threads(spec: JobSpec) -> None:
 
 
 def run_job(run_dir: str | Path, progress_fn: Callable[[dict[str, Any]], None] | None = None,
-            abort_fn: Callable[[], bool] | None = None, fault: str = "") -> JobOutcome:
+            abort_fn: Callable[[], bool] | None = None) -> JobOutcome:
     """Train (resuming from the run's checkpoint if any), then export and register. Raises on errors."""
     from trainer.checkpoints import latest_checkpoint
     from trainer.loop import train
@@ -297,14 +268,14 @@ def run_job(run_dir: str | Path, progress_fn: Callable[[dict[str, Any]], None] |
                 (shutil.rmtree if stale == "samples" else os.remove)(run_dir / stale)
     config = build_config(spec, run_dir, resume)
     write_status(run_dir, "running", "", pid=os.getpid())
-    summary = train(config, progress_fn or (lambda record: None), _Stopper(run_dir, fault, abort_fn))
+    summary = train(config, progress_fn or (lambda record: None), _Stopper(run_dir, abort_fn))
     if summary.status == "aborted":
         message = f"Stopped at step {summary.step} of {summary.total_steps}; checkpoint saved."
         write_status(run_dir, "stopped", message, step=summary.step)
         return JobOutcome("stopped", summary.step, summary.total_steps, [], time.perf_counter() - started,
                           summary.messages)
     write_status(run_dir, "trained", "Training finished; registering the model.", step=summary.step)
-    cards = register(run_dir, spec, fault)
+    cards = register(run_dir, spec)
     names = [p.stem for p in cards]
     gain = held_out_gain(run_dir) if spec.mode == "photo" else ""
     write_status(run_dir, "registered", f"Registered {', '.join(names)} in {spec.registered_dir()}.{gain}",
@@ -382,7 +353,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--estimate-steps", type=int, default=3)
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     run_dir = Path(args.run_dir)
-    fault = os.environ.get(FAULT_ENV, "")
     spec: JobSpec | None = None
     stopper_flag = {"stop": False}
     try:
@@ -395,7 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps(estimate(run_dir, args.estimate_steps)), flush=True)
             return EXIT_OK
 
-        def on_signal(signum: int, _frame: object) -> None:
+        def on_signal(_signum: int, _frame: object) -> None:
             stopper_flag["stop"] = True
 
         previous = {}
@@ -403,7 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             with contextlib.suppress(ValueError, OSError):
                 previous[sig] = signal.signal(sig, on_signal)
         try:
-            outcome = run_job(run_dir, abort_fn=lambda: stopper_flag["stop"], fault=fault)
+            outcome = run_job(run_dir, abort_fn=lambda: stopper_flag["stop"])
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

@@ -38,7 +38,6 @@ STOP_FILE = "stop"
 PHOTO_FILE = "photo.png"
 MASK_FILE = "mask.png"
 SPEC_VERSION = 1
-FAULT_ENV = "INPAINT_FINETUNE_FAULT"  # test hook: hold:N, oom:N, cuda-oom:N, kill:N, enospc:N, enospc:export
 
 EXIT_OK, EXIT_BUG, EXIT_ERROR, EXIT_OOM, EXIT_DISK_FULL, EXIT_NAME_TAKEN, EXIT_STOPPED = 0, 1, 2, 3, 4, 5, 130
 
@@ -49,7 +48,7 @@ RESERVED_NAMES = {DEFAULT_MODEL, "automatic", *CLASSICAL}
 WINDOWS_DEVICES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
 OOM_ADVICE = ("try a smaller batch size or training resolution (Start with the new settings replaces this run; "
               "Resume would run out of memory again)")
-# "This photo": chosen with trainer/finetune_bench.py (docs/finetuning.md). Longer runs drift: the fills of
+# "This photo": chosen with tools/finetune_bench.py (docs/finetuning.md). Longer runs drift: the fills of
 # held-out holes got worse after about 150 steps.
 PHOTO_DEFAULTS = {"steps": 150, "batch": 4, "lr": 1e-4}
 FOLDER_DEFAULTS = {"steps": 2000, "batch": 4, "lr": 1e-4}
@@ -111,10 +110,6 @@ class JobSpec:
 
     def registered_dir(self) -> Path:
         return Path(self.models_dir) if self.models_dir else user_models_dir()
-
-    def model_names(self) -> list[str]:
-        """File names (stems) this job registers: the new model, and its own edge model for a joint run."""
-        return [self.name, f"{self.name}-edge"] if self.parts == "joint" else [self.name]
 
 
 def default_crop_size(resolution: int, photo: bool) -> int:
@@ -279,7 +274,8 @@ def check_folder(folder: str | Path) -> str | None:
     """
     from PIL import Image
 
-    from engine.imageio import SUPPORTED_EXTENSIONS, iter_images
+    from engine.imageio import SUPPORTED_EXTENSIONS
+    from trainer.photos import iter_photos
 
     text = str(folder).strip()
     if not text:
@@ -290,7 +286,7 @@ def check_folder(folder: str | Path) -> str | None:
     seen = 0
     first_problem = ""
     try:
-        for path in iter_images(root, deadline=time.monotonic() + FOLDER_CHECK_S):
+        for path in iter_photos(root, deadline=time.monotonic() + FOLDER_CHECK_S):
             seen += 1
             try:
                 with Image.open(path) as im:

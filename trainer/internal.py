@@ -18,6 +18,8 @@ import torch
 
 from engine import metrics
 from engine.model_files import load_model, read_card
+from engine.networks.edgeconnect import edge_guided_fill
+from engine.pixels import tensor_to_uint8
 from trainer.config import TrainConfig, apply_overrides
 from trainer.data import DataError, InternalPhotoDataset
 from trainer.inputs import read_internal
@@ -116,20 +118,13 @@ def photo_fill_psnr(image_model: str | Path, edge_model: str | Path, photo_rgb: 
     for i in range(count):
         item = data[i]
         image, edges, mask, valid = (item[k][None] for k in ("image", "edges", "mask", "valid"))
-        gray = item["gray"][None]
-        probs = torch.sigmoid(edge_net(gray, edges, mask))
-        merged = edges * (1 - mask) + probs * mask
-        out = image_net(image, merged, mask)
+        _, out = edge_guided_fill(edge_net, image_net, image, item["gray"][None], edges, mask)
         filled = out * mask + image * (1 - mask)
-        truth_u8 = _u8(image[0])
-        filled_u8 = _u8(filled[0])
+        truth_u8 = tensor_to_uint8(image[0])
+        filled_u8 = tensor_to_uint8(filled[0])
         known = valid[0, 0].numpy() > 0.5
         filled_u8[~known] = truth_u8[~known]
         synthetic = (mask[0, 0].numpy() > 0.5) & known
         hole_scores.append(metrics.psnr(filled_u8, truth_u8, synthetic))
         whole_scores.append(metrics.psnr(filled_u8, truth_u8))
     return {"hole_psnr": float(np.nanmean(hole_scores)), "psnr": float(np.nanmean(whole_scores)), "count": count}
-
-
-def _u8(t: torch.Tensor) -> np.ndarray:
-    return (t.clamp(0, 1).permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)

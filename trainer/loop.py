@@ -11,9 +11,7 @@ normally with ``status="aborted"``. ``progress_fn(record)`` receives every recor
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
-import os
 import random
 import shutil
 import sys
@@ -44,7 +42,6 @@ AbortCallback = Callable[[], bool]
 CONFIG_FILE = "config.toml"
 CHECKPOINT_DIR = "checkpoints"
 SAMPLE_DIR = "samples"
-HASH_DIR_ENV = "INPAINT_TRAIN_HASH_DIR"
 
 
 class TrainingDiverged(EngineError):
@@ -297,7 +294,6 @@ class _Trainer:
         summary = RunSummary(self.run_dir, status, step, self.total, last_ckpt, last_val, elapsed,
                              done * images_per_step / elapsed if elapsed > 0 else 0.0,
                              getattr(dataset, "skipped", 0), self.messages, ctx.is_main)
-        _dump_weight_hash(stage, ctx.rank)
         self._emit({"kind": "end", "step": step, "status": status, "elapsed_s": elapsed,
                     "images_per_s": summary.images_per_s, "checkpoint": str(last_ckpt) if last_ckpt else None})
         return summary
@@ -328,18 +324,6 @@ class _Trainer:
             write_grid(path, grid)
             self._emit({"kind": "sample", "step": step, "path": str(path)})
         return table
-
-
-def _dump_weight_hash(stage: Stage, rank: int) -> None:
-    """Test hook: with ``INPAINT_TRAIN_HASH_DIR`` set, each rank writes a hash of all its weights there."""
-    folder = os.environ.get(HASH_DIR_ENV)
-    if not folder:
-        return
-    digest = hashlib.sha256()
-    for name, tensor in sorted(checkpoints.flatten_state(stage.state_dict())[0].items()):
-        digest.update(name.encode())
-        digest.update(tensor.contiguous().numpy().tobytes())
-    write_text_atomic(Path(folder) / f"rank-{rank}.sha256", digest.hexdigest() + "\n")
 
 
 def train(config: TrainConfig, progress_fn: ProgressCallback | None = None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -111,10 +111,6 @@ class MaskConfig:
             default = f.default_factory() if f.default_factory is not MISSING else f.default
             setattr(config, f.name, data.get(f.name, default))
         return config.validate(prefix)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain types only, ready for TOML/JSON."""
-        return asdict(self)
 
 
 def list_mask_files(folder: str | Path) -> list[Path]:

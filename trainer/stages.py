@@ -24,6 +24,7 @@ from torch import nn
 
 from engine.devices import bf16_autocast
 from engine.networks import build_network
+from engine.networks.edgeconnect import complete_edges, edge_guided_fill, merge_hole_edges
 from trainer.config import MULTISCALE_DISCRIMINATOR_ARCHITECTURES, NetworkConfig, TrainConfig
 from trainer.discriminators import GlobalLocalDiscriminator, MultiScalePatchDiscriminator, PatchDiscriminator
 from trainer.distributed import DistContext, unwrap
@@ -117,7 +118,6 @@ class Stage:
     part_names: tuple[str, ...] = ()
     uses_edges = True
     produces_edges = False
-    produces_image = True
 
     def __init__(self, config: TrainConfig, ctx: DistContext, perceptual: nn.Module | None = None) -> None:
         self.config = config
@@ -302,10 +302,8 @@ class Stage:
     @torch.no_grad()
     def predicted_edges(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         """Edge probabilities from ``model``, merged with the known edges outside the hole."""
-        gray, edges, mask = batch["gray"], batch["edges"], batch["mask"]
         with self.autocast():
-            probs = torch.sigmoid(model(gray, edges, mask).float())
-        return edges * (1 - mask) + probs * mask
+            return complete_edges(model, batch["gray"], batch["edges"], batch["mask"])
 
     @torch.no_grad()
     def infer(self, batch: Batch) -> dict[str, torch.Tensor]:
@@ -340,7 +338,6 @@ class EdgeStage(Stage):
     name = "edge"
     part_names = ("edge",)
     produces_edges = True
-    produces_image = False
 
     def train_step(self, batch: Batch, step: int) -> dict[str, float]:
         g_loss, d_loss, _, logs = self.edge_losses(batch)
@@ -399,8 +396,7 @@ class JointStage(Stage):
 
     def train_step(self, batch: Batch, step: int) -> dict[str, float]:
         eg, ed, probs, logs = self.edge_losses(batch)
-        mask = batch["mask"]
-        merged = batch["edges"] * (1 - mask) + probs.detach() * mask
+        merged = merge_hole_edges(batch["edges"], probs.detach(), batch["mask"])
         ig, idl, _, ilogs = self.image_losses(batch, merged)
         logs.update(ilogs)
         self._apply(step, [(self.parts["edge"], eg, ed), (self.parts["image"], ig, idl)])
@@ -408,10 +404,11 @@ class JointStage(Stage):
 
     @torch.no_grad()
     def infer(self, batch: Batch) -> dict[str, torch.Tensor]:
-        edges = self.predicted_edges(self.parts["edge"].inference_generator(), batch)
         with self.autocast():
-            out = self.parts["image"].inference_generator()(batch["image"], edges, batch["mask"]).float()
-        return {"edges": edges, "image": out}
+            edges, out = edge_guided_fill(self.parts["edge"].inference_generator(),
+                                          self.parts["image"].inference_generator(), batch["image"],
+                                          batch["gray"], batch["edges"], batch["mask"])
+        return {"edges": edges, "image": out.float()}
 
 
 class StructureStage(ImageStage):

@@ -18,16 +18,9 @@ import torch
 
 from engine import metrics
 from engine.atomic import write_bytes_atomic
+from engine.edges import EDGE_THRESHOLD
 from engine.networks.prefill import harmonic_fill
-
-EDGE_THRESHOLD = 0.5
-
-
-def to_uint8(t: torch.Tensor) -> np.ndarray:
-    """C x H x W float in [0, 1] to H x W x C (or H x W for one channel) uint8."""
-    arr = (t.detach().float().clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).cpu().numpy()
-    arr = np.transpose(arr, (1, 2, 0))
-    return arr[..., 0] if arr.shape[2] == 1 else arr
+from engine.pixels import tensor_to_uint8
 
 
 def _nanmean(values: Sequence[float]) -> float:
@@ -60,7 +53,7 @@ def validate_stage(stage: Any, items: Sequence[dict[str, Any]], batch_size: int 
     (% of 255), ``hole_psnr`` and ``lowband_psnr`` (the hole's structure, both images blurred), with
     ``harmonic_lowband_psnr`` beside it: the harmonic prefill's score, the reference a structure model must beat;
     edge metrics: ``edge_precision`` and ``edge_recall`` inside the hole
-    (edge probability above 0.5 against the target edges). ``all`` averages over every item.
+    (edge probability above ``engine.edges.EDGE_THRESHOLD`` against the target edges). ``all`` averages over every item.
     """
     per_bucket: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     # Grid rows spread over the set (consecutive items are often one photo with different masks).
@@ -74,7 +67,7 @@ def validate_stage(stage: Any, items: Sequence[dict[str, Any]], batch_size: int 
         harmonic = harmonic_fill(batch["image"], batch["mask"]) if "image" in out else None
         for i, item in enumerate(chunk):
             bucket = str(item.get("bucket", "all"))
-            truth = to_uint8(batch["image"][i])
+            truth = tensor_to_uint8(batch["image"][i])
             hole = batch["mask"][i, 0].cpu().numpy() > 0.5
             # Internal fine-tuning items: pixels of the user's own hole have no ground truth and are not scored.
             unknown = batch["valid"][i, 0].cpu().numpy() < 0.5 if "valid" in batch else None
@@ -84,7 +77,7 @@ def validate_stage(stage: Any, items: Sequence[dict[str, Any]], batch_size: int 
             filled = None
             if "image" in out:
                 m = batch["mask"][i]
-                filled = to_uint8(out["image"][i] * m + batch["image"][i] * (1 - m))
+                filled = tensor_to_uint8(out["image"][i] * m + batch["image"][i] * (1 - m))
                 if unknown is not None:
                     filled[unknown] = truth[unknown]
                 values["psnr"] = metrics.psnr(filled, truth)
@@ -92,7 +85,7 @@ def validate_stage(stage: Any, items: Sequence[dict[str, Any]], batch_size: int 
                 values["l1"] = metrics.l1_percent(filled, truth)
                 values["hole_psnr"] = metrics.psnr(filled, truth, hole)
                 values["lowband_psnr"] = metrics.lowband_psnr(filled, truth, hole)
-                reference = to_uint8(harmonic[i] * m + batch["image"][i] * (1 - m))
+                reference = tensor_to_uint8(harmonic[i] * m + batch["image"][i] * (1 - m))
                 values["harmonic_lowband_psnr"] = metrics.lowband_psnr(reference, truth, hole)
             edges = None
             if "edges" in out and stage.produces_edges:

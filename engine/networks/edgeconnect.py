@@ -107,3 +107,24 @@ class ImageGenerator(nn.Module):
             return (torch.tanh(out) + 1.0) / 2.0
         smooth = harmonic_fill(image, mask)
         return (smooth + self.net(torch.cat([smooth, edges, mask], dim=1))).clamp(0.0, 1.0)
+
+
+# --- the two stages in sequence (the engine's fill, the trainer's stages and its fine-tune scores) -------------
+
+def merge_hole_edges(known: torch.Tensor, completed: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The image model's guide: ``completed`` edges inside the hole (``mask`` 1), the ``known`` edges outside."""
+    return known * (1 - mask) + completed * mask
+
+
+def complete_edges(edge_net: nn.Module, gray: torch.Tensor, edges: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Stage one: the edge model's probabilities (sigmoid of its logits, in float32) inside the hole, merged with
+    the known ``edges`` outside it."""
+    probs = torch.sigmoid(edge_net(gray, edges, mask).float())
+    return merge_hole_edges(edges, probs, mask)
+
+
+def edge_guided_fill(edge_net: nn.Module, image_net: nn.Module, image: torch.Tensor, gray: torch.Tensor,
+                     edges: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Edge model then image model: (the completed edge map, the image model's output on it)."""
+    guide = complete_edges(edge_net, gray, edges, mask)
+    return guide, image_net(image, guide, mask)

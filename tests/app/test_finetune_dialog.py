@@ -22,6 +22,7 @@ from engine.paths import user_models_dir
 from engine.pipeline import Engine
 from tests.app.helpers import photo_array
 from tests.trainer.conftest import save_tiny_pair, write_photos
+from tests.trainer.job_faults import fault_env
 from trainer import finetune_protocol as protocol
 from trainer.records import read_records
 
@@ -129,7 +130,7 @@ def test_photo_fine_tune_cancel_then_resume_after_reopening(qtbot, make_dialog) 
     image = photo_array(72, 64)
     mask = np.zeros((64, 72), bool)
     mask[40:58, 48:68] = True
-    dialog = make_dialog(image, mask, env={protocol.FAULT_ENV: "hold:2"})  # the job waits at step 2 for the stop
+    dialog = make_dialog(image, mask, env=fault_env("hold:2"))  # the job waits at step 2 for the stop
     assert dialog.form_box.photo_radio.isChecked() and dialog.form_box.photo_radio.isEnabled()
     _tiny_settings(dialog, "beach-tuned", steps=6)
     assert dialog.start(), dialog.last_error
@@ -174,7 +175,7 @@ def test_photo_fine_tune_cancel_then_resume_after_reopening(qtbot, make_dialog) 
 
 
 def test_disk_full_during_export_leaves_no_model_and_resume_registers(qtbot, make_dialog, photos: Path) -> None:
-    dialog = make_dialog(env={protocol.FAULT_ENV: "enospc:export"})
+    dialog = make_dialog(env=fault_env("enospc:export"))
     dialog.form_box.folder_edit.setText(str(photos))
     _tiny_settings(dialog, "full-disk", steps=2)
     outcome = _run(qtbot, dialog, dialog.start)
@@ -195,7 +196,7 @@ def test_disk_full_during_export_leaves_no_model_and_resume_registers(qtbot, mak
 ])
 def test_out_of_memory_and_a_killed_process_are_explained(qtbot, make_dialog, photos: Path, fault: str,
                                                           state: str, words: str) -> None:
-    dialog = make_dialog(env={protocol.FAULT_ENV: fault})
+    dialog = make_dialog(env=fault_env(fault))
     dialog.form_box.folder_edit.setText(str(photos))
     _tiny_settings(dialog, "too-big", steps=3)
     outcome = _run(qtbot, dialog, dialog.start)
@@ -208,7 +209,7 @@ def test_out_of_memory_and_a_killed_process_are_explained(qtbot, make_dialog, ph
 def test_after_running_out_of_memory_start_with_a_smaller_batch_replaces_the_run(qtbot, make_dialog,
                                                                                  photos: Path) -> None:
     asked = []
-    dialog = make_dialog(env={protocol.FAULT_ENV: "oom:0"}, confirm=lambda title, text: asked.append(title) or True)
+    dialog = make_dialog(env=fault_env("oom:0"), confirm=lambda title, text: asked.append(title) or True)
     dialog.form_box.folder_edit.setText(str(photos))
     _tiny_settings(dialog, "too-big", steps=2)
     assert _run(qtbot, dialog, dialog.start).state == "oom"
@@ -381,7 +382,7 @@ def test_a_run_whose_name_was_taken_meanwhile_registers_under_another(qtbot, mak
         asked.append((text, proposal))
         return proposal
 
-    dialog = make_dialog(env={protocol.FAULT_ENV: "enospc:export"}, ask_name=ask_name)
+    dialog = make_dialog(env=fault_env("enospc:export"), ask_name=ask_name)
     dialog.form_box.folder_edit.setText(str(photos))
     _tiny_settings(dialog, "taken", steps=2)
     assert _run(qtbot, dialog, dialog.start).state == "disk-full"  # stopped before registering

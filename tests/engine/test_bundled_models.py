@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine import cli
+from engine import cli_models
 from engine.model_files import check_weights_file, load_model, read_card
 from engine.paths import REPO_ROOT
 
@@ -28,10 +28,10 @@ def test_bundled_models_are_small_whole_and_carry_complete_cards():
 
 
 def test_the_validation_summary_names_the_step_and_the_all_row():
-    summary = cli._validation_summary({"step": 12, "table": {"all": {"psnr": 24.2, "ssim": 0.83, "count": 400},
+    summary = cli_models._validation_summary({"step": 12, "table": {"all": {"psnr": 24.2, "ssim": 0.83, "count": 400},
                                                              "free-form": {"psnr": 26.1}}})
     assert summary == "step 12, all: psnr 24.2, ssim 0.83 (400 cases)"
-    assert cli._validation_summary({}) == "none recorded"
+    assert cli_models._validation_summary({}) == "none recorded"
 
 
 def test_bundled_cards_hold_no_absolute_path_of_a_machine() -> None:

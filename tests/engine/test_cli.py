@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine import cli
+from engine import cli, cli_fill
 from engine.paths import REPO_ROOT
 
 
@@ -81,7 +81,7 @@ def test_a_wrong_combination_of_options_exits_2(files, tmp_path, capsys):
 
 def test_an_unwritable_output_format_is_refused_before_any_work(files, capsys, monkeypatch):
     tmp, img, mask = files
-    monkeypatch.setattr(cli, "_engine", lambda args: pytest.fail("the fill ran before the format was checked"))
+    monkeypatch.setattr(cli_fill, "make_engine", lambda args: pytest.fail("the fill ran before the format was checked"))
     assert cli.main(["fill", str(img), "--mask", str(mask), "-o", str(tmp / "out.gif")]) == 1
     assert ".gif" in _one_error_line(capsys.readouterr().err)
     assert cli.main(["edges", str(img), "--mask", str(mask), "-o", str(tmp / "edges.gif")]) == 1
@@ -323,6 +323,22 @@ def test_eval_command_writes_a_report(tmp_path, capsys):
     assert {p.name for p in report.iterdir()} == {"table.md", "results.json", "grid.png"}
     assert cli.main(["eval", "--images", str(photos), "--backends", "telea,bogus", "--out", str(report)]) == 1
     assert "bogus" in _one_error_line(capsys.readouterr().err)
+
+
+def test_eval_scores_every_photo_under_the_folder_but_the_excluded_folders(tmp_path, capsys):
+    photos = tmp_path / "photos"
+    (photos / "sub").mkdir(parents=True)
+    (photos / "maps_boundaries").mkdir()
+    _write(photos / "sub" / "a.png", _photo(36, 44, seed=1))
+    _write(photos / "maps_boundaries" / "a.png", _photo(36, 44, seed=2))
+    for exclude, expected in (([], {"maps_boundaries/a.png", "sub/a.png"}),
+                              (["--exclude", "*BOUNDARIES*"], {"sub/a.png"})):
+        report = tmp_path / f"report{len(exclude)}"
+        rc = cli.main(["eval", "--images", str(photos), "--backends", "telea", "--nvidia", str(tmp_path / "none"),
+                       *exclude, "--out", str(report)])
+        assert rc == 0, capsys.readouterr().err
+        cases = json.loads((report / "results.json").read_text())["cases"]
+        assert {c["image"] for c in cases} == expected
 
 
 def test_the_module_runs_as_a_program(files):
@@ -645,14 +661,15 @@ def test_a_symbolic_link_loop_is_said_in_one_line(files, capsys, where):
 
 
 def test_a_mask_of_another_size_is_refused_before_the_photo_is_decoded(tmp_path, capsys, monkeypatch):
-    from engine import imageio
+    from engine import imageio_read
 
     img = _write(tmp_path / "big.png", _photo(120, 160))
     mask = _write(tmp_path / "hole.png", _mask(40, 52))
     sketch = _write(tmp_path / "sketch.png", np.zeros((30, 30, 3), np.uint8))
     decoded: list[str] = []
-    real_decode = imageio._decode
-    monkeypatch.setattr(imageio, "_decode", lambda p, im, limit: decoded.append(p.name) or real_decode(p, im, limit))
+    real_decode = imageio_read._decode
+    monkeypatch.setattr(imageio_read, "_decode",
+                        lambda p, im, limit: decoded.append(p.name) or real_decode(p, im, limit))
     rc = cli.main(["fill", str(img), "--mask", str(mask), "--model", "telea", "-o", str(tmp_path / "o.png")])
     line = _one_error_line(capsys.readouterr().err)
     assert rc == 1 and "the mask" in line and "is 52x40 but the image" in line and "160x120" in line

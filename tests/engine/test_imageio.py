@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import ExifTags, Image, ImageCms, ImageFile, ImageOps
 
-from engine import imageio
+from engine import imageio, imageio_read, imageio_save
 from engine.errors import ImageFileError
 from engine.imageio import (
     SUPPORTED_EXTENSIONS,
@@ -161,8 +161,8 @@ def test_exif_thumbnail_of_the_original_is_not_carried(tmp_path: Path, big_endia
 
 def test_16_to_8_bit_rounds_to_nearest() -> None:
     values = np.arange(65536, dtype=np.uint16)
-    assert np.array_equal(imageio._to8(values), np.round(values / 257).astype(np.uint8))
-    assert np.array_equal(imageio._to8(values[::257]), np.arange(256))
+    assert np.array_equal(imageio_read.to_8bit(values), np.round(values / 257).astype(np.uint8))
+    assert np.array_equal(imageio_read.to_8bit(values[::257]), np.arange(256))
 
 
 @pytest.mark.parametrize("ext", [".png", ".jpg", ".webp", ".tif"])
@@ -305,7 +305,7 @@ def test_16bit_gray_alpha_png(tmp_path: Path) -> None:
     gray16, alpha16 = noise((6, 9), seed=6, dtype=np.uint16), noise((6, 9), seed=7, dtype=np.uint16)
     src = tmp_path / "ga.png"
     with open(src, "wb") as f:
-        imageio.write_png16(f, np.dstack([gray16, alpha16]), None, None)
+        imageio_save.write_png16(f, np.dstack([gray16, alpha16]), None, None)
     loaded = load_image(src)
     assert loaded.gray and loaded.bit_depth == 16
     assert np.array_equal(loaded.rgb16, gray16) and np.array_equal(loaded.alpha, alpha16)
@@ -326,7 +326,7 @@ def test_16bit_png_with_orientation(tmp_path: Path) -> None:
     stored = noise((4, 6, 3), seed=8, dtype=np.uint16)
     src = tmp_path / "deep.png"
     with open(src, "wb") as f:
-        imageio.write_png16(f, stored, None, camera_exif(8).tobytes())
+        imageio_save.write_png16(f, stored, None, camera_exif(8).tobytes())
     loaded = load_image(src)
     assert loaded.bit_depth == 16 and np.array_equal(loaded.rgb16, np.rot90(stored, 1))
 
@@ -335,7 +335,7 @@ def test_16bit_tiff_with_orientation(tmp_path: Path) -> None:
     stored = noise((4, 6, 3), seed=15, dtype=np.uint16)
     src = tmp_path / "deep.tif"
     with open(src, "wb") as f:
-        imageio.write_tiff(f, stored, None, None)
+        imageio_save.write_tiff(f, stored, None, None)
     data = bytearray(src.read_bytes())
     (count,) = struct.unpack("<H", data[8:10])
     for entry in range(10, 10 + 12 * count, 12):
@@ -351,7 +351,7 @@ def test_16bit_falls_back_to_8bit_when_exact_decode_fails(tmp_path: Path, monkey
     rgb16 = noise((5, 5, 3), seed=16, dtype=np.uint16)
     src = tmp_path / "deep.png"
     cv2.imwrite(str(src), rgb16[..., ::-1])
-    monkeypatch.setattr(imageio.cv2, "imdecode", lambda *args: None)
+    monkeypatch.setattr(imageio_read.cv2, "imdecode", lambda *args: None)
     loaded = load_image(src)
     assert loaded.bit_depth == 8 and loaded.rgb16 is None and loaded.notes
     assert np.array_equal(loaded.rgb, (rgb16 >> 8).astype(np.uint8))
@@ -532,7 +532,7 @@ def test_failed_16bit_save_leaves_old_file_intact(tmp_path: Path, monkeypatch: p
         out.write(b"partial")
         raise ValueError("encoder exploded (simulated)")
 
-    monkeypatch.setattr(imageio, "write_png16" if ext == ".png" else "write_tiff", broken)
+    monkeypatch.setattr(imageio_save, "write_png16" if ext == ".png" else "write_tiff", broken)
     with pytest.raises(ImageFileError, match="encoder failed"):
         save_image(src, loaded.rgb, like=loaded)
     assert src.read_bytes() == before
@@ -612,12 +612,15 @@ def test_suggest_output_path() -> None:
     assert set(SUPPORTED_EXTENSIONS) == {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
 
 
-def test_find_images_skips_boundary_maps(tmp_path):
+def test_find_images_lists_every_photo_but_hidden_and_excluded_folders(tmp_path):
     (tmp_path / "photos").mkdir()
-    (tmp_path / "photos_boundaries").mkdir()
-    for p in ("photos/1.jpg", "photos/2.png", "photos_boundaries/1.png", "notes.txt"):
+    (tmp_path / "photos_Boundaries").mkdir()
+    (tmp_path / ".cache").mkdir()
+    for p in ("photos/1.jpg", "photos/2.png", "photos_Boundaries/1.png", ".cache/3.png", "notes.txt"):
         (tmp_path / p).write_bytes(b"x")
-    assert [p.name for p in find_images(tmp_path)] == ["1.jpg", "2.png"]
+    assert [p.relative_to(tmp_path).as_posix() for p in find_images(tmp_path)] == \
+        ["photos/1.jpg", "photos/2.png", "photos_Boundaries/1.png"]  # the engine knows no data set's layout
+    assert [p.name for p in find_images(tmp_path, exclude=["*boundaries*"])] == ["1.jpg", "2.png"]  # any case
     assert len(find_images(tmp_path, limit=1)) == 1
     with pytest.raises(ImageFileError, match="photo folder not found"):
         find_images(tmp_path / "missing")

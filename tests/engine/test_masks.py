@@ -10,7 +10,6 @@ from engine.masks import (
     cellular_automata_mask,
     free_form_mask,
     hole_ratio,
-    irregular_bucket_paths,
     rectangle_mask,
 )
 
@@ -164,12 +163,3 @@ def test_augment_irregular_rejects_bad_input():
         augment_irregular(np.zeros((3, 3, 3), bool), 8, 8, _rng())
 
 
-def test_irregular_bucket_paths(tmp_path):
-    for number in (1, 1999, 2001, 3999, 4001, 10001, 11999):
-        (tmp_path / f"{number:05d}.png").write_bytes(b"")
-    (tmp_path / "readme.png").write_bytes(b"")
-    names = [p.name for p in irregular_bucket_paths(tmp_path, (0.1, 0.2))]
-    assert names == ["02001.png", "03999.png"]
-    names = [p.name for p in irregular_bucket_paths(tmp_path, (0.5, 0.6))]
-    assert names == ["10001.png", "11999.png"]
-    assert len(irregular_bucket_paths(tmp_path, (0.0, 1.0))) == 7

@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from engine.pixels import to_uint8
 from engine.resolution import (
     pad_amounts,
     pad_reflect,
@@ -93,12 +94,11 @@ def test_cra_restores_detail_and_keeps_known_pixels():
     low = shrink_image(image, working.mask.shape).astype(np.float32) / 255
     plain = restore_full_resolution(image, mask, low, use_cra=False)
     cra = restore_full_resolution(image, mask, low, use_cra=True)
-    to_u8 = lambda x: (np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8)  # noqa: E731
     truth = _high_freq(image, mask)
-    assert _high_freq(to_u8(cra), mask) > 2 * _high_freq(to_u8(plain), mask)
-    assert _high_freq(to_u8(cra), mask) > 0.5 * truth
-    err_plain = np.abs(to_u8(plain).astype(int) - image)[mask].mean()
-    err_cra = np.abs(to_u8(cra).astype(int) - image)[mask].mean()
+    assert _high_freq(to_uint8(cra), mask) > 2 * _high_freq(to_uint8(plain), mask)
+    assert _high_freq(to_uint8(cra), mask) > 0.5 * truth
+    err_plain = np.abs(to_uint8(plain).astype(int) - image)[mask].mean()
+    err_cra = np.abs(to_uint8(cra).astype(int) - image)[mask].mean()
     assert err_cra < err_plain
     # Known pixels: CRA adds nothing to cells that the hole does not touch.
     far = np.zeros_like(mask)

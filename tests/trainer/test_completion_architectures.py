@@ -140,8 +140,7 @@ def test_local_texture_loss_punishes_a_blur_not_a_shift_of_colour() -> None:
 
 @pytest.mark.parametrize("name", ["pconv-unet", "deepgin", "context-encoder-ms", "glcic"])
 def test_each_architecture_has_a_config_that_selects_it(name: str, tmp_path: Path) -> None:
-    from trainer.cli import resolve_config_path
-    from trainer.config import apply_overrides, load_config
+    from trainer.config import apply_overrides, load_config, resolve_config_path
 
     config = validate(apply_overrides(load_config(resolve_config_path(name)),
                                       [f"data.train_dir='{tmp_path}'", f"run.out='{tmp_path / 'r'}'"]))

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from trainer.cli import resolve_config_path
 from trainer.config import (
     ConfigError,
     TrainConfig,
     apply_overrides,
     config_from_dict,
     load_config,
+    resolve_config_path,
     to_toml,
     validate,
 )

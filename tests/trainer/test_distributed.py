@@ -27,12 +27,12 @@ def test_sampler_shards_ranks_and_resumes_mid_epoch() -> None:
 def test_two_gloo_processes_end_with_identical_weights(photos: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     hashes = tmp_path / "hashes"
-    env = {**os.environ, "INPAINT_TRAIN_HASH_DIR": str(hashes), "OMP_NUM_THREADS": "1",
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
            "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
     sets = [arg for item in TINY for arg in ("--set", item)]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "trainer", "--data", str(photos), "--out", str(out), "--steps", "3", "--stage", "joint",
-           "--device", "cpu", *sets]
+           str(Path(__file__).with_name("ddp_weights_child.py")), str(hashes),  # inpaint-train, then each rank's hash
+           "--data", str(photos), "--out", str(out), "--steps", "3", "--stage", "joint", "--device", "cpu", *sets]
     proc = subprocess.run(cmd, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rank0 = (hashes / "rank-0.sha256").read_text()

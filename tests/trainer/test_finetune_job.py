@@ -13,6 +13,7 @@ import pytest
 from engine.model_files import ModelCard, read_card, save_model
 from engine.model_store import ModelStore
 from engine.networks import CompletionNetwork
+from tests.trainer import job_faults
 from tests.trainer.conftest import save_tiny_pair, write_photos
 from trainer import finetune_job as job
 from trainer import finetune_protocol as protocol
@@ -134,7 +135,7 @@ def test_main_reports_faults_with_exit_codes(tmp_path: Path, base: Path, monkeyp
                                              capsys: pytest.CaptureFixture, fault: str, code: int, kind: str,
                                              words: str) -> None:
     run = _job(tmp_path, base)
-    monkeypatch.setenv(protocol.FAULT_ENV, fault)
+    job_faults.install(fault, monkeypatch.setattr)
     monkeypatch.setattr(job.os, "nice", lambda _n: 0, raising=False)
     monkeypatch.setattr(job, "_set_threads", lambda _spec: None)
     assert job.main([str(run)]) == code

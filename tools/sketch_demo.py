@@ -6,7 +6,7 @@ erases every edge in the hole ("no structure here"). For each photo the script p
 fills and writes a grid: masked input | model's edges | fill | user sketch | fill with sketch | erased-edges
 fill | ground truth.
 
-    python -m engine.sketch_demo --images ../shared/data/val --out docs/images/sketch.png
+    python tools/sketch_demo.py --images ../shared/data/val --out docs/images/sketch.png
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ import numpy as np
 from engine.api import FillRequest
 from engine.edges import canny_edges, to_gray
 from engine.evaluation import noise_hole
-from engine.imageio import find_images, load_image, save_image
+from engine.imageio import load_image, save_image
 from engine.metrics import line_coverage, psnr
 from engine.pipeline import Engine
+from trainer.photos import find_photos
 
 THUMB = 200
 COLUMNS = ("masked input", "model's edges", "fill", "user sketch", "fill + sketch", "edges erased", "truth")
@@ -92,7 +93,7 @@ def header_row() -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m engine.sketch_demo", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python tools/sketch_demo.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=Path, required=True, help="folder of photos")
     parser.add_argument("--limit", type=int, default=4, help="number of photos (default 4)")
     parser.add_argument("--model", default="default", help="fill backend (default: the bundled pair)")
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     rows, header = [], ("photo | own edges | sketch | edges erased (hole PSNR dB) | drawn line continued "
                         "without / with the sketch (share of its pixels within 2 px of a Canny edge of the fill)")
     print(f"model: {engine.resolve_model(args.model)}\n{header}")
-    for path in find_images(args.images, args.limit):
+    for path in find_photos(args.images, args.limit):
         tiles, scores = demo_row(engine, load_image(path).rgb, args.model)
         rows.append(np.concatenate(tiles, axis=1))
         print(f"{path.name} | " + " | ".join(f"{scores[k]:.2f}" for k in ("own edges", "sketch", "edges erased"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine import metrics
-from engine.texture_cost import textured_fill
+from tools.texture_cost import textured_fill
 
 
 def _photo() -> np.ndarray:

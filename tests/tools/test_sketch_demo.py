@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.imageio import load_image, save_image
-from engine.sketch_demo import COLUMNS, THUMB, main
+from tools.sketch_demo import COLUMNS, THUMB, main
 
 
 def test_sketch_demo_writes_grid(tmp_path, tiny_models_dir, capsys):

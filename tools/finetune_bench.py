@@ -1,6 +1,6 @@
 """Does "fine-tune on this photo" pay off? Hole PSNR before and after internal fine-tuning, and its wall time.
 
-    python -m trainer.finetune_bench --models DIR [--image NAME] [--photos 6] [--steps 150] [--size 128]
+    python tools/finetune_bench.py --models DIR [--image NAME] [--photos 6] [--steps 150] [--size 128]
                                      [--batch 4] [--lr 1e-4] [--holes 3] [--work DIR]
 
 For each of ``--photos`` validation photos (``../shared/data/val``, never trained on): a "user" mask (an
@@ -97,7 +97,7 @@ def _gain(after, before) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m trainer.finetune_bench", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python tools/finetune_bench.py", description=__doc__.split("\n")[0])
     p.add_argument("--models", required=True, help="folder holding the base pair (image model + its edge model)")
     p.add_argument("--image", default="edgeconnect-image", help="the base image model's name")
     p.add_argument("--val", default=str(shared_data_dir() / "val"), help="validation photos (never trained on)")

@@ -1,6 +1,6 @@
 """What does texture cost in PSNR? A reference point for the quality bar.
 
-    python -m engine.texture_cost --images DIR [--limit N] [--alphas 0,0.5,0.65,1]
+    python tools/texture_cost.py --images DIR [--limit N] [--alphas 0,0.5,0.65,1]
 
 For every image and mask of the default evaluation set, the hole is filled with the harmonic fill (the
 smoothest fill, ``engine.networks.prefill``) plus ``alpha`` x the photo's own fine detail (its high-pass band,
@@ -22,8 +22,9 @@ import torch
 
 from engine import metrics
 from engine.evaluation import DefaultMasks, default_nvidia_dir
-from engine.imageio import find_images, load_image
+from engine.imageio import load_image
 from engine.networks.prefill import harmonic_fill
+from trainer.photos import find_photos
 
 SHIFT = (37, 53)  # px: far beyond the correlation length of photo detail
 
@@ -53,15 +54,16 @@ def textured_fill(rgb: np.ndarray, mask: np.ndarray, alpha: float, smooth: np.nd
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m engine.texture_cost", description=__doc__.split("\n")[0])
-    p.add_argument("--images", required=True, help="folder of photos (searched recursively)")
+    p = argparse.ArgumentParser(prog="python tools/texture_cost.py", description=__doc__.split("\n")[0])
+    p.add_argument("--images", required=True,
+                   help="folder of photos (searched recursively; folders of boundary maps, *boundaries*, skipped)")
     p.add_argument("--limit", type=int, default=0, help="use only the first N photos (0 = all)")
     p.add_argument("--alphas", default="0,0.5,0.65,1", help="comma-separated detail strengths")
     args = p.parse_args(argv)
     alphas = [float(a) for a in args.alphas.split(",")]
     masks = DefaultMasks(default_nvidia_dir())
     scores: dict[tuple[str, float], list[tuple[float, float]]] = defaultdict(list)
-    photos = find_images(Path(args.images), args.limit or None)
+    photos = find_photos(Path(args.images), args.limit or None)
     for path in photos:
         rgb = np.ascontiguousarray(load_image(path).rgb[..., :3])
         for bucket, mask in masks(path.name, *rgb.shape[:2]).items():
