@@ -35,7 +35,6 @@ MARGIN_RATIO = 0.5
 GROUP_DILATION = 2  # px: strokes closer than about twice this are one component
 MAX_COMPONENT_PIXELS = 2_000_000  # connected components above this run on a downsampled mask
 
-mask_bbox = bbox_of  # the name engine.resolution imports; new code uses engine.box.bbox_of
 
 
 @dataclass(frozen=True)

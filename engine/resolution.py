@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from engine.box import bbox_of
 from engine.pixels import to_uint8
-from engine.regions import mask_bbox
 
 if TYPE_CHECKING:  # torch is imported by the residual aggregation only, not by cropping and padding
     import torch
@@ -240,7 +240,7 @@ def add_aggregated_residual(full_image: np.ndarray, full_mask: np.ndarray, low_f
     inner = residual[overlap:overlap + height, overlap:overlap + width]
     cv2.subtract(full_image, upsampled_u8, dst=inner, dtype=cv2.CV_16S)
     del upsampled_u8
-    hx0, hy0, hx1, hy1 = mask_bbox(full_mask)  # zero the hole (only its box is scanned)
+    hx0, hy0, hx1, hy1 = bbox_of(full_mask)  # zero the hole (only its box is scanned)
     np.copyto(inner[hy0:hy1, hx0:hx1], 0, where=full_mask[hy0:hy1, hx0:hx1, None])
     row_stride, item = residual.strides[0], residual.itemsize
     windows = np.lib.stride_tricks.as_strided(  # a view, no copy; numpy gathers from it far faster than torch

@@ -208,12 +208,22 @@ def export_run(run_dir: str | Path, out_dir: str | Path, onnx: bool = False, nam
             description=f"Trained with inpaint-train ({stage_text}, {step} steps) on {config.data.size} px crops"
                         + (f"; runs at a {working} px working resolution." if working != config.data.size else ".")
                         + (f" The best validation of the run's {last_step} steps (hole PSNR) was at step {step}: "
-                           "these are its weights." if chosen is not latest else ""),
+                           "these are its weights." if chosen is not latest else "")
+                        + _init_note(config, part),
             validation={"step": val_step, "table": _table_for(part, table)} if table else {})
         result.models.append(save_model(module, card, out_dir))
         if onnx:
             _export_onnx(part, module, out_dir / f"{names[part]}.onnx", result, config.data.size)
     return result
+
+
+def _init_note(config: TrainConfig, part: str) -> str:
+    """Where ``part`` started, for the card: the model it was initialised from and that model's own steps."""
+    path = getattr(config.init, part, "")
+    if not path or not Path(path).with_suffix(".json").is_file():
+        return ""
+    base = read_card(path)
+    return f" Initialised from the model {base.name!r} ({base.steps} steps of its own before this run)."
 
 
 def _init_resolution(config: TrainConfig, part: str) -> int | None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.model_files import load_model
+from engine.model_files import load_model, read_card
 from engine.networks.prefill import harmonic_fill
 from tests.trainer.conftest import tiny_config
 from trainer.config import ConfigError, apply_overrides, validate
@@ -158,6 +158,18 @@ def test_lama_ffc_trains_exports_and_the_engine_fills_with_the_trainers_outputs(
         assert torch.equal(module(x, edges, mask), trainer_net(x, edges, mask))
     assert np.isfinite(summary.validation["all"]["hole_psnr"])
     assert {"lowband_psnr", "harmonic_lowband_psnr"} <= set(summary.validation["all"])
+
+
+def test_a_model_initialised_from_another_says_so_in_its_card(photos: Path, tmp_path: Path) -> None:
+    from tests.trainer.conftest import save_tiny_pair
+
+    _, image = save_tiny_pair(tmp_path / "models")
+    base = read_card(image.with_suffix(".json"))
+    train(tiny_config(photos, tmp_path / "run", "optim.steps=1", "stage.name=image",
+                      f"init.image='{image.with_suffix('.json')}'"))
+    result = export_run(tmp_path / "run", tmp_path / "out", name="s", companion=base.companion)
+    card = read_card(result.models[0].with_suffix(".json"))
+    assert card.steps == 1 and f"Initialised from the model {base.name!r} ({base.steps} steps" in card.description
 
 
 def test_cards_name_no_absolute_path_of_this_machine() -> None:
