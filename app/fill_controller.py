@@ -178,7 +178,7 @@ class FillController(QObject):
                     sketch |= part
             if not (sketch & sent.mask).any():
                 note = f"Your edge sketch lies outside the hole, so the fill had nothing to follow. {note}".strip()
-            elif not self.uses_edges():
+            elif not self.uses_edges() and not self._copied_along_a_line(sent, result):
                 note = f"{result.backend} fills without edges: your edge sketch was not used. {note}".strip()
         if command is None:
             self.status.showMessage(note or "The fill changed nothing.", 8000)
@@ -221,3 +221,10 @@ class FillController(QObject):
         self._job_ended()
         if self._current():  # not when opening another photo cancelled it, nor when closing
             self.status.showMessage("Cancelled.", 4000)
+
+    @staticmethod
+    def _copied_along_a_line(sent: FillRequest, result: FillResult) -> bool:
+        """Whether the texture stage followed a drawn line: it copies edge patches along lines drawn in the hole,
+        whatever the structure source."""
+        drawn = sent.sketch_drawn
+        return drawn is not None and bool((drawn & sent.mask).any()) and result.timings.get("texture", 0.0) > 0

@@ -7,7 +7,7 @@ copies real texture from the photo at full resolution, and ``strength`` blends t
   IOPaint ships), unguided; where its native library does not load, the guided search below without a guide.
 - With a line the user drew through the hole: this project's own guided search (engine.texture.guided), whose
   patch distance adds the drawn line in the hole against the photo's own edges elsewhere over the whole patch,
-  so patches that hold an edge are copied along the line, and a light pull towards the structure's low pass.
+  so patches that hold an edge are copied along the line.
 - Source patches come only from known pixels outside a ring of ``RING`` px around the user's *whole* mask (no
   copying of the removed object's halo, nor of another hole). The native search also leaves those pixels out
   when it compares a hole patch with its surroundings, so every pixel of ring loosens the seam (0.3 dB PSNR per
@@ -33,8 +33,9 @@ from engine.texture.guided import GuideWeights, guided_copy
 
 PATCH_RADIUS = 3  # 7 x 7 patches, pypatchmatch's radius 3 as IOPaint uses it
 RING = 1  # px around the user's mask (full resolution) that never serve as sources
-# A drawn line: the edge term (edge maps in [0, 1]) against the patch colours, and a light structure guide.
-LINE_WEIGHTS = GuideWeights(guide=2.0, edge=4.0)
+# A drawn line: the edge term (edge maps in [0, 1]) against the patch colours, and no pull towards the structure
+# (at weight 2 the harmonic fill's ghost came with it: a sail-shaped patch of water over the sailboat's sky).
+LINE_WEIGHTS = GuideWeights(guide=0.0, edge=4.0)
 UNGUIDED = GuideWeights(guide=0.0)  # the own search in place of a native library that does not load
 MIN_SOURCES = 64  # fewer usable source pixels than this: the structure fill is returned as it is
 SEED = 0  # fixed: the same request gives the same bytes

@@ -22,6 +22,7 @@ class FakeEngine:
         self.calls = 0
         self.thread_names: list[str] = []
         self.extra_models: list[ModelInfo] = []
+        self.texture_seconds = 0.0  # above 0: the fill "ran" the texture stage, which follows drawn lines
 
     def models(self) -> list[ModelInfo]:
         return [ModelInfo("telea", "classical", "built-in"), *self.extra_models]
@@ -45,7 +46,8 @@ class FakeEngine:
         out[request.mask] = (10, 200, 30)
         if progress:
             progress(1.0, "done")
-        return FillResult(image=out, edges=None, timings={"total": 0.0}, backend=request.model)
+        return FillResult(image=out, edges=None, timings={"total": 0.0, "texture": self.texture_seconds},
+                          backend=request.model)
 
     def predict_edges(self, request: FillRequest, progress=None, cancel=None) -> FillResult:
         edges = np.zeros(request.mask.shape, np.uint8)

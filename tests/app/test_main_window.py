@@ -390,6 +390,20 @@ def test_closing_the_editor_during_a_fine_tune_asks_first(make_window):
     window._finetune = None
 
 
+def test_a_line_the_texture_stage_followed_is_not_called_unused(make_window, qtbot, photo_file):
+    engine = FakeEngine()
+    engine.texture_seconds = 0.3  # a structure source's fill: the copy follows lines drawn in the hole
+    window = make_window(engine_factory=lambda: engine)
+    _open(window, qtbot, photo_file)
+    paint_box(window, BOX)
+    stroke = window.document.begin_stroke("edge_pen")
+    stroke.segment((BOX[0] + 2.0, BOX[1] + 2.0), (BOX[2] - 2.0, BOX[3] - 2.0), 2)
+    stroke.finish()
+    _fill_and_wait(window, qtbot)
+    assert "Filled with" in window.statusBar().currentMessage()
+    assert "was not used" not in window.statusBar().currentMessage()
+
+
 def test_predict_edges_follows_what_automatic_really_fills_with(make_window, qtbot, photo_file):
     from engine.api import ModelInfo
 
