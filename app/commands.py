@@ -168,10 +168,6 @@ class BitmapEditCommand(QUndoCommand):
         """Memory held by this command's stored values."""
         return sum(p.nbytes for p in self.patches)
 
-    def patch_for(self, layer: str) -> Patch | None:
-        """The first patch of ``layer``, if any."""
-        return next((p for p in self.patches if p.layer == layer), None)
-
     def to_state(self, prefix: str) -> dict[str, np.ndarray | int]:
         """Flat dict of arrays and ints under ``prefix``."""
         state: dict[str, np.ndarray | int] = {
@@ -252,8 +248,3 @@ def command_from_state(target: PatchTarget, state: dict, prefix: str) -> QUndoCo
     count = int(state[f"{prefix}patches"])
     patches = [Patch.from_state(state, f"{prefix}p{i}.") for i in range(count)]
     return _BITMAP_CLASSES[kind](target, text, patches)
-
-
-def command_nbytes(command: QUndoCommand) -> int:
-    """Memory held by a command's stored values (0 for commands that store none)."""
-    return int(getattr(command, "nbytes", 0))

@@ -141,9 +141,6 @@ class ImageLayer:
         self.pyramid = Pyramid(base, mode, scale0)
         self.images: list[QImage] = []
 
-    def _wrap(self) -> None:
-        raise NotImplementedError
-
     def update(self, rect: QRect | None = None) -> None:
         """Refresh the reduced levels over a document rect (None: all)."""
         box = None
