@@ -33,15 +33,14 @@ EDGES = "edges"
 class FillController(QObject):
     """Runs the editor's fill and edge-prediction jobs on ``engine`` and puts their results in ``document``.
 
-    ``selected_model`` names the model the next job uses; ``uses_edges`` says whether that model follows
-    edges (so a fill can say that an edge sketch went unused).
+    ``selected_model`` names the model the next job uses.
     """
 
     changed = Signal()  # a job started or ended: actions that depend on "busy" need updating
 
     def __init__(self, document: Document, engine: EngineClient, settings: Settings, prompter: Prompter, *,
                  autosaver: AutoSaver, canvas: Canvas, status: QStatusBar, progress: QProgressBar,
-                 selected_model: Callable[[], str], uses_edges: Callable[[], bool],
+                 selected_model: Callable[[], str],
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.document = document
@@ -53,7 +52,6 @@ class FillController(QObject):
         self.status = status
         self.progress = progress
         self.selected_model = selected_model
-        self.uses_edges = uses_edges
         self._doc_generation = 0  # counts photos opened: a result for an earlier one is stale
         self._job_generation = -1
         self._job_kind = ""
@@ -178,7 +176,7 @@ class FillController(QObject):
                     sketch |= part
             if not (sketch & sent.mask).any():
                 note = f"Your edge sketch lies outside the hole, so the fill had nothing to follow. {note}".strip()
-            elif not self.uses_edges() and not self._copied_along_a_line(sent, result):
+            elif not result.sketch_followed:
                 note = f"{result.backend} fills without edges: your edge sketch was not used. {note}".strip()
         if command is None:
             self.status.showMessage(note or "The fill changed nothing.", 8000)
@@ -221,10 +219,3 @@ class FillController(QObject):
         self._job_ended()
         if self._current():  # not when opening another photo cancelled it, nor when closing
             self.status.showMessage("Cancelled.", 4000)
-
-    @staticmethod
-    def _copied_along_a_line(sent: FillRequest, result: FillResult) -> bool:
-        """Whether the texture stage followed a drawn line: it copies edge patches along lines drawn in the hole,
-        whatever the structure source."""
-        drawn = sent.sketch_drawn
-        return drawn is not None and bool((drawn & sent.mask).any()) and result.timings.get("texture", 0.0) > 0

@@ -114,7 +114,7 @@ class MainWindow(QMainWindow):
         doc, canvas, engine = self.document, self.canvas, self.engine
         self.fills = FillController(doc, engine, self.settings, self.prompter, autosaver=self.autosaver,
                                     canvas=canvas, status=self.statusBar(), progress=self.progress,
-                                    selected_model=self.selector.selected, uses_edges=self.selector.uses_edges,
+                                    selected_model=self.selector.selected,
                                     parent=self)
         self.fills.changed.connect(self._update_actions)
         self.selector.changed.connect(self._show_texture)

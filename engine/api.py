@@ -56,7 +56,8 @@ class FillResult:
 
     ``edges`` is H x W uint8 (255 = edge) holding the known edges and the completed edges inside the
     hole, for the processed regions only (zero elsewhere); ``None`` for backends that use no edges.
-    ``regions`` lists the processed crops as (x0, y0, x1, y1).
+    ``regions`` lists the processed crops as (x0, y0, x1, y1). ``sketch_followed`` says whether the user's edge
+    sketch inside the hole guided the fill (an edge-guided network, or the texture copy along a drawn line).
     """
 
     image: np.ndarray
@@ -66,6 +67,7 @@ class FillResult:
     backend: str = ""
     device: str = "cpu"
     messages: list[str] = field(default_factory=list)
+    sketch_followed: bool = False
 
 
 @dataclass

@@ -195,8 +195,13 @@ class Engine:
         step(1.0, "done")
         timings["total"] = time.perf_counter() - started
         result_image = out if fill else image.copy()
+        drawn_in_hole = drawn is not None and bool((drawn & mask).any())
+        sketch_in_hole = drawn_in_hole or (erased is not None and bool((erased & mask).any()))
+        # The network follows the whole sketch; the texture copy follows drawn lines (engine.texture).
+        followed = fill and ((backend.uses_edges and sketch_in_hole)
+                             or (backend.structure_source and texture > 0 and drawn_in_hole))
         return FillResult(result_image, edges_full, timings, [r.box for r in regions], backend.name,
-                          str(used_device), messages)
+                          str(used_device), messages, followed)
 
     def _region(self, backend: Backend, region: Region, image: np.ndarray, mask: np.ndarray,
                 drawn: np.ndarray | None, erased: np.ndarray | None, out: np.ndarray,

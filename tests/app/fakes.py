@@ -22,7 +22,7 @@ class FakeEngine:
         self.calls = 0
         self.thread_names: list[str] = []
         self.extra_models: list[ModelInfo] = []
-        self.texture_seconds = 0.0  # above 0: the fill "ran" the texture stage, which follows drawn lines
+        self.copies_lines = False  # True: fills "copy texture along drawn lines" (a structure source's fill)
 
     def models(self) -> list[ModelInfo]:
         return [ModelInfo("telea", "classical", "built-in"), *self.extra_models]
@@ -46,8 +46,13 @@ class FakeEngine:
         out[request.mask] = (10, 200, 30)
         if progress:
             progress(1.0, "done")
-        return FillResult(image=out, edges=None, timings={"total": 0.0, "texture": self.texture_seconds},
-                          backend=request.model)
+        infos = {m.name: m for m in self.models()}
+        chosen = infos.get(request.model)
+        edge_guided = chosen is not None and (chosen.uses_edges or
+                                              (chosen.resolves_to in infos and infos[chosen.resolves_to].uses_edges))
+        sketch = request.sketch_drawn is not None and bool((request.sketch_drawn & request.mask).any())
+        return FillResult(image=out, edges=None, timings={"total": 0.0}, backend=request.model,
+                          sketch_followed=sketch and (edge_guided or self.copies_lines))
 
     def predict_edges(self, request: FillRequest, progress=None, cancel=None) -> FillResult:
         edges = np.zeros(request.mask.shape, np.uint8)

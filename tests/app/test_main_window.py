@@ -390,15 +390,20 @@ def test_closing_the_editor_during_a_fine_tune_asks_first(make_window):
     window._finetune = None
 
 
-def test_a_line_the_texture_stage_followed_is_not_called_unused(make_window, qtbot, photo_file):
-    engine = FakeEngine()
-    engine.texture_seconds = 0.3  # a structure source's fill: the copy follows lines drawn in the hole
-    window = make_window(engine_factory=lambda: engine)
-    _open(window, qtbot, photo_file)
+def _mask_with_a_line_through(window) -> None:
+    """Paint the hole BOX and draw an edge-pen line across it."""
     paint_box(window, BOX)
     stroke = window.document.begin_stroke("edge_pen")
     stroke.segment((BOX[0] + 2.0, BOX[1] + 2.0), (BOX[2] - 2.0, BOX[3] - 2.0), 2)
     stroke.finish()
+
+
+def test_a_line_the_texture_stage_followed_is_not_called_unused(make_window, qtbot, photo_file):
+    engine = FakeEngine()
+    engine.copies_lines = True  # a structure source's fill: the copy follows lines drawn in the hole
+    window = make_window(engine_factory=lambda: engine)
+    _open(window, qtbot, photo_file)
+    _mask_with_a_line_through(window)
     _fill_and_wait(window, qtbot)
     assert "Filled with" in window.statusBar().currentMessage()
     assert "was not used" not in window.statusBar().currentMessage()
@@ -416,10 +421,7 @@ def test_predict_edges_follows_what_automatic_really_fills_with(make_window, qtb
     # "Automatic" is Telea until a pair named edgeconnect is installed: it proposes no edges.
     assert window.selected_model() == "default" and not predict.isEnabled()
     assert "choose an edge-guided model" in predict.toolTip()
-    paint_box(window, BOX)
-    stroke = window.document.begin_stroke("edge_pen")
-    stroke.segment((BOX[0] + 2.0, BOX[1] + 2.0), (BOX[2] - 2.0, BOX[3] - 2.0), 2)
-    stroke.finish()
+    _mask_with_a_line_through(window)
     _fill_and_wait(window, qtbot)
     assert "your edge sketch was not used" in window.statusBar().currentMessage()
     assert window.select_model("edgeconnect-preview-image") and predict.isEnabled()

@@ -166,10 +166,29 @@ def test_the_structure_pair_fills_on_known_edges_and_the_sketch_only(tiny_models
     drawn[32, 10:54] = True
     engine = Engine(cpu_threads=1)
     result = engine.fill(FillRequest(image, mask, model=PREFERRED_IMAGE_MODEL, sketch_drawn=drawn))
-    assert calls == [] and result.edges is not None
+    assert calls == [] and result.edges is not None and result.sketch_followed
     assert result.edges[32, 24:40].min() == 255  # the sketch guided it
     engine.predict_edges(FillRequest(image, mask, model=PREFERRED_IMAGE_MODEL))
     assert calls == [1]
+
+
+def test_the_result_says_whether_the_sketch_guided_the_fill(engine):
+    image = _photo(64, 64)
+    mask = np.zeros((64, 64), bool)
+    mask[20:44, 20:44] = True
+    line = np.zeros((64, 64), bool)
+    line[32, 10:54] = True
+
+    def followed(model: str, texture: float | None = None, drawn=line, erased=None) -> bool:
+        request = FillRequest(image, mask, model=model, sketch_drawn=drawn, sketch_erased=erased,
+                              options=FillOptions(texture=texture))
+        return engine.fill(request).sketch_followed
+
+    assert followed("harmonic")  # the texture copy follows the drawn line
+    assert not followed("telea")  # no edges, no texture stage
+    assert not followed("harmonic", texture=0.0)  # the structure alone ignores lines
+    assert not followed("harmonic", drawn=None, erased=line)  # the copy does not read erased edges
+    assert not followed("harmonic", drawn=~mask & line)  # a line outside the hole guides nothing
 
 
 def test_unknown_model_and_device_are_clear_errors(engine):
