@@ -46,6 +46,7 @@ class RunOutcome:
 
     state: str
     message: str
+    exit_code: int | None = None
     models: list[str] = field(default_factory=list)
     estimate: dict[str, Any] | None = None
     stderr: str = ""
