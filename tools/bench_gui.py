@@ -1,6 +1,6 @@
 """Editor benchmark on a 6000 x 4000 photo: how long the GUI thread is blocked during a fill, and memory.
 
-Run offscreen: ``python -m app.bench_gui`` (the Qt platform is set to offscreen if none is given).
+Run offscreen: ``python -m tools.bench_gui`` (the Qt platform is set to offscreen if none is given).
 
 A heartbeat ``QTimer`` ticks every 5 ms in the GUI thread while the window runs a fill through its worker
 thread; the longest gap between ticks (and the 99th percentile) is how long the window was frozen,
@@ -31,7 +31,7 @@ from PySide6.QtCore import QEvent, QEventLoop, QObject, QPointF, Qt, QTimer
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
-from app.bench_canvas import rss_mb, synthetic_photo
+from tools.bench_canvas import rss_mb, synthetic_photo
 
 HEARTBEAT_MS = 5
 
@@ -92,13 +92,16 @@ def wait(app: QApplication, condition, timeout_s: float = 600.0) -> None:
 
 
 def blob_mask(height: int, width: int, rng: np.random.Generator, blobs: int = 2) -> np.ndarray:
-    """A few elliptical blobs, 150-350 px: typical objects to remove from a 24 MP photo."""
+    """A few elliptical blobs, 150-350 px on a 6000 x 4000 photo (typical objects to remove), scaled with
+    the photo's short side on smaller ones."""
     import cv2
 
+    scale = min(height, width) / 4000
+    margin, small, large = int(400 * scale), max(2, int(150 * scale)), max(3, int(350 * scale))
     mask = np.zeros((height, width), np.uint8)
     for _ in range(blobs):
-        center = (int(rng.integers(400, width - 400)), int(rng.integers(400, height - 400)))
-        axes = (int(rng.integers(150, 350)), int(rng.integers(150, 350)))
+        center = (int(rng.integers(margin, width - margin)), int(rng.integers(margin, height - margin)))
+        axes = (int(rng.integers(small, large)), int(rng.integers(small, large)))
         cv2.ellipse(mask, center, axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
     return mask.astype(bool)
 

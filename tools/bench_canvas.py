@@ -1,6 +1,6 @@
 """Canvas benchmark on a 6000 x 4000 photo: brush mouse-move latency including repaint, and memory.
 
-Run offscreen: ``QT_QPA_PLATFORM=offscreen python -m app.bench_canvas`` (the platform is set to offscreen
+Run offscreen: ``QT_QPA_PLATFORM=offscreen python -m tools.bench_canvas`` (the platform is set to offscreen
 if none is given). Prints the median and p95 time to handle one brush mouse-move event, from the event
 being sent to the repaint finished, at fit and at 100%, beside two naive baselines (repainting the
 whole canvas per move; converting the whole mask to an ARGB image per move), then the process memory
