@@ -135,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
                          f"(default: {DEFAULT_EVAL_BACKENDS})")
     ev.add_argument("--limit", type=positive_int, default=None, metavar="N", help="use the first N photos only")
     ev.add_argument("--nvidia", type=Path, default=None, metavar="DIR",
-                    help="NVIDIA irregular mask folder (default: ../shared/data/masks/nvidia_irregular)")
+                    help="NVIDIA irregular mask folder for the three irregular buckets (without it, seeded "
+                         "procedural masks of the same hole ratios stand in, and the report says so)")
     ev.add_argument("--out", type=Path, required=True, metavar="REPORT_DIR", help="folder for the report")
     ev.set_defaults(func=cmd_eval)
     return parser

@@ -45,7 +45,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             raise CliError(f"--masks {args.masks} is not a folder")
         masks: Any = ev.FolderMasks(Path(args.masks))
     else:
-        masks = ev.DefaultMasks(ev.default_nvidia_dir() if args.nvidia is None else Path(args.nvidia))
+        masks = ev.DefaultMasks(None if args.nvidia is None else Path(args.nvidia))
 
     engine = make_engine(args)
     known = {m.name for m in engine.models()} | {"default"}

@@ -32,7 +32,6 @@ from engine.atomic import atomic_path
 from engine.errors import EngineError
 from engine.imageio import SUPPORTED_EXTENSIONS, load_mask
 from engine.masks import free_form_mask, rectangle_mask, stroke_mask_in_range
-from engine.paths import shared_data_dir
 
 FillFn = Callable[[np.ndarray, np.ndarray, str], np.ndarray]
 """``fill_fn(image, mask, backend) -> filled image`` (H x W x 3 uint8 in, same out)."""
@@ -55,11 +54,6 @@ BLOTCH_REFERENCES = (("harmonic", "harmonic@0"), ("patchmatch",))  # one of each
 SEED = 20240
 GRID_ROWS = 12
 THUMB_W, THUMB_H, HEADER_H = 176, 132, 22
-
-
-def default_nvidia_dir() -> Path:
-    """Where the NVIDIA irregular masks live by default (``../shared/data/masks/nvidia_irregular``)."""
-    return shared_data_dir() / "masks" / "nvidia_irregular"
 
 
 def _name_seed(name: str) -> int:
@@ -236,12 +230,12 @@ def evaluate(images: Sequence[tuple[str, np.ndarray | Callable[[], np.ndarray]]]
     """Fill every image under every mask with every backend and score it.
 
     ``images`` holds ``(name, rgb)`` pairs, where ``rgb`` may be a zero-argument loader (called once, so a
-    large set is never all in memory). ``masks`` defaults to ``DefaultMasks(default_nvidia_dir())``.
+    large set is never all in memory). ``masks`` defaults to ``DefaultMasks()`` (procedural irregular masks).
     ``progress(done, total)`` is called after each image. Exceptions from ``fill_fn`` are recorded per case
     (``CaseResult.error``) and the run goes on; an image whose loader fails (unreadable file) is skipped,
     named in ``skipped`` and ``messages``.
     """
-    masks = masks if masks is not None else DefaultMasks(default_nvidia_dir())
+    masks = masks if masks is not None else DefaultMasks()
     buckets = list(getattr(masks, "buckets", ()))
     report = EvalReport(backends=list(backends), buckets=buckets, messages=list(getattr(masks, "messages", [])))
     picks_needed = _grid_picks(len(images), int(getattr(masks, "per_image", len(buckets)) or 1))

@@ -63,7 +63,3 @@ def bundled_models_dir() -> Path:
     except ModuleNotFoundError:  # an editable install made before ``resources`` was a package: its checkout
         return REPO_ROOT / "resources" / "models"
 
-
-def shared_data_dir() -> Path:
-    """The shared photo and mask collection beside the checkout (``../shared/data``), if present."""
-    return REPO_ROOT.parent / "shared" / "data"

@@ -30,9 +30,10 @@ import numpy as np
 from engine import metrics
 from engine.api import FillRequest
 from engine.model_files import read_card
-from engine.paths import REPO_ROOT, shared_data_dir
+from engine.paths import REPO_ROOT
 from trainer import finetune_protocol as protocol
 from trainer.holdout import blob, place_holes
+from trainer.photos import shared_data_dir
 
 
 def pick_photos(folder: Path, count: int) -> list[Path]:

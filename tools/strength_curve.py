@@ -21,7 +21,7 @@ from engine import evaluation as ev
 from engine import imageio, metrics
 from engine.api import FillOptions, FillRequest
 from engine.pipeline import Engine
-from trainer.photos import find_photos
+from trainer.photos import find_photos, shared_nvidia_dir
 
 STRENGTHS = [i / 10 for i in range(11)]
 PLOT_W, PLOT_H, PAD = 640, 360, 56
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                    "the checkout, else procedural masks)")
     parser.add_argument("--out", type=Path, required=True, help="plot PNG to write")
     args = parser.parse_args(argv)
-    curve = measure(args.images, args.limit, args.nvidia if args.nvidia else ev.default_nvidia_dir())
+    curve = measure(args.images, args.limit, args.nvidia if args.nvidia else shared_nvidia_dir())
     print("| strength | PSNR dB | texture |\n|---|---|---|")
     for s, (p, t) in curve.items():
         print(f"| {s:.1f} | {p:.2f} | {t:.3f} |")

@@ -21,10 +21,10 @@ import numpy as np
 import torch
 
 from engine import metrics
-from engine.evaluation import DefaultMasks, default_nvidia_dir
+from engine.evaluation import DefaultMasks
 from engine.imageio import load_image
 from engine.networks.prefill import harmonic_fill
-from trainer.photos import find_photos
+from trainer.photos import find_photos, shared_nvidia_dir
 
 SHIFT = (37, 53)  # px: far beyond the correlation length of photo detail
 
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--alphas", default="0,0.5,0.65,1", help="comma-separated detail strengths")
     args = p.parse_args(argv)
     alphas = [float(a) for a in args.alphas.split(",")]
-    masks = DefaultMasks(default_nvidia_dir())
+    masks = DefaultMasks(shared_nvidia_dir())
     scores: dict[tuple[str, float], list[tuple[float, float]]] = defaultdict(list)
     photos = find_photos(Path(args.images), args.limit or None)
     for path in photos:

@@ -28,10 +28,10 @@ from engine.errors import EngineError
 from engine.model_files import ModelCard, read_card, save_model
 from engine.networks import build_network
 from engine.networks.layers import strip_spectral_norm
-from engine.paths import shared_data_dir
 from trainer import checkpoints
 from trainer.config import STAGE_PARTS, TrainConfig, load_config
 from trainer.loop import CHECKPOINT_DIR, CONFIG_FILE
+from trainer.photos import shared_data_dir
 from trainer.records import read_records
 
 PART_STAGE = {"edge": "edge", "image": "image", "glcic": "completion"}

@@ -15,12 +15,12 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from engine.devices import cpu_cores
-from engine.evaluation import default_nvidia_dir
 from trainer.config import TrainConfig
 from trainer.data import DataError, InternalPhotoDataset, PhotoDataset, ValidationSet, find_images, read_photo
 from trainer.distributed import DistContext
 from trainer.holdout import holdout_items, place_holes
 from trainer.masks import MaskGenerator, read_mask_file
+from trainer.photos import shared_nvidia_dir
 
 INTERNAL_VAL_SEED = 1_000_003
 INTERNAL_LENGTH = 4096
@@ -150,7 +150,7 @@ def validation_items(config: TrainConfig, val_photos: list[Path] | None) -> tupl
                        "trains on, so the figures are optimistic"]
     irregular: str | None = config.data.val_irregular_dir
     if irregular == "auto":
-        nvidia = default_nvidia_dir()
+        nvidia = shared_nvidia_dir()
         irregular = config.data.masks.irregular_dir or (str(nvidia) if nvidia.is_dir() else None)
     sigma = config.data.edge_sigma
     val = ValidationSet(val_photos, config.data.size, count=count, edge_sigma=sigma,

@@ -17,6 +17,16 @@ from engine import imageio
 BOUNDARY_FOLDERS = ("*boundaries*",)  # folder-name patterns of boundary maps kept beside the photos
 
 
+def shared_data_dir() -> Path:
+    """The development photo and mask collection beside the checkout (``../shared/data``), if present."""
+    return Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def shared_nvidia_dir() -> Path:
+    """The NVIDIA irregular masks of the development collection (``../shared/data/masks/nvidia_irregular``)."""
+    return shared_data_dir() / "masks" / "nvidia_irregular"
+
+
 def find_photos(root: str | os.PathLike[str], limit: int | None = None) -> list[Path]:
     """The training photos under ``root``, sorted; ``ImageFileError`` if ``root`` is not a folder."""
     return imageio.find_images(root, limit, exclude=BOUNDARY_FOLDERS)

@@ -325,6 +325,17 @@ def test_eval_command_writes_a_report(tmp_path, capsys):
     assert "bogus" in _one_error_line(capsys.readouterr().err)
 
 
+def test_eval_without_nvidia_uses_procedural_masks_and_never_looks_for_the_development_collection(tmp_path, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    _write(photos / "a.png", _photo(36, 44, seed=3))
+    rc = cli.main(["eval", "--images", str(photos), "--backends", "telea", "--out", str(tmp_path / "report")])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "NVIDIA irregular masks not found in (none given)" in err
+    assert "shared" not in err
+
+
 def test_eval_scores_every_photo_under_the_folder_but_the_excluded_folders(tmp_path, capsys):
     photos = tmp_path / "photos"
     (photos / "sub").mkdir(parents=True)
