@@ -45,6 +45,7 @@ import numpy as np
 from engine import paths
 from engine.api import FillRequest, FillResult
 from engine.cli_types import positive_int
+from engine.devices import cpu_cores
 from engine.errors import EngineError
 
 CASES = ("crop512", "hole300", "hole2000")
@@ -272,7 +273,7 @@ def describe(engine, args: argparse.Namespace) -> str:
               f"base_channels={args.base_channels}, residual_blocks={args.residual_blocks}, "
               f"working resolution {args.resolution}") if args.models == "random" else f"models from {args.models}"
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
+    return (f"{platform.processor() or platform.machine()}, {cpu_cores()} CPU cores, torch {torch.__version__}, "
             f"OpenCV {cv2.__version__}; device {engine.device_name}; {models}; median of {args.runs} runs "
             f"after one warm-up (hole2000: one run in a fresh process); load average at the end {load}")
 

@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 import torch
 
+from engine.devices import cpu_cores
 from engine.networks import build_network
 from engine.paths import REPO_ROOT
 from trainer.config import STAGE_PARTS, TrainConfig, apply_overrides, load_config, resolve_config_path
@@ -133,7 +134,7 @@ def bench_ddp(steps: int, work: Path, batch: int = 2, threads: int = 0) -> dict[
         launcher = [sys.executable, "-m", "trainer"] if procs == 1 else [
             sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(procs), "-m",
             "trainer"]
-        per_process = threads if threads > 0 else max(1, (os.cpu_count() or 1) // procs)
+        per_process = threads if threads > 0 else max(1, cpu_cores() // procs)
         run_env = {**env, "OMP_NUM_THREADS": str(per_process)}
         proc = subprocess.run([*launcher, *base, "--out", str(out)], env=run_env, cwd=REPO_ROOT,
                               capture_output=True, text=True)
@@ -155,7 +156,7 @@ def _row_text(row: dict[str, Any]) -> str:
 
 def markdown(rows: list[dict[str, Any]], ddp: dict[str, Any] | None, load: str) -> str:
     lines = [f"Measured {time.strftime('%Y-%m-%d')} with `inpaint-train bench` on {cpu_name()} "
-             f"({os.cpu_count()} cores), torch {torch.__version__}; load average at the start: {load}.", "",
+             f"({cpu_cores()} cores), torch {torch.__version__}; load average at the start: {load}.", "",
              "| config | stage | generator | crop px | batch | device | steps/s | images/s | CPU s/step "
              "| inference images/s |",
              "|---|---|---|---|---|---|---|---|---|---|"]

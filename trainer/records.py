@@ -8,7 +8,6 @@ Only rank 0 writes. On resume, records after the checkpoint's step are dropped s
 from __future__ import annotations
 
 import json
-import os
 import platform
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import torch
 
 from engine.atomic import write_text_atomic
+from engine.devices import cpu_cores
 from trainer.run_files import METRICS_FILE, read_records
 from trainer.validation import round_floats
 
@@ -41,7 +41,7 @@ def hardware_description(device: torch.device, world_size: int = 1) -> str:
     if device.type == "mps":
         return "Apple GPU (MPS)"
     procs = f"{world_size} processes x " if world_size > 1 else ""
-    return (f"CPU: {cpu_name()}, {os.cpu_count()} cores, {procs}{torch.get_num_threads()} torch threads")
+    return (f"CPU: {cpu_name()}, {cpu_cores()} cores, {procs}{torch.get_num_threads()} torch threads")
 
 
 class MetricsLog:
