@@ -19,7 +19,7 @@ from engine.edges import DEFAULT_SIGMA, known_edges, to_gray
 from engine.errors import EngineError, ModelFileError
 from engine.model_files import ModelCard
 from engine.model_store import ModelStore
-from engine.pixels import tensor_to_uint8
+from engine.pixels import to_uint8
 from engine.resolution import pad_amounts, pad_reflect
 from engine.texture.synthesis import load_patchmatch
 
@@ -238,29 +238,13 @@ class HarmonicBackend(_OpenCVBackend):
                    "no model needed")
     context_margin: int | None = None  # as structure, its crop is also the texture's source area
     structure_source = True
-    solve_margin = 16  # px of known pixels around the hole's box that the solver sees
 
     def fill(self, work: WorkInput, edges: np.ndarray | None, device: torch.device) -> np.ndarray:
-        import torch
+        from engine.networks.prefill import harmonic_fill_array
 
-        from engine.networks.prefill import harmonic_fill
-
-        # The membrane only needs the hole's border: solve on the hole's box plus a margin, not the whole crop
-        # (which a structure source gets as the texture's source area).
-        rows, cols = np.flatnonzero(work.mask.any(axis=1)), np.flatnonzero(work.mask.any(axis=0))
-        out = np.ascontiguousarray(work.image).copy()
-        if rows.size == 0:
-            return out
-        h, w = work.mask.shape
-        m = self.solve_margin
-        window = (slice(max(0, rows[0] - m), min(h, rows[-1] + 1 + m)),
-                  slice(max(0, cols[0] - m), min(w, cols[-1] + 1 + m)))
-        image = torch.from_numpy(np.ascontiguousarray(work.image[window])).permute(2, 0, 1)[None].float() / 255.0
-        mask = torch.from_numpy(np.ascontiguousarray(work.mask[window]))[None, None].float()
-        with torch.inference_mode():
-            filled = harmonic_fill(image, mask)
-        out[window] = tensor_to_uint8(filled[0])
-        return out
+        # The membrane only needs the hole's border: it is solved on the hole's box plus a margin, not the whole
+        # crop (which a structure source gets as the texture's source area).
+        return to_uint8(harmonic_fill_array(work.image.astype(np.float32) * np.float32(1 / 255), work.mask))
 
 
 PATCHMATCH_SEED = 0  # fixed: the same request gives the same bytes

@@ -40,7 +40,7 @@ from engine.errors import EngineError, FillCancelled, MaskError
 from engine.model_store import ModelStore
 from engine.pixels import to_uint8
 from engine.regions import Region, find_regions
-from engine.resolution import restore_full_resolution, shrink_mask, to_working
+from engine.resolution import harmonic_upsample, shrink_mask, to_working
 from engine.texture import DEFAULT_STRENGTH, TextureInput, check_strength, synthesize
 
 STAGES = ("crop", "edges", "image", "upsample", "texture", "composite")
@@ -252,7 +252,7 @@ class Engine:
             low = low.astype(np.float32) * np.float32(1 / 255) if low.dtype == np.uint8 else low
             known_low = working.image.astype(np.float32) * np.float32(1 / 255)
             low = np.where(working.mask[..., None], low, known_low)
-            full = restore_full_resolution(crop_image, crop_mask, low, inner)
+            full = harmonic_upsample(crop_image, crop_mask, low, working.mask, inner)
         else:
             full = low[inner[1]:inner[3], inner[0]:inner[2]]
         timings["upsample"] += time.perf_counter() - t

@@ -1,16 +1,16 @@
-"""Working resolution: sizes, conservative masks, padding, and contextual residual aggregation (CRA)."""
+"""Working resolution: sizes, conservative masks, padding, and the harmonic upsampling back to full size."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
+from engine.networks.prefill import harmonic_fill_array
 from engine.pixels import to_uint8
 from engine.resolution import (
+    harmonic_upsample,
     pad_amounts,
     pad_reflect,
-    restore_full_resolution,
-    shrink_image,
     shrink_mask,
     to_working,
     upsample_box,
@@ -24,11 +24,6 @@ def _texture(h: int, w: int, seed: int = 0) -> np.ndarray:
     reps = (h // 12 + 1, w // 12 + 1, 1)
     ramp = np.linspace(0, 80, w, dtype=np.float32)[None, :, None]
     return np.clip(np.tile(tile, reps)[:h, :w] * 0.6 + ramp, 0, 255).astype(np.uint8)
-
-
-def _high_freq(image: np.ndarray, mask: np.ndarray) -> float:
-    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    return float(np.abs(cv2.Laplacian(gray, cv2.CV_32F))[mask].mean())
 
 
 def test_working_size_never_upscales():
@@ -85,41 +80,47 @@ def test_upsample_box_matches_full_resize():
     assert np.allclose(upsample_box(low, (131, 173), box), full[9:100, 17:120], atol=1e-4)
 
 
-def test_cra_restores_detail_and_keeps_known_pixels():
-    image = _texture(600, 720)
-    mask = np.zeros((600, 720), bool)
-    mask[200:400, 250:500] = True
-    working = to_working(image, mask, 128)
-    # A "generator" that gets the colours right but, at low resolution, cannot hold the fine texture.
-    low = shrink_image(image, working.mask.shape).astype(np.float32) / 255
-    plain = restore_full_resolution(image, mask, low, use_cra=False)
-    cra = restore_full_resolution(image, mask, low, use_cra=True)
-    truth = _high_freq(image, mask)
-    assert _high_freq(to_uint8(cra), mask) > 2 * _high_freq(to_uint8(plain), mask)
-    assert _high_freq(to_uint8(cra), mask) > 0.5 * truth
-    err_plain = np.abs(to_uint8(plain).astype(int) - image)[mask].mean()
-    err_cra = np.abs(to_uint8(cra).astype(int) - image)[mask].mean()
-    assert err_cra < err_plain
-    # Known pixels: CRA adds nothing to cells that the hole does not touch.
-    far = np.zeros_like(mask)
-    far[:100, :100] = True
-    assert np.array_equal(cra[far], plain[far])
-
-
-def test_cra_ignores_pixels_under_the_mask():
+def test_harmonic_upsample_ignores_pixels_under_the_mask():
     image = _texture(500, 500)
     mask = np.zeros((500, 500), bool)
     mask[150:350, 150:350] = True
     noisy = image.copy()
     noisy[mask] = np.random.default_rng(3).integers(0, 256, (int(mask.sum()), 3), dtype=np.uint8)
-    low = np.full((128, 128, 3), 0.5, np.float32)
+    working = to_working(image, mask, 128)
+    low = np.where(working.mask[..., None], np.float32(0.5), working.image.astype(np.float32) / 255)
     box = (100, 100, 400, 400)
-    assert np.array_equal(restore_full_resolution(image, mask, low, box),
-                          restore_full_resolution(noisy, mask, low, box))
+    assert np.array_equal(harmonic_upsample(image, mask, low, working.mask, box),
+                          harmonic_upsample(noisy, mask, low, working.mask, box))
 
 
-def test_small_crops_are_not_resampled():
-    low = np.random.default_rng(2).random((50, 60, 3)).astype(np.float32)
-    mask = np.zeros((50, 60), bool)
-    out = restore_full_resolution(np.zeros((50, 60, 3), np.uint8), mask, low, (5, 6, 20, 30))
-    assert np.array_equal(out, low[6:30, 5:20])
+def _border_jump(fill: np.ndarray, image: np.ndarray, mask: np.ndarray) -> float:
+    """Mean colour step between each hole pixel on the border and the known pixel beside it (0-255 scale)."""
+    full = image.astype(np.float32)
+    full[mask] = to_uint8(fill)[mask]
+    steps = []
+    for axis, shift in ((0, 1), (0, -1), (1, 1), (1, -1)):
+        beside = np.roll(mask, shift, axis=axis)
+        border = mask & ~beside  # hole pixels whose neighbour (in that direction) is known
+        steps.append(np.abs(full - np.roll(full, shift, axis=axis))[border].mean())
+    return float(np.mean(steps))
+
+
+def test_harmonic_upsample_meets_the_full_resolution_border_and_keeps_the_network_correction():
+    image = _texture(480, 600)
+    mask = np.zeros((480, 600), bool)
+    cv2.circle(mask.view(np.uint8), (300, 240), 110, 1, -1)
+    working = to_working(image, mask, 128)
+    smooth = harmonic_fill_array(working.image.astype(np.float32) / 255, working.mask)
+    plain = upsample_box(smooth, mask.shape, (0, 0, 600, 480))
+    lifted = harmonic_upsample(image, mask, smooth, working.mask, (0, 0, 600, 480))
+    # The shrunk border is an average of the texture; the full-resolution membrane meets the actual pixels.
+    assert _border_jump(lifted, image, mask) < 0.6 * _border_jump(plain, image, mask)
+    # A network that brightens the middle of the hole: the correction arrives at full resolution.
+    brighter = smooth.copy()
+    brighter[working.mask] += 0.2
+    shifted = harmonic_upsample(image, mask, brighter, working.mask, (0, 0, 600, 480))
+    centre = (slice(200, 280), slice(260, 340))
+    assert np.allclose((shifted - lifted)[centre], 0.2, atol=1e-3)
+    far = cv2.dilate(mask.view(np.uint8), np.ones((15, 15), np.uint8)) == 0  # beyond the bilinear spill
+    assert np.array_equal(shifted[far], lifted[far])
+    assert np.allclose(lifted[~mask], image[~mask] / 255, atol=1e-6)
