@@ -27,6 +27,7 @@ from torch.utils.data import Dataset
 from engine import imageio
 from engine.edges import canny_edges, known_edges, to_gray
 from engine.errors import EngineError, ImageFileError
+from engine.metrics import LOWBAND_SIGMA
 from trainer.photos import find_photos
 
 log = logging.getLogger(__name__)
@@ -372,8 +373,10 @@ class ValidationSet(Dataset):
     Photos are scaled so the short side is ``size`` and centre-cropped; edges are Canny at ``edge_sigma`` (or
     human boundaries as in :class:`PhotoDataset`). Masks come from ``masks(name, size, size) -> {bucket:
     mask}`` (default :func:`default_validation_masks`), seeded by the photo's name, so the set is identical in
-    every run. Items are :class:`PhotoDataset` items plus ``bucket`` (str) and ``name`` (the photo's stem);
-    ``len`` is photos x buckets. Everything is decoded once, at construction, and kept as uint8/bool.
+    every run. Items are :class:`PhotoDataset` items plus ``bucket`` (str), ``name`` (the photo's stem) and
+    ``lowband_sigma`` (``engine.metrics.LOWBAND_SIGMA`` px of the full photo, in item pixels: validation blurs
+    the low band as ``inpaint eval`` does); ``len`` is photos x buckets. Everything is decoded once, at
+    construction, and kept as uint8/bool.
     """
 
     def __init__(self, paths: str | Path | Sequence[str | Path], size: int, count: int = 16,
@@ -388,6 +391,7 @@ class ValidationSet(Dataset):
         self.skipped = reader.skipped
         self.messages += reader.warnings
         self.names: list[str] = []
+        self.lowband_sigmas: list[float] = []
         self.photos: list[tuple[np.ndarray, np.ndarray]] = []
         self.cases: list[tuple[int, str, np.ndarray]] = []
         for path in reader.paths:
@@ -403,6 +407,8 @@ class ValidationSet(Dataset):
             edges = item["edges"][0].numpy() > 0.5
             self.photos.append((rgb, edges))
             self.names.append(path.stem)
+            # The item is the photo shrunk to ``size``: blur its low band as inpaint eval blurs the full photo.
+            self.lowband_sigmas.append(LOWBAND_SIGMA * size / _short_side(path))
             for bucket, mask in masks(path.name, size, size).items():
                 self.cases.append((len(self.photos) - 1, bucket, np.asarray(mask, dtype=bool)))
         if not self.photos:
@@ -418,6 +424,7 @@ class ValidationSet(Dataset):
         item: dict[str, Any] = _item(rgb, edges, mask)
         item["bucket"] = bucket
         item["name"] = self.names[photo]
+        item["lowband_sigma"] = self.lowband_sigmas[photo]
         return item
 
 

@@ -50,7 +50,8 @@ def validate_stage(stage: Any, items: Sequence[dict[str, Any]], batch_size: int 
     """Run ``stage.infer`` on every item; return (per-bucket metrics, sample grid or None).
 
     Image metrics (filled images: the output inside the hole, the truth outside): ``psnr``, ``ssim``, ``l1``
-    (% of 255), ``hole_psnr`` and ``lowband_psnr`` (the hole's structure, both images blurred), with
+    (% of 255), ``hole_psnr`` and ``lowband_psnr`` (the hole's structure, both images blurred by the item's
+    ``lowband_sigma``, else ``metrics.LOWBAND_SIGMA``), with
     ``harmonic_lowband_psnr`` beside it: the harmonic prefill's score, the reference a structure model must beat;
     edge metrics: ``edge_precision`` and ``edge_recall`` inside the hole
     (edge probability above ``engine.edges.EDGE_THRESHOLD`` against the target edges). ``all`` averages over every item.
@@ -84,9 +85,10 @@ def validate_stage(stage: Any, items: Sequence[dict[str, Any]], batch_size: int 
                 values["ssim"] = metrics.ssim(filled, truth)
                 values["l1"] = metrics.l1_percent(filled, truth)
                 values["hole_psnr"] = metrics.psnr(filled, truth, hole)
-                values["lowband_psnr"] = metrics.lowband_psnr(filled, truth, hole)
+                sigma = float(item.get("lowband_sigma", metrics.LOWBAND_SIGMA))
+                values["lowband_psnr"] = metrics.lowband_psnr(filled, truth, hole, sigma)
                 reference = tensor_to_uint8(harmonic[i] * m + batch["image"][i] * (1 - m))
-                values["harmonic_lowband_psnr"] = metrics.lowband_psnr(reference, truth, hole)
+                values["harmonic_lowband_psnr"] = metrics.lowband_psnr(reference, truth, hole, sigma)
             edges = None
             if "edges" in out and stage.produces_edges:
                 edges = out["edges"][i, 0].cpu().numpy()

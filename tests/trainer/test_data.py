@@ -281,6 +281,15 @@ def test_validation_set_fixed(odd_folder):
     assert a[0]["bucket"] == "one" and a[1]["bucket"] == "two"
 
 
+def test_validation_items_blur_the_low_band_as_the_eval_blurs_the_full_photo(odd_folder):
+    from engine.metrics import LOWBAND_SIGMA
+
+    val = ValidationSet(odd_folder, SIZE, count=2, masks=lambda name, h, w: {"one": np.zeros((h, w), bool)})
+    assert val.names == ["a_rgb", "b_gray"]  # 60 x 80 and 50 x 70 photos, shrunk to SIZE
+    assert val[0]["lowband_sigma"] == pytest.approx(LOWBAND_SIGMA * SIZE / 60)
+    assert val[1]["lowband_sigma"] == pytest.approx(LOWBAND_SIGMA * SIZE / 50)
+
+
 def test_validation_set_default_masks_skip_broken(odd_folder):
     val = ValidationSet(odd_folder, SIZE, count=20)
     assert len(val.names) == 8  # every readable photo; the truncated one skipped

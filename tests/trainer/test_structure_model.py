@@ -185,3 +185,26 @@ def test_cards_name_no_absolute_path_of_this_machine() -> None:
                "--out /proc/x/runs/s --lr 1e-4")
     assert portable_command(command) == ("inpaint-train --data ../shared/data/train --set "
                                          "data.masks.irregular_dir=.../b/masks --out .../runs/s --lr 1e-4")
+
+
+class _CheckerStage:
+    """A stand-in stage whose fill is the truth plus a fine checkerboard (pure detail, no low-band error)."""
+
+    device = torch.device("cpu")
+    produces_edges = False
+
+    def infer(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        size = batch["image"].shape[-1]
+        checker = ((torch.arange(size)[:, None] + torch.arange(size)[None, :]) % 2).float() * 0.3 - 0.15
+        return {"image": (batch["image"] + checker).clamp(0, 1)}
+
+
+def test_validation_blurs_the_low_band_by_each_item_s_own_sigma() -> None:
+    image = 0.5 * torch.ones(3, 64, 64)
+    mask = torch.zeros(1, 64, 64)
+    mask[:, 16:48, 16:48] = 1
+    items = [{"image": image, "mask": mask, "bucket": "fine", "lowband_sigma": 0.5},
+             {"image": image, "mask": mask, "bucket": "coarse", "lowband_sigma": 3.0}]
+    table, _ = validate_stage(_CheckerStage(), items)
+    # At 0.5 px the checkerboard survives the blur; at 3 px it averages out.
+    assert table["coarse"]["lowband_psnr"] > table["fine"]["lowband_psnr"] + 10
