@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
 from app import session as session_module
@@ -315,6 +315,13 @@ def test_models_menu_lists_backends_and_opens_fine_tune(make_window, qtbot):
     window.model_actions.actions()[names.index("telea")].trigger()
     assert window.selected_model() == "telea"
     assert window.device_label.text().startswith("CPU")
+    # A refresh (a model installed or a fine-tune finished) replaces the entries: none twice, none left behind.
+    listed = [window.selector.automatic, *window.models]
+    for _ in range(3):
+        window.on_models_changed(listed)
+    qtbot.waitUntil(lambda: len(window.selector.findChildren(QAction)) == len(names), timeout=5_000)
+    assert [a.data() for a in window.models_menu.actions() if a.data() in names] == names
+    assert window.selected_model() == "telea"
 
 
 def test_preferences_are_applied_and_kept(make_window, qtbot, photo_file):
