@@ -57,14 +57,14 @@ def _offer(orphan: session_slots.SessionSlot, document: Document, files: FileOps
         prompter.error("Cannot recover the session",
                        f"{exc}\n\nThe session is kept and will be offered again at the next start.")
         return False
+    files.save_target = recovered.save_target  # before the hand-over: that snapshot must carry it too
+    files._original_confirmed = False
     try:  # this editor's own session takes over before the old one is removed
         saved = autosaver.save_sync()
     except Exception as exc:  # disk full...: keep the old one rather than lose both
         log.warning("could not save the recovered session: %s", exc)
         saved = None
     orphan.release(clear=saved is not None)
-    files.save_target = recovered.save_target
-    files._original_confirmed = False
     if recovered.messages:
         prompter.warning("Session recovered", "\n".join(recovered.messages))
     return True

@@ -191,6 +191,19 @@ def test_a_session_whose_photo_cannot_be_reached_is_kept_for_next_time(make_wind
     assert later.offer_recovery() and np.array_equal(later.document.mask, doc.mask)
 
 
+def test_a_second_crash_right_after_recovery_keeps_where_save_writes(make_window, photo_file, tmp_path):
+    target = tmp_path / "edited.png"
+    session.write_session(session.take_snapshot(_edited_document(photo_file), save_target=target), _orphan())
+    first = make_window(engine_factory=FakeEngine)
+    first.prompter.confirms.append(True)
+    assert first.offer_recovery() and first.files.save_target == target
+    first.shutdown(clean=False)  # dies again before its next autosave: only the hand-over session is on disk
+    second = make_window(engine_factory=FakeEngine)
+    second.prompter.confirms.append(True)
+    assert second.offer_recovery()
+    assert second.files.save_target == target
+
+
 def test_autosave_is_debounced_after_edits(make_window, qtbot, photo_file):
     from app.settings import Settings
 
