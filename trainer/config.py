@@ -91,6 +91,9 @@ class DataConfig:
     # them in random 16 px cells), so the image model also fills well without a sketch or with a partial one
     edge_dropout: float = 0.0
     augment: bool = True
+    # training crops: each photo's short side is scaled to a random length in [size, max_scale * size] first, so
+    # a crop shows between the whole photo and a 1 / max_scale part of it
+    max_scale: float = 1.5
     val_images: int = 16
     # NVIDIA-style irregular masks for the validation buckets: "auto" = masks.irregular_dir, else the shared
     # NVIDIA set when present; "" = none (rectangle and free-form buckets only); or a folder.
@@ -409,6 +412,8 @@ def validate(config: TrainConfig, need_data: bool = True) -> TrainConfig:
         raise ConfigError(f"data.edge_sigma_range: expected [low, high] with 0 <= low <= high, "
                           f"got {config.data.edge_sigma_range}")
     _positive("data.val_images", config.data.val_images, allow_zero=True)
+    if not config.data.max_scale >= 1:
+        raise ConfigError(f"data.max_scale: must be at least 1, got {config.data.max_scale}")
     if not 0 <= config.data.edge_dropout <= 1:
         raise ConfigError(f"data.edge_dropout: must be between 0 and 1, got {config.data.edge_dropout}")
     try:

@@ -126,7 +126,7 @@ def training_dataset(config: TrainConfig, train_photos: list[Path] | None) -> Da
                                     length=INTERNAL_LENGTH, windows=internal_windows(config))
     return PhotoDataset(train_photos, config.data.size, masks, edge_sigma(config),
                         boundaries_dir=config.data.boundaries_dir or None, seed=config.optim.seed,
-                        augment=config.data.augment)
+                        augment=config.data.augment, max_scale=config.data.max_scale)
 
 
 def validation_items(config: TrainConfig, val_photos: list[Path] | None) -> tuple[list[dict[str, Any]], list[str]]:

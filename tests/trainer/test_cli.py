@@ -79,6 +79,8 @@ def test_onnx_matches_torch_for_edge_and_glcic(photos: Path, tmp_path: Path) -> 
     (["--set", "nonsense"], "expected key=value"),
     (["--stage", "edges"], "did you mean 'edge'?"),
     (["--config", "/nonexistent/x.toml"], "config file not found"),
+    (["--set", "data.max_scale=0.5"], "data.max_scale: must be at least 1, got 0.5"),
+    (["--set", "data.max_scale=nan"], "data.max_scale: expected a finite number, got nan"),
 ])
 def test_bad_settings_give_one_line(photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                     argv: list[str], expected: str) -> None:

@@ -281,6 +281,29 @@ def test_validation_set_fixed(odd_folder):
     assert a[0]["bucket"] == "one" and a[1]["bucket"] == "two"
 
 
+def test_training_crops_follow_the_configured_scale_range(tmp_path):
+    from trainer.config import TrainConfig
+    from trainer.inputs import training_dataset
+
+    folder = tmp_path / "one"
+    folder.mkdir()
+    ramp = np.repeat(np.linspace(0, 255, 200).astype(np.uint8)[None, :, None], 200, axis=0).repeat(3, axis=2)
+    Image.fromarray(ramp).save(folder / "ramp.png")  # left to right, black to white
+    config = TrainConfig()
+    config.data.train_dir, config.data.size = str(folder), SIZE
+
+    def mean_span(max_scale: float) -> float:
+        """Mean brightness range across a crop: the share of the photo's width the crop shows."""
+        config.data.max_scale = max_scale
+        dataset = training_dataset(config, [folder / "ramp.png"])
+        assert dataset.max_scale == max_scale
+        rows = [dataset[i]["image"][0, SIZE // 2] for i in range(30)]
+        return float(np.mean([(r.max() - r.min()).item() for r in rows]))
+
+    assert mean_span(1.0) > 0.95  # the whole photo, shrunk
+    assert mean_span(6.0) < 0.6  # a part of it, between 1/6 and all of its width: about 0.36 on average
+
+
 def test_validation_items_blur_the_low_band_as_the_eval_blurs_the_full_photo(odd_folder):
     from engine.metrics import LOWBAND_SIGMA
 
