@@ -149,6 +149,9 @@ class ScheduleConfig:
     keep_best: bool = False  # also keep the best validated weights (hole PSNR, all buckets); export uses them
     sample_grids: bool = True
     sample_count: int = 4
+    # Stop (validate, checkpoint) once the training steps have used this many process CPU-seconds, all threads
+    # counted, across resumes; 0 = no limit. Gives architectures the same compute in a comparison.
+    cpu_budget_s: float = 0.0
 
 
 @dataclass
@@ -438,6 +441,9 @@ def validate(config: TrainConfig, need_data: bool = True) -> TrainConfig:
         _positive(f"schedule.{name}", getattr(config.schedule, name))
     _positive("schedule.keep_last", config.schedule.keep_last)
     _positive("schedule.sample_count", config.schedule.sample_count)
+    if not math.isfinite(config.schedule.cpu_budget_s) or config.schedule.cpu_budget_s < 0:
+        raise ConfigError(f"schedule.cpu_budget_s: must be 0 (no limit) or a positive number of CPU-seconds, "
+                          f"got {config.schedule.cpu_budget_s}")
     if config.stage.name == "glcic":
         _, p2 = config.stage.glcic_phases(config.optim.steps)
         if p2 > config.optim.steps:

@@ -88,6 +88,11 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process, all threads (what ``schedule.cpu_budget_s`` counts)."""
+    return time.process_time()
+
+
 class _Trainer:
     def __init__(self, config: TrainConfig, ctx: DistContext, progress_fn: ProgressCallback | None,
                  abort_fn: AbortCallback | None) -> None:
@@ -99,6 +104,7 @@ class _Trainer:
         self.ckpt_dir = self.run_dir / CHECKPOINT_DIR
         self.log = MetricsLog(self.run_dir, enabled=ctx.is_main)
         self.start_step = 0
+        self.cpu_s = 0.0  # process CPU-seconds spent in training steps, this run (across resumes)
         self.resume_state: dict[str, Any] | None = None
         latest = checkpoints.latest_checkpoint(self.ckpt_dir)
         if config.run.resume:
@@ -106,6 +112,7 @@ class _Trainer:
                 raise ConfigError(f"--resume: no checkpoint in {self.ckpt_dir}")
             self.resume_state = checkpoints.load_checkpoint(latest)
             self.start_step = int(self.resume_state["step"])
+            self.cpu_s = float(self.resume_state.get("cpu_s", 0.0))
             self.messages.append(f"resuming from {latest.name} (step {self.start_step})")
         elif latest is not None:
             raise ConfigError(f"{self.run_dir} already holds checkpoints of a run: pass --resume to continue it, "
@@ -160,7 +167,7 @@ class _Trainer:
     def _state(self, step: int) -> dict[str, Any]:
         return {"step": step, "stage": self.config.stage.name, "config": to_toml(self.config),
                 "world_size": self.ctx.world_size, "model": self.stage.state_dict(),
-                "rng": getattr(self, "rng_states", [])}
+                "rng": getattr(self, "rng_states", []), "cpu_s": self.cpu_s}
 
     def _save(self, step: int) -> Path | None:
         self.rng_states = self.ctx.gather(rng_state())
@@ -236,15 +243,18 @@ class _Trainer:
         if step == 0 and ctx.is_main and val_items and any(vars(cfg.init).values()):
             last_val = self._validate(0, val_items)  # a fine-tune's "before": the model it starts from
             self._keep_if_best(0, last_val)
+        budget = sched.cpu_budget_s
         stage.train()
         try:
             while step < self.total:
                 if ctx.any(bool(self.abort_fn and self.abort_fn())):
                     status = "aborted"
                     break
+                cpu_before = cpu_seconds()
                 batch = {k: v.to(ctx.device, non_blocking=True) for k, v in next(data).items()
                          if isinstance(v, torch.Tensor)}
                 logs = stage.train_step(batch, step)
+                self.cpu_s += cpu_seconds() - cpu_before
                 bad = sorted(k for k, v in logs.items() if not math.isfinite(v))
                 if ctx.any(bool(bad)):
                     kept = checkpoints.latest_checkpoint(self.ckpt_dir)
@@ -253,18 +263,19 @@ class _Trainer:
                         "): the learning rate is too high for this run, or the model it started from is damaged; "
                         + (f"the last good checkpoint is {kept.name}" if kept else "no checkpoint was saved"))
                 step += 1
+                last = step == self.total or (budget > 0 and ctx.any(self.cpu_s >= budget))
                 for k, v in logs.items():
                     sums[k] += v
                     counts[k] += 1
                 if bar is not None:
                     bar.update(1)
-                if step % sched.log_every == 0 or step == self.total:
+                if step % sched.log_every == 0 or last:
                     losses = ctx.mean({k: v / counts[k] for k, v in sorted(sums.items())})
                     now = time.perf_counter()
                     steps_per_s = (step - tick_step) / max(now - tick_start, 1e-9)
                     overall = (step - self.start_step) / max(now - session_start, 1e-9)
                     record = {"kind": "train", "step": step, "elapsed_s": now - session_start, "losses": losses,
-                              "lr": cfg.optim.lr, "steps_per_s": steps_per_s,
+                              "lr": cfg.optim.lr, "steps_per_s": steps_per_s, "cpu_s": self.cpu_s,
                               "images_per_s": steps_per_s * images_per_step,
                               "eta_s": (self.total - step) / max(overall, 1e-9)}
                     if cfg.stage.name == "glcic":
@@ -275,11 +286,15 @@ class _Trainer:
                     sums.clear()
                     counts.clear()
                     tick_start, tick_step = now, step
-                if (step % sched.validate_every == 0 or step == self.total) and ctx.is_main and val_items:
+                if (step % sched.validate_every == 0 or last) and ctx.is_main and val_items:
                     last_val = self._validate(step, val_items)
                     self._keep_if_best(step, last_val)
-                if step % sched.checkpoint_every == 0 or step == self.total:
+                if step % sched.checkpoint_every == 0 or last:
                     last_ckpt = self._save(step)
+                if last and step < self.total:
+                    self.messages.append(f"stopped at step {step}: the CPU budget of {budget:g} s is spent "
+                                         f"({self.cpu_s:.0f} CPU-s in training steps)")
+                    break
             if status == "aborted":
                 last_ckpt = self._save(step)
         finally:

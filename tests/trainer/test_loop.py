@@ -160,6 +160,29 @@ def test_resume_continues_exactly_and_abort_saves_a_checkpoint(photos: Path, tmp
     assert steps == sorted(steps) and steps[-1] == 6
 
 
+def test_cpu_budget_stops_with_a_checkpoint_and_counts_across_resumes(photos: Path, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = {"calls": 0}
+
+    def cpu_seconds() -> float:  # each call 5 CPU-s later: a training step costs 5 CPU-s
+        clock["calls"] += 1
+        return 5.0 * clock["calls"]
+
+    monkeypatch.setattr("trainer.loop.cpu_seconds", cpu_seconds)
+    common = ("optim.steps=50", "schedule.validate_every=100", "schedule.checkpoint_every=100")
+    first = train(tiny_config(photos, tmp_path / "r", *common, "schedule.cpu_budget_s=12"))
+    assert first.status == "completed" and first.step == 3  # 5, 10, 15 CPU-s: the third step passes 12
+    assert first.checkpoint is not None and first.checkpoint.name == "ckpt-00000003.safetensors"
+    assert read_records(tmp_path / "r", "val")[-1]["step"] == 3
+    assert any("CPU budget of 12 s is spent" in m for m in first.messages)
+    assert read_records(tmp_path / "r", "train")[-1]["cpu_s"] == pytest.approx(15.0)
+
+    resumed = train(tiny_config(photos, tmp_path / "r", *common, "schedule.cpu_budget_s=22", "run.resume=true"))
+    assert resumed.step == 5  # 15 CPU-s carried over, then 20, 25
+    with pytest.raises(ConfigError, match="cpu_budget_s"):
+        train(tiny_config(photos, tmp_path / "bad", *common, "schedule.cpu_budget_s=-1"))
+
+
 def test_resume_takes_the_networks_from_the_checkpoint(photos: Path, tmp_path: Path) -> None:
     train(tiny_config(photos, tmp_path / "r", "optim.steps=1"))
     resumed = train(tiny_config(photos, tmp_path / "r", "optim.steps=2", "run.resume=true",
