@@ -125,6 +125,8 @@ class LossConfig:
     feature_matching: float = 10.0
     adversarial: float = 0.1  # image generator
     edge_adversarial: float = 1.0  # edge generator (EdgeConnect weighs it 1)
+    edge_bce: float = 0.0  # edge generator: binary cross-entropy against the truth's edges in the hole
+    edge_dice: float = 0.0  # edge generator: 1 - Dice overlap with the truth's edges in the hole (crisp lines)
     style: float = 250.0
     perceptual: float = 0.1
     tv: float = 0.0
@@ -146,7 +148,7 @@ class ScheduleConfig:
     validate_every: int = 500
     checkpoint_every: int = 500
     keep_last: int = 3
-    keep_best: bool = False  # also keep the best validated weights (hole PSNR, all buckets); export uses them
+    keep_best: bool = False  # also keep the best validated weights (trainer.loop.best_score); export uses them
     sample_grids: bool = True
     sample_count: int = 4
     # Stop (validate, checkpoint) once the training steps have used this many process CPU-seconds, all threads
@@ -434,9 +436,15 @@ def validate(config: TrainConfig, need_data: bool = True) -> TrainConfig:
     _positive("optim.grad_clip", config.optim.grad_clip, allow_zero=True)
     if config.optim.workers < -1:
         raise ConfigError(f"optim.workers: must be -1 (automatic) or more, got {config.optim.workers}")
-    for name in ("l1", "feature_matching", "adversarial", "edge_adversarial", "style", "perceptual", "tv",
-                 "hole_l1", "valid_l1", "glcic_adversarial", "ms_ssim", "local_texture", "low_band"):
+    for name in ("l1", "feature_matching", "adversarial", "edge_adversarial", "edge_bce", "edge_dice", "style",
+                 "perceptual", "tv", "hole_l1", "valid_l1", "glcic_adversarial", "ms_ssim", "local_texture",
+                 "low_band"):
         _positive(f"losses.{name}", getattr(config.losses, name), allow_zero=True)
+    edge_terms = (config.losses.edge_adversarial, config.losses.feature_matching, config.losses.edge_bce,
+                  config.losses.edge_dice)
+    if config.stage.name in ("edge", "joint") and not any(edge_terms):
+        raise ConfigError("the edge generator has no loss: set losses.edge_adversarial, losses.feature_matching, "
+                          "losses.edge_bce or losses.edge_dice above zero")
     for name in ("log_every", "validate_every", "checkpoint_every"):
         _positive(f"schedule.{name}", getattr(config.schedule, name))
     _positive("schedule.keep_last", config.schedule.keep_last)

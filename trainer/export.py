@@ -112,6 +112,11 @@ def _table_for(part: str, table: dict[str, dict[str, Any]]) -> dict[str, dict[st
     return {b: row for b, row in out.items() if set(row) - {"count"}}
 
 
+def _best_measure(part: str) -> str:
+    """What ``schedule.keep_best`` ranked a part's validations by (trainer.loop.best_score)."""
+    return "edge F-measure" if part == "edge" else "hole PSNR"
+
+
 def export_run(run_dir: str | Path, out_dir: str | Path, onnx: bool = False, name: str | None = None,
                companion: str | None = None, resolution: int | None = None, best: bool = False,
                overwrite: bool = False) -> ExportResult:
@@ -151,9 +156,8 @@ def export_run(run_dir: str | Path, out_dir: str | Path, onnx: bool = False, nam
     command = portable_command(config.run.command or start.get("command", ""))
     result = ExportResult()
     if no_best:
-        result.messages.append(f"--best: this run kept no best weights (schedule.keep_best was off, or its "
-                               f"validation has no hole PSNR, as for edge models); exported the latest "
-                               f"checkpoint, step {step}")
+        result.messages.append(f"--best: this run kept no best weights (schedule.keep_best was off, or it "
+                               f"never validated); exported the latest checkpoint, step {step}")
     parts = STAGE_PARTS[config.stage.name]
     names = {part: (base if part == "glcic" else f"{base}-{part}") for part in parts}
     writing = [names[p] for p in parts] + ([f"{base}-edge"] if "image" in parts and "edge" not in parts
@@ -207,7 +211,8 @@ def export_run(run_dir: str | Path, out_dir: str | Path, onnx: bool = False, nam
             license=license_note,
             description=f"Trained with inpaint-train ({stage_text}, {step} steps) on {config.data.size} px crops"
                         + (f"; runs at a {working} px working resolution." if working != config.data.size else ".")
-                        + (f" The best validation of the run's {last_step} steps (hole PSNR) was at step {step}: "
+                        + (f" The best validation of the run's {last_step} steps ({_best_measure(part)}) was at "
+                           f"step {step}: "
                            "these are its weights." if chosen is not latest else "")
                         + _init_note(config, part),
             validation={"step": val_step, "table": _table_for(part, table)} if table else {})

@@ -93,6 +93,18 @@ def cpu_seconds() -> float:
     return time.process_time()
 
 
+def best_score(table: dict[str, Any]) -> float | None:
+    """What ``schedule.keep_best`` maximises: the hole PSNR over all buckets; for an edge model, the F-measure
+    of its edge precision and recall in the hole. None when the table has neither."""
+    row = table.get("all") or {}
+    if row.get("hole_psnr") is not None:
+        return float(row["hole_psnr"])
+    precision, recall = row.get("edge_precision"), row.get("edge_recall")
+    if precision is None or recall is None:
+        return None
+    return 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+
+
 class _Trainer:
     def __init__(self, config: TrainConfig, ctx: DistContext, progress_fn: ProgressCallback | None,
                  abort_fn: AbortCallback | None) -> None:
@@ -314,17 +326,17 @@ class _Trainer:
         return summary
 
     def _keep_if_best(self, step: int, table: dict[str, Any]) -> None:
-        """With ``schedule.keep_best``: save the weights when this validation's hole PSNR is the best of the run
-        (earlier validations, also of earlier sessions, are read back from the log)."""
-        score = (table.get("all") or {}).get("hole_psnr")
+        """With ``schedule.keep_best``: save the weights when this validation's score (:func:`best_score`) is the
+        best of the run (earlier validations, also of earlier sessions, are read back from the log)."""
+        score = best_score(table)
         if not self.config.schedule.keep_best or score is None:
             return
-        earlier = [(r.get("table", {}).get("all") or {}).get("hole_psnr") for r in read_records(self.run_dir, "val")
+        earlier = [best_score(r.get("table", {})) for r in read_records(self.run_dir, "val")
                    if r.get("step", -1) < step]
         if all(e is None or score > e for e in earlier):
             state = {**self._state(step), "rng": []}
             path = checkpoints.save_best(self.ckpt_dir, step, state)
-            self._emit({"kind": "best", "step": step, "hole_psnr": score, "path": str(path)})
+            self._emit({"kind": "best", "step": step, "score": score, "path": str(path)})
 
     def _validate(self, step: int, items: list[dict[str, Any]]) -> dict[str, Any]:
         cfg = self.config

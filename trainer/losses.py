@@ -133,6 +133,21 @@ def local_texture_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Ten
     return _region_mean(dv, wv) + _region_mean(dh, wh)
 
 
+def edge_bce_loss(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of edge ``logits`` against the truth's edge map, averaged over the hole."""
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    return _region_mean(bce, mask.to(bce.dtype))
+
+
+def edge_dice_loss(probs: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``1 - Dice`` of edge probabilities against the truth's edges in the hole, pooled over the batch (Deng et
+    al. 2018, crisp boundaries): the soft form of the F-measure that edge precision and recall score, so thin
+    lines on the truth's pixels pay least; thick or missing ones pay. 0 when both are empty."""
+    m = mask.to(probs.dtype)
+    p, t = probs * m, target * m
+    return 1.0 - (2.0 * (p * t).sum() + 1.0) / (p.sum() + t.sum() + 1.0)
+
+
 LOW_BAND_SIGMA = 2.0  # px at the training crop (128 px); the eval's 3 px at 256 px is about the same scale
 
 

@@ -30,6 +30,8 @@ from trainer.discriminators import GlobalLocalDiscriminator, MultiScalePatchDisc
 from trainer.distributed import DistContext, unwrap
 from trainer.losses import (
     AdversarialLoss,
+    edge_bce_loss,
+    edge_dice_loss,
     feature_matching_loss,
     local_texture_loss,
     low_band_l1,
@@ -232,26 +234,37 @@ class Stage:
 
     # --- the two EdgeConnect parts --------------------------------------------------------------------------
     def edge_losses(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, dict[str, float]]:
-        """Edge generator: adversarial + feature matching on (gray, edges) pairs. Returns (g, d, probs, logs)."""
+        """Edge generator: adversarial + feature matching on (gray, edges) pairs (EdgeConnect), and/or the
+        supervised terms on the hole (``edge_bce``, ``edge_dice``). Returns (g, d, probs, logs)."""
         part = self.parts["edge"]
         w = self.config.losses
         gray, edges, mask = batch["gray"], batch["edges"], batch["mask"]
         with self.autocast():
             logits = part.generator(gray, edges, mask)
         probs = torch.sigmoid(logits.float())
-        real_in = torch.cat([gray, edges], dim=1)
-        fake_in = torch.cat([gray, probs], dim=1)
-        with self.autocast():
-            both_logits, both_feats = part.discriminator(torch.cat([real_in, fake_in.detach()]))
-            with frozen(part.d):
-                g_logits, g_feats = part.d(fake_in)
-        n = gray.shape[0]
-        d_loss = self.adv.discriminator_loss(both_logits[:n], both_logits[n:])
-        real_feats = [f[:n].detach() for f in both_feats]
-        g_adv = self.adv.generator_loss(g_logits)
-        g_fm = feature_matching_loss(real_feats, g_feats)
-        g_loss = w.edge_adversarial * g_adv + w.feature_matching * g_fm
-        logs = {"edge/g_adv": g_adv.item(), "edge/g_fm": g_fm.item(), "edge/d": d_loss.item()}
+        g_loss, d_loss, logs = probs.new_zeros(()), None, {}
+        if part.discriminator is not None:
+            real_in = torch.cat([gray, edges], dim=1)
+            fake_in = torch.cat([gray, probs], dim=1)
+            with self.autocast():
+                both_logits, both_feats = part.discriminator(torch.cat([real_in, fake_in.detach()]))
+                with frozen(part.d):
+                    g_logits, g_feats = part.d(fake_in)
+            n = gray.shape[0]
+            d_loss = self.adv.discriminator_loss(both_logits[:n], both_logits[n:])
+            real_feats = [f[:n].detach() for f in both_feats]
+            g_adv = self.adv.generator_loss(g_logits)
+            g_fm = feature_matching_loss(real_feats, g_feats)
+            g_loss = w.edge_adversarial * g_adv + w.feature_matching * g_fm
+            logs = {"edge/g_adv": g_adv.item(), "edge/g_fm": g_fm.item(), "edge/d": d_loss.item()}
+        if w.edge_bce > 0:
+            bce = edge_bce_loss(logits.float(), edges, mask)
+            g_loss = g_loss + w.edge_bce * bce
+            logs["edge/bce"] = bce.item()
+        if w.edge_dice > 0:
+            dice = edge_dice_loss(probs, edges, mask)
+            g_loss = g_loss + w.edge_dice * dice
+            logs["edge/dice"] = dice.item()
         return g_loss, d_loss, probs, logs
 
     def image_losses(self, batch: Batch, edges: torch.Tensor

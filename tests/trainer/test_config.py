@@ -91,6 +91,10 @@ def test_builtin_configs_load_and_validate(tmp_path: Path) -> None:
     assert full.model.image.arguments["base_channels"] == 64 and full.model.image.arguments["residual_blocks"] == 8
     for c in (small, full):
         validate(apply_overrides(c, [f"data.train_dir='{tmp_path}'", f"run.out='{tmp_path / 'r'}'"]))
+    configs = sorted((Path(__file__).parents[2] / "trainer" / "configs").glob("*.toml"))
+    assert len(configs) >= 8
+    for path in configs:  # every shipped config, as its comment's command line runs it
+        validate(apply_overrides(load_config(path), [f"data.train_dir='{tmp_path}'", f"run.out='{tmp_path / 'r'}'"]))
 
 
 def test_glcic_phases() -> None:

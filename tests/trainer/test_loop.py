@@ -183,6 +183,20 @@ def test_cpu_budget_stops_with_a_checkpoint_and_counts_across_resumes(photos: Pa
         train(tiny_config(photos, tmp_path / "bad", *common, "schedule.cpu_budget_s=-1"))
 
 
+def test_edge_generator_trains_on_the_supervised_losses_alone_without_a_discriminator(photos: Path,
+                                                                                     tmp_path: Path) -> None:
+    records: list[dict] = []
+    common = ("optim.steps=2", "losses.edge_adversarial=0", "losses.feature_matching=0")
+    summary = train(tiny_config(photos, tmp_path / "e", *common, "losses.edge_bce=1", "losses.edge_dice=1"),
+                    progress_fn=records.append)
+    losses = [r for r in records if r["kind"] == "train"][-1]["losses"]
+    assert set(losses) == {"edge/bce", "edge/dice"} and 0 < losses["edge/dice"] <= 1
+    state = load_checkpoint(summary.checkpoint)["model"]["parts"]["edge"]
+    assert "d" not in state and "g" in state
+    with pytest.raises(ConfigError, match="the edge generator has no loss"):
+        train(tiny_config(photos, tmp_path / "none", *common))
+
+
 def test_resume_takes_the_networks_from_the_checkpoint(photos: Path, tmp_path: Path) -> None:
     train(tiny_config(photos, tmp_path / "r", "optim.steps=1"))
     resumed = train(tiny_config(photos, tmp_path / "r", "optim.steps=2", "run.resume=true",
@@ -348,3 +362,12 @@ def test_a_loss_that_turns_nan_stops_the_run_and_nan_weights_are_never_exported(
     with pytest.raises(ExportError, match="NaN or infinite"):
         export_run(run, tmp_path / "out", companion="t-edge")
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_keep_best_ranks_edge_models_by_the_f_measure_of_their_edges() -> None:
+    from trainer.loop import best_score
+
+    assert best_score({"all": {"edge_precision": 0.2, "edge_recall": 0.4}}) == pytest.approx(0.8 / 3)
+    assert best_score({"all": {"edge_precision": 0.0, "edge_recall": 0.0}}) == 0.0
+    assert best_score({"all": {"hole_psnr": 21.5, "edge_precision": 0.9, "edge_recall": 0.9}}) == 21.5
+    assert best_score({"all": {"count": 3}}) is None and best_score({}) is None

@@ -14,6 +14,8 @@ from trainer.losses import (
     NO_VGG_MESSAGE,
     AdversarialLoss,
     PerceptualStyleLoss,
+    edge_bce_loss,
+    edge_dice_loss,
     feature_matching_loss,
     gram_matrix,
     load_perceptual_or_none,
@@ -331,3 +333,40 @@ def test_perceptual_and_style_match_hand_computed_values(tmp_path):
         assert min(terms) > 10 * 1e-4 * sum(terms)  # each layer is 10x the tolerance: leaving one out would show
     torch.testing.assert_close(perceptual, sum(perceptual_terms), rtol=1e-4, atol=0)
     torch.testing.assert_close(style, sum(style_terms), rtol=1e-4, atol=0)
+
+
+def _line_target() -> tuple[torch.Tensor, torch.Tensor]:
+    """A 1 px vertical line across a 16 x 16 map and a hole over its middle rows."""
+    target = torch.zeros(1, 1, 16, 16)
+    target[..., 7] = 1.0
+    mask = torch.zeros(1, 1, 16, 16)
+    mask[..., 4:12, :] = 1.0
+    return target, mask
+
+
+def test_edge_dice_rewards_the_thin_line_on_the_truth_over_a_thick_or_missing_one() -> None:
+    target, mask = _line_target()
+    thick = F.max_pool2d(target, (1, 5), stride=1, padding=(0, 2))  # the line 5 px wide
+    exact, wide, empty = (edge_dice_loss(p, target, mask).item() for p in (target, thick, torch.zeros_like(target)))
+    assert exact == pytest.approx(1.0 - 17.0 / 17.0, abs=1e-6)  # (2 * 8 + 1) / (8 + 8 + 1)
+    assert wide == pytest.approx(1.0 - 17.0 / 49.0)  # 40 predicted pixels in the hole, 8 of them right
+    assert empty == pytest.approx(1.0 - 1.0 / 9.0)
+    assert exact < wide < empty
+    outside = target.clone()
+    outside[..., :4, :] = 0.0  # what the prediction does outside the hole does not count
+    outside[..., :4, 2] = 1.0
+    assert edge_dice_loss(outside, target, mask).item() == pytest.approx(exact, abs=1e-6)
+    assert edge_dice_loss(torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 4, 4), torch.ones(1, 1, 4, 4)).item() == 0.0
+
+
+def test_edge_bce_is_the_mean_cross_entropy_over_the_hole_only() -> None:
+    target, mask = _line_target()
+    logits = torch.where(target > 0, 2.0, -2.0)  # right everywhere, at the same confidence
+    expected = math.log1p(math.exp(-2.0))
+    assert edge_bce_loss(logits, target, mask).item() == pytest.approx(expected, rel=1e-5)
+    wrong_outside = logits.clone()
+    wrong_outside[..., :4, :] = 5.0
+    assert edge_bce_loss(wrong_outside, target, mask).item() == pytest.approx(expected, rel=1e-5)
+    wrong_inside = logits.clone()
+    wrong_inside[..., 6, 0] = 5.0
+    assert edge_bce_loss(wrong_inside, target, mask).item() > expected
