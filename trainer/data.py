@@ -151,14 +151,20 @@ def _check_sigma(edge_sigma: Sigma) -> Sigma:
     return (values[0], values[1])
 
 
-def _item(rgb: np.ndarray, edges: np.ndarray, mask: np.ndarray, gray: np.ndarray | None = None) -> dict:
+def _item(rgb: np.ndarray, edges: np.ndarray, mask: np.ndarray, sigma: float, gray: np.ndarray | None = None) -> dict:
+    """A sample: ``edges`` is the target edge map of the whole crop; ``known_edges`` is what the engine can feed a
+    network at a fill, Canny of the known area alone (``engine.edges.known_edges`` at ``sigma``). The whole
+    crop's Canny edges just outside the hole depend on the hole's content (blur and gradient reach a few pixels
+    in), so a network fed those learns from pixels a fill never has."""
     gray = to_gray(rgb) if gray is None else gray
     scale = np.float32(1.0 / 255.0)
+    hole = np.ascontiguousarray(mask, dtype=bool)
     return {
         "image": torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.float32) * scale),
         "gray": torch.from_numpy(gray[None].astype(np.float32) * scale),
         "edges": torch.from_numpy(np.ascontiguousarray(edges, dtype=np.float32)[None]),
-        "mask": torch.from_numpy(np.ascontiguousarray(mask, dtype=bool).astype(np.float32)[None]),
+        "known_edges": torch.from_numpy(known_edges(rgb, hole, sigma).astype(np.float32)[None]),
+        "mask": torch.from_numpy(hole.astype(np.float32)[None]),
     }
 
 
@@ -322,7 +328,7 @@ class PhotoDataset(Dataset):
         if edges is None:
             edges = canny_edges(gray, sigma)
         mask = np.asarray(self.mask_generator(size, size, rng), dtype=bool)
-        return _item(crop, edges, mask, gray)
+        return _item(crop, edges, mask, sigma, gray)
 
     def _boundary_crop(self, path: Path, shape: tuple[int, int], box: tuple[int, int, int]) -> np.ndarray | None:
         try:
@@ -386,6 +392,7 @@ class ValidationSet(Dataset):
         self.messages: list[str] = list(getattr(masks, "messages", []))
         sigma = _check_sigma(edge_sigma)
         sigma = float(np.mean(sigma)) if isinstance(sigma, tuple) else sigma  # a range: its middle, fixed
+        self.edge_sigma = sigma
         reader = PhotoDataset(paths, size, _no_mask, sigma, boundaries_dir=boundaries_dir, augment=False,
                               boundary_threshold=boundary_threshold)
         self.skipped = reader.skipped
@@ -421,7 +428,7 @@ class ValidationSet(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         photo, bucket, mask = self.cases[index]
         rgb, edges = self.photos[photo]
-        item: dict[str, Any] = _item(rgb, edges, mask)
+        item: dict[str, Any] = _item(rgb, edges, mask, self.edge_sigma)
         item["bucket"] = bucket
         item["name"] = self.names[photo]
         item["lowband_sigma"] = self.lowband_sigmas[photo]
@@ -547,6 +554,6 @@ class InternalPhotoDataset(Dataset):
             if synthetic.mean() >= self.min_synthetic or not valid.any():
                 break
         edges = known_edges(crop, user, sigma) if user.any() else canny_edges(to_gray(crop), sigma)
-        item = _item(crop, edges, synthetic | user)
+        item = _item(crop, edges, synthetic | user, sigma)
         item["valid"] = torch.from_numpy(valid)[None].float()
         return item

@@ -82,7 +82,7 @@ def holdout_items(image_rgb: np.ndarray, user_mask: np.ndarray, holes: np.ndarra
         if user.any():
             crop = crop.copy()
             crop[user] = np.round(crop[~user].reshape(-1, 3).mean(axis=0)).astype(np.uint8)
-        item = _item(crop, known_edges(crop, user, edge_sigma), hole | user)
+        item = _item(crop, known_edges(crop, user, edge_sigma), hole | user, edge_sigma)
         item["valid"] = torch.from_numpy(~user)[None].float()
         items.append(item)
     return items

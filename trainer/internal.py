@@ -117,7 +117,7 @@ def photo_fill_psnr(image_model: str | Path, edge_model: str | Path, photo_rgb: 
     hole_scores, whole_scores = [], []
     for i in range(count):
         item = data[i]
-        image, edges, mask, valid = (item[k][None] for k in ("image", "edges", "mask", "valid"))
+        image, edges, mask, valid = (item[k][None] for k in ("image", "known_edges", "mask", "valid"))
         _, out = edge_guided_fill(edge_net, image_net, image, item["gray"][None], edges, mask)
         filled = out * mask + image * (1 - mask)
         truth_u8 = tensor_to_uint8(image[0])

@@ -240,7 +240,7 @@ class Stage:
         w = self.config.losses
         gray, edges, mask = batch["gray"], batch["edges"], batch["mask"]
         with self.autocast():
-            logits = part.generator(gray, edges, mask)
+            logits = part.generator(gray, batch["known_edges"], mask)
         probs = torch.sigmoid(logits.float())
         g_loss, d_loss, logs = probs.new_zeros(()), None, {}
         if part.discriminator is not None:
@@ -316,7 +316,7 @@ class Stage:
     def predicted_edges(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         """Edge probabilities from ``model``, merged with the known edges outside the hole."""
         with self.autocast():
-            return complete_edges(model, batch["gray"], batch["edges"], batch["mask"])
+            return complete_edges(model, batch["gray"], batch["known_edges"], batch["mask"])
 
     @torch.no_grad()
     def infer(self, batch: Batch) -> dict[str, torch.Tensor]:
@@ -363,13 +363,15 @@ class EdgeStage(Stage):
 
 
 class ImageStage(Stage):
-    """Trains the image generator guided by the ground truth's Canny edges."""
+    """Trains the image generator guided by the truth's Canny edges in the hole (a simulated sketch, dropped out
+    per ``data.edge_dropout``) and the photo's known edges around it, as a fill feeds them."""
 
     name = "image"
     part_names = ("image",)
 
     def guide(self, batch: Batch) -> torch.Tensor:
-        return batch["edges"]
+        """The photo's known edges outside the hole, the truth's inside (a full sketch)."""
+        return merge_hole_edges(batch["known_edges"], batch["edges"], batch["mask"])
 
     def train_step(self, batch: Batch, step: int) -> dict[str, float]:
         guide = drop_hole_edges(self.guide(batch), batch["mask"], self.config.data.edge_dropout)
@@ -409,7 +411,7 @@ class JointStage(Stage):
 
     def train_step(self, batch: Batch, step: int) -> dict[str, float]:
         eg, ed, probs, logs = self.edge_losses(batch)
-        merged = merge_hole_edges(batch["edges"], probs.detach(), batch["mask"])
+        merged = merge_hole_edges(batch["known_edges"], probs.detach(), batch["mask"])
         ig, idl, _, ilogs = self.image_losses(batch, merged)
         logs.update(ilogs)
         self._apply(step, [(self.parts["edge"], eg, ed), (self.parts["image"], ig, idl)])
@@ -420,7 +422,7 @@ class JointStage(Stage):
         with self.autocast():
             edges, out = edge_guided_fill(self.parts["edge"].inference_generator(),
                                           self.parts["image"].inference_generator(), batch["image"],
-                                          batch["gray"], batch["edges"], batch["mask"])
+                                          batch["gray"], batch["known_edges"], batch["mask"])
         return {"edges": edges, "image": out.float()}
 
 
@@ -433,7 +435,7 @@ class StructureStage(ImageStage):
 
     @torch.no_grad()
     def infer(self, batch: Batch) -> dict[str, torch.Tensor]:
-        edges = batch["edges"] * (1 - batch["mask"].to(batch["edges"].dtype))
+        edges = batch["known_edges"]
         with self.autocast():
             out = self.parts["image"].inference_generator()(batch["image"], edges, batch["mask"]).float()
         return {"edges": edges, "image": out}

@@ -107,17 +107,37 @@ def test_dataset_items_shapes_ranges_and_skips(odd_folder):
     assert any("k_sliver.png" in w and "too small" in w for w in ds.warnings)
     for i in range(len(ds)):
         item = ds[i]
-        assert set(item) == {"image", "gray", "edges", "mask"}
-        for key, channels in (("image", 3), ("gray", 1), ("edges", 1), ("mask", 1)):
+        assert set(item) == {"image", "gray", "edges", "known_edges", "mask"}
+        for key, channels in (("image", 3), ("gray", 1), ("edges", 1), ("known_edges", 1), ("mask", 1)):
             t = item[key]
             assert t.shape == (channels, SIZE, SIZE) and t.dtype == torch.float32, key
             assert t.min() >= 0.0 and t.max() <= 1.0
-        for key in ("edges", "mask"):
+        for key in ("edges", "known_edges", "mask"):
             assert set(item[key].unique().tolist()) <= {0.0, 1.0}
+        assert not (item["known_edges"] * item["mask"]).any()
         assert item["mask"].sum() > 0
     # The truncated JPEG was met while sampling: counted, replaced by another photo, no crash.
     assert ds.skipped == 3
     assert any("i_truncated.jpg" in w and "cannot be decoded" in w for w in ds.warnings)
+
+
+def test_the_network_input_edges_never_depend_on_the_hole_content() -> None:
+    """``known_edges`` is what a fill can feed a network: two photos that differ only inside the hole give the
+    same one, while the whole crop's Canny edges (the target) differ, also just outside the hole."""
+    from engine.edges import known_edges
+    from trainer.data import _item
+
+    photo = np.full((64, 64, 3), 90, np.uint8)
+    photo[:, 30:34] = 230  # a bright bar crossing the hole
+    mask = np.zeros((64, 64), bool)
+    mask[20:44, 16:48] = True
+    other = photo.copy()
+    other[mask] = 20  # something dark where the bar was
+    a, b = (_item(p, canny_edges(to_gray(p), 2.0), mask, 2.0) for p in (photo, other))
+    assert torch.equal(a["known_edges"], b["known_edges"])
+    assert torch.equal(a["known_edges"][0] > 0, torch.from_numpy(known_edges(other, mask, 2.0)))
+    ring = ~mask & (cv2.dilate(mask.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0)
+    assert not torch.equal(a["edges"][0][torch.from_numpy(ring)], b["edges"][0][torch.from_numpy(ring)])
 
 
 def test_gray_and_edges_match_engine_edges(odd_folder):
@@ -339,7 +359,7 @@ def test_internal_dataset_never_targets_user_hole():
     saw_user = 0
     for i in range(len(ds)):
         item = ds[i]
-        assert set(item) == {"image", "gray", "edges", "mask", "valid"}
+        assert set(item) == {"image", "gray", "edges", "known_edges", "mask", "valid"}
         valid, mask, image = item["valid"][0] > 0.5, item["mask"][0] > 0.5, item["image"]
         # Every unknown pixel is part of the network's hole.
         assert bool(mask[~valid].all())

@@ -90,10 +90,29 @@ def test_the_structure_stage_validates_without_the_holes_edges(photos: Path, tmp
     net.register_forward_hook(lambda module, args, out: seen.append(args[1].clone()))
     mask = torch.zeros(1, 1, 32, 32)
     mask[..., 8:24, 8:24] = 1
-    batch = {"image": torch.rand(1, 3, 32, 32), "edges": torch.ones(1, 1, 32, 32), "mask": mask}
+    known = torch.zeros(1, 1, 32, 32)
+    known[..., 4, :] = 1  # an edge of the known area; the truth's map (the target) is all edges
+    batch = {"image": torch.rand(1, 3, 32, 32), "edges": torch.ones(1, 1, 32, 32), "known_edges": known, "mask": mask}
     out = stage.infer(batch)
-    assert torch.equal(seen[0], 1 - mask) and torch.equal(out["edges"], 1 - mask)  # known edges, none in the hole
+    assert torch.equal(seen[0], known) and torch.equal(out["edges"], known)  # known edges only, as a fill has
     assert out["image"].shape == (1, 3, 32, 32)
+
+
+def test_the_training_guide_is_the_known_edges_around_the_hole_and_the_truth_inside(photos: Path,
+                                                                                    tmp_path: Path) -> None:
+    from trainer.distributed import DistContext
+    from trainer.stages import build_stage
+
+    config = tiny_config(photos, tmp_path / "run", "stage.name=structure", "losses.adversarial=0",
+                         "losses.feature_matching=0", *FFC)
+    stage = build_stage(validate(config), DistContext())
+    mask = torch.zeros(1, 1, 32, 32)
+    mask[..., 8:24, 8:24] = 1
+    known = torch.zeros(1, 1, 32, 32)
+    known[..., 4, :] = 1
+    batch = {"image": torch.rand(1, 3, 32, 32), "edges": torch.ones(1, 1, 32, 32), "known_edges": known, "mask": mask}
+    guide = stage.guide(batch)
+    assert torch.equal(guide * (1 - mask), known) and torch.equal(guide * mask, mask)
 
 
 def test_edge_dropout_only_touches_edges_inside_the_hole() -> None:

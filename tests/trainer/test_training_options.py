@@ -32,7 +32,8 @@ def _batch(seed: int = 0, size: int = 32) -> dict[str, torch.Tensor]:
     mask = torch.zeros(2, 1, size, size)
     mask[:, :, 8:20, 6:26] = 1.0
     edges = (torch.rand(2, 1, size, size, generator=g) > 0.8).float()
-    return {"image": image, "gray": image.mean(dim=1, keepdim=True), "edges": edges, "mask": mask}
+    return {"image": image, "gray": image.mean(dim=1, keepdim=True), "edges": edges, "known_edges": edges * (1 - mask),
+            "mask": mask}
 
 
 def _params(module: torch.nn.Module) -> list[torch.Tensor]:
