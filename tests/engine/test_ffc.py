@@ -19,16 +19,18 @@ def _inputs(h: int = 40, w: int = 48) -> tuple[torch.Tensor, torch.Tensor, torch
     return image, edges, mask
 
 
-def test_an_untrained_network_returns_the_harmonic_fill() -> None:
+@pytest.mark.parametrize("half", [False, True])
+def test_an_untrained_network_returns_the_harmonic_fill(half: bool) -> None:
     image, edges, mask = _inputs()
-    net = FFCStructureGenerator(base_channels=8, residual_blocks=2).eval()
+    net = FFCStructureGenerator(base_channels=8, residual_blocks=2, half_resolution=half).eval()
     with torch.no_grad():
         assert torch.allclose(net(image, edges, mask), harmonic_fill(image, mask).clamp(0, 1))
 
 
-def test_the_hole_content_cannot_influence_the_output() -> None:
+@pytest.mark.parametrize("half", [False, True])
+def test_the_hole_content_cannot_influence_the_output(half: bool) -> None:
     image, edges, mask = _inputs()
-    net = FFCStructureGenerator(base_channels=8, residual_blocks=2).eval()
+    net = FFCStructureGenerator(base_channels=8, residual_blocks=2, half_resolution=half).eval()
     for p in net.parameters():  # a trained-looking network: every weight non-zero
         torch.nn.init.normal_(p, std=0.05)
     other = image * (1 - mask) + torch.rand_like(image) * mask
@@ -38,11 +40,13 @@ def test_the_hole_content_cannot_influence_the_output() -> None:
     assert not torch.allclose(a, harmonic_fill(image, mask).clamp(0, 1))  # the weights do act on the output
 
 
+@pytest.mark.parametrize("half", [False, True])
 @pytest.mark.parametrize("size", [(32, 32), (40, 72), (96, 64)])
-def test_any_multiple_of_eight_keeps_its_size_and_the_global_branch_sees_the_whole_image(size: tuple[int, int]) -> None:
+def test_any_multiple_of_eight_keeps_its_size_and_the_global_branch_sees_the_whole_image(
+        size: tuple[int, int], half: bool) -> None:
     h, w = size
     image, edges, mask = _inputs(h, w)
-    net = FFCStructureGenerator(base_channels=8, residual_blocks=1)
+    net = FFCStructureGenerator(base_channels=8, residual_blocks=1, half_resolution=half)
     for p in net.parameters():
         torch.nn.init.normal_(p, std=0.05)
     net.eval()
@@ -60,3 +64,23 @@ def test_the_registry_builds_it_and_refuses_a_bad_split() -> None:
     assert isinstance(build_network("lama-ffc", {"base_channels": 8}), FFCStructureGenerator)
     with pytest.raises(ValueError, match="global_percent"):
         build_network("lama-ffc", {"base_channels": 8, "global_percent": 100})
+
+
+def test_the_half_resolution_network_sees_every_pixel_and_predicts_a_half_resolution_correction() -> None:
+    image, edges, mask = _inputs(32, 32)
+    net = FFCStructureGenerator(base_channels=8, residual_blocks=1, half_resolution=True)
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    net.eval()
+    with torch.no_grad():
+        correction = net(image, edges, mask) - harmonic_fill(image, mask)
+        # One edge pixel of odd coordinates (dropped by a plain 2x subsampling) still changes the fill.
+        shifted = edges.clone()
+        shifted[..., 13, 15] = 1 - shifted[..., 13, 15]
+        assert (net(image, shifted, mask) - harmonic_fill(image, mask) - correction).abs().max() > 0
+    # No full-resolution layer: the stem unshuffles, and only the 1/4 and 1/8 levels remain below it.
+    assert isinstance(net.stem[0], torch.nn.PixelUnshuffle) and len(net.down) == len(net.up) == 2
+    assert net.head.in_channels == 16
+    # The correction of a half-size map upsampled: it varies smoothly between neighbouring pixels.
+    inside = correction[..., 10:22, 12:28]
+    assert inside.diff(dim=-1).abs().mean() < inside.abs().mean()

@@ -146,11 +146,13 @@ def test_switching_the_architecture_drops_the_old_ones_arguments(tmp_path: Path)
         validate(apply_overrides(config, ["data.edge_dropout=1.5"]), need_data=False)
 
 
+@pytest.mark.parametrize("half", [False, True])
 def test_lama_ffc_trains_exports_and_the_engine_fills_with_the_trainers_outputs(
-        photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, half: bool) -> None:
+    layout = [f"model.image.arguments.half_resolution={str(half).lower()}"] if half else []
     summary = train(tiny_config(photos, tmp_path / "run", "optim.steps=3", "stage.name=image", "schedule.log_every=1",
                                 "losses.ms_ssim=1.0", "losses.low_band=2.0", "losses.adversarial=0",
-                                "losses.feature_matching=0", "data.edge_dropout=0.25", *FFC))
+                                "losses.feature_matching=0", "data.edge_dropout=0.25", *FFC, *layout))
     assert summary.status == "completed"
     losses = [r["losses"] for r in read_records(tmp_path / "run", "train")]
     assert all("image/ms_ssim" in row and "image/g_low_band" in row and "image/g_adv" not in row for row in losses)
@@ -161,7 +163,9 @@ def test_lama_ffc_trains_exports_and_the_engine_fills_with_the_trainers_outputs(
     _engine_fills_with(tmp_path / "out", "s-image", uses_edges=True, monkeypatch=monkeypatch)
 
     module, card = load_model(result.models[0])
-    assert card.architecture == "lama-ffc" and card.arguments == {"base_channels": 8, "residual_blocks": 1}
+    assert card.architecture == "lama-ffc"
+    assert card.arguments == {"base_channels": 8, "residual_blocks": 1, **({"half_resolution": True} if half else {})}
+    assert module.half_resolution is half
     from trainer.checkpoints import latest_checkpoint, load_checkpoint
 
     state = load_checkpoint(latest_checkpoint(tmp_path / "run" / "checkpoints"))["model"]["parts"]["image"]["ema"]
