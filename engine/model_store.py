@@ -165,6 +165,8 @@ class ModelStore:
         module, card = load_model(entry.path)
         card.name = entry.name
         module = strip_spectral_norm(module).to(device).eval()
+        if getattr(module, "prefers_channels_last", False):
+            module = module.to(memory_format=torch.channels_last)
         for parameter in module.parameters():
             parameter.requires_grad_(False)
         self.loads += 1

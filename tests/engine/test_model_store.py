@@ -170,3 +170,20 @@ def test_scan_lists_every_card_also_the_hidden_ones_and_the_stems_of_every_file(
     assert store.card_path("missing") is None and store.card_path("") is None
     assert model_file_stems(user) == {"same", "orphan"}
     assert model_file_stems(tmp_path / "nowhere") == set()
+
+
+def test_a_structure_model_is_kept_in_channels_last_and_fills_as_its_file_does(tmp_path):
+    from engine.networks.ffc import FFCStructureGenerator
+
+    torch.manual_seed(0)
+    net = FFCStructureGenerator(base_channels=8, residual_blocks=1, half_resolution=True)
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    card = ModelCard("s", "lama-ffc", {"base_channels": 8, "residual_blocks": 1, "half_resolution": True}, "image", 64)
+    save_model(net, card, tmp_path)
+    loaded, _ = ModelStore(bundled_dir=tmp_path, user_dir=tmp_path / "user").load("s")
+    assert loaded.stem[1].weight.is_contiguous(memory_format=torch.channels_last)
+    image, edges, mask = torch.rand(1, 3, 32, 40), torch.zeros(1, 1, 32, 40), torch.zeros(1, 1, 32, 40)
+    mask[..., 8:20, 10:30] = 1
+    with torch.no_grad():
+        assert torch.allclose(loaded(image, edges, mask), net.eval()(image, edges, mask), atol=1e-5)
