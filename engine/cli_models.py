@@ -93,7 +93,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         line = (f"    {c['stage']} model, architecture {c['architecture']}, working resolution {c['resolution']} px, "
                 f"{c['steps']} training steps")
         if c.get("companion"):
-            line += f", guided by {c['companion']}"
+            line += f", edge model {c['companion']}"
         print(line + f", {c['size_mb']} MB")
         if c.get("data"):
             print(f"    data: {c['data']}")
