@@ -201,7 +201,8 @@ def export_run(run_dir: str | Path, out_dir: str | Path, onnx: bool = False, nam
     for part, module in modules.items():
         stage_text = f"{config.stage.name} stage" + (", EMA weights" if "ema" in state["model"]["parts"][part]
                                                      else "")
-        working = resolution or _init_resolution(config, part) or config.data.size
+        init_model = _init_model(run_dir, config, part)
+        working = resolution or (init_model or {}).get("resolution") or config.data.size
         card = ModelCard(
             name=names[part], architecture=getattr(config.model, part).architecture,
             arguments=dict(getattr(config.model, part).arguments), stage=PART_STAGE[part],
@@ -214,7 +215,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, onnx: bool = False, nam
                         + (f" The best validation of the run's {last_step} steps ({_best_measure(part)}) was at "
                            f"step {step}: "
                            "these are its weights." if chosen is not latest else "")
-                        + _init_note(config, part),
+                        + _init_note(init_model),
             validation={"step": val_step, "table": _table_for(part, table)} if table else {})
         result.models.append(save_model(module, card, out_dir))
         if onnx:
@@ -222,21 +223,25 @@ def export_run(run_dir: str | Path, out_dir: str | Path, onnx: bool = False, nam
     return result
 
 
-def _init_note(config: TrainConfig, part: str) -> str:
-    """Where ``part`` started, for the card: the model it was initialised from and that model's own steps."""
-    path = getattr(config.init, part, "")
-    if not path or not Path(path).with_suffix(".json").is_file():
-        return ""
-    base = read_card(path)
-    return f" Initialised from the model {base.name!r} ({base.steps} steps of its own before this run)."
-
-
-def _init_resolution(config: TrainConfig, part: str) -> int | None:
-    """The working resolution of the model ``part`` was initialised from (its card), if any."""
+def _init_model(run_dir: Path, config: TrainConfig, part: str) -> dict[str, Any] | None:
+    """Name, steps and resolution of the model ``part`` started from: as recorded when the run began, else
+    (runs from before that record) read from the init file's card as it is now."""
+    for start in read_records(run_dir, "start"):
+        recorded = start.get("init_models", {}).get(part)
+        if recorded:
+            return recorded
     path = getattr(config.init, part, "")
     if not path or not Path(path).with_suffix(".json").is_file():
         return None
-    return read_card(path).resolution
+    card = read_card(path)
+    return {"name": card.name, "steps": card.steps, "resolution": card.resolution}
+
+
+def _init_note(base: dict[str, Any] | None) -> str:
+    """Where a part started, for the card: the model it was initialised from and that model's own steps."""
+    if not base:
+        return ""
+    return f" Initialised from the model {base['name']!r} ({base['steps']} steps of its own before this run)."
 
 
 def _frozen_card(config: TrainConfig, name: str, resolution: int | None) -> ModelCard:

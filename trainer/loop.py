@@ -132,9 +132,12 @@ class _Trainer:
         elif ctx.is_main:  # an earlier run here never reached a checkpoint: nothing can continue its records
             (self.run_dir / METRICS_FILE).unlink(missing_ok=True)
             shutil.rmtree(self.run_dir / SAMPLE_DIR, ignore_errors=True)
+        self.init_models: dict[str, dict[str, Any]] = {}
         if self.resume_state is None:
-            config, _, notes = apply_init_arguments(config)
+            config, cards, notes = apply_init_arguments(config)
             self.messages += notes
+            self.init_models = {part: {"name": card.name, "steps": card.steps, "resolution": card.resolution}
+                                for part, card in cards.items()}
         else:
             config = self._model_of_checkpoint(config)
         self.config = config
@@ -229,7 +232,8 @@ class _Trainer:
         self._emit({"kind": "start", "step": self.start_step, "total_steps": self.total, "stage": cfg.stage.name,
                     "hardware": hardware_description(ctx.device, ctx.world_size), "device": str(ctx.device),
                     "world_size": ctx.world_size, "batch_size": cfg.optim.batch_size, "command": cfg.run.command,
-                    "train_images": len(dataset), "val_items": len(val_items), "messages": self.messages})
+                    "train_images": len(dataset), "val_items": len(val_items), "messages": self.messages,
+                    **({"init_models": self.init_models} if self.init_models else {})})
         loader = make_loader(dataset, cfg, ctx, self.start_step * cfg.optim.batch_size)
         return self._loop(loader, val_items, dataset)
 

@@ -190,6 +190,11 @@ def test_a_model_initialised_from_another_says_so_in_its_card(photos: Path, tmp_
     base = read_card(image.with_suffix(".json"))
     train(tiny_config(photos, tmp_path / "run", "optim.steps=1", "stage.name=image",
                       f"init.image='{image.with_suffix('.json')}'"))
+    # The init file is then replaced by a later model (as when a run's export is bundled over its own start):
+    # the card still names the model the run really started from.
+    replaced = image.with_suffix(".json")
+    replaced.write_text(replaced.read_text().replace(f'"steps": {base.steps}', '"steps": 98765'))
+    assert read_card(replaced).steps == 98765
     result = export_run(tmp_path / "run", tmp_path / "out", name="s", companion=base.companion)
     card = read_card(result.models[0].with_suffix(".json"))
     assert card.steps == 1 and f"Initialised from the model {base.name!r} ({base.steps} steps" in card.description
