@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -41,7 +42,7 @@ from engine.model_store import ModelStore
 from engine.pixels import to_uint8
 from engine.regions import Region, find_regions
 from engine.resolution import harmonic_upsample, shrink_mask, to_working
-from engine.texture import DEFAULT_STRENGTH, TextureInput, check_strength, synthesize
+from engine.texture import DEFAULT_STRENGTH, TextureInput, check_strength, copy_ahead, synthesize
 
 STAGES = ("crop", "edges", "image", "upsample", "texture", "composite")
 EMPTY_MASK_MESSAGE = "The mask is empty: nothing to fill, the image is unchanged."
@@ -103,6 +104,7 @@ class Engine:
         self.default_model = default_model
         self.store = store if store is not None else ModelStore()
         self.device_name = device_name(self.device, self.cpu_threads)
+        self._copier: ThreadPoolExecutor | None = None  # the texture copy, beside the structure model
 
     # ----- models -----
     def models(self) -> list[ModelInfo]:
@@ -235,6 +237,20 @@ class Engine:
         if not fill:
             return device
 
+        # From here on only the hole's box (plus the seam blend's margin) is touched, not the whole crop.
+        x0, y0 = region.box[0], region.box[1]
+        hx0, hy0, hx1, hy1 = region.hole_box
+        inner = (max(0, hx0 - x0 - BOX_MARGIN), max(0, hy0 - y0 - BOX_MARGIN),
+                 min(crop_mask.shape[1], hx1 - x0 + BOX_MARGIN), min(crop_mask.shape[0], hy1 - y0 + BOX_MARGIN))
+        texture_hole = np.zeros_like(crop_mask)
+        texture_hole[inner[1]:inner[3], inner[0]:inner[2]] = crop_mask[inner[1]:inner[3], inner[0]:inner[2]]
+        copy: Future | None = None
+        if backend.structure_source and texture > 0 and not (drawn is not None and (drawn[rows, cols]
+                                                                                   & texture_hole).any()):
+            # The unguided copy needs no structure: it runs on another core while the network fills.
+            self._copier = self._copier or ThreadPoolExecutor(1, thread_name_prefix="texture-copy")
+            copy = self._copier.submit(copy_ahead, crop_image, texture_hole, crop_mask)
+
         step(0.45, "image")
         t = time.perf_counter()
         guide = edges_small if backend.uses_edges else None
@@ -243,11 +259,6 @@ class Engine:
 
         step(0.75, "upsample")
         t = time.perf_counter()
-        # From here on only the hole's box (plus the seam blend's margin) is touched, not the whole crop.
-        x0, y0 = region.box[0], region.box[1]
-        hx0, hy0, hx1, hy1 = region.hole_box
-        inner = (max(0, hx0 - x0 - BOX_MARGIN), max(0, hy0 - y0 - BOX_MARGIN),
-                 min(crop_mask.shape[1], hx1 - x0 + BOX_MARGIN), min(crop_mask.shape[0], hy1 - y0 + BOX_MARGIN))
         if working.scaled:
             low = low.astype(np.float32) * np.float32(1 / 255) if low.dtype == np.uint8 else low
             known_low = working.image.astype(np.float32) * np.float32(1 / 255)
@@ -260,8 +271,10 @@ class Engine:
         if backend.structure_source and texture > 0:
             t = time.perf_counter()
             sketch = drawn[rows, cols].astype(np.uint8) * np.uint8(255) if drawn is not None else None
-            full = self._texture(crop_image, crop_mask, full, inner, sketch, texture, messages,
-                                 lambda f, label: step(0.75 + 0.15 * f, label))
+            copied = copy.result() if copy is not None else None
+            scale = max(crop_mask.shape) / max(size)
+            full = self._texture(crop_image, crop_mask, texture_hole, full, inner, sketch, texture, scale, copied,
+                                 messages, lambda f, label: step(0.75 + 0.15 * f, label))
             timings["texture"] += time.perf_counter() - t
 
         step(0.9, "composite")
@@ -272,21 +285,20 @@ class Engine:
         return device
 
     @staticmethod
-    def _texture(crop_image: np.ndarray, crop_mask: np.ndarray, structure_box: np.ndarray,
-                 inner: tuple[int, int, int, int], crop_edges: np.ndarray | None, strength: float,
-                 messages: list[str], step) -> np.ndarray:
-        """Guided texture synthesis over the region's hole: the structure fill of the ``inner`` box steers which
-        patches of the crop are copied; the user's whole mask in the crop is never a source."""
+    def _texture(crop_image: np.ndarray, crop_mask: np.ndarray, hole: np.ndarray, structure_box: np.ndarray,
+                 inner: tuple[int, int, int, int], crop_edges: np.ndarray | None, strength: float, scale: float,
+                 copied: np.ndarray | None, messages: list[str], step) -> np.ndarray:
+        """Texture copied over the region's ``hole`` (the crop's mask within ``inner``) on the structure fill of
+        the ``inner`` box; the user's whole mask in the crop is never a source. ``copied``: the copy made
+        beside the structure model, if one was."""
         x0, y0, x1, y1 = inner
         structure = crop_image.astype(np.float32) * np.float32(1 / 255)
         box = structure_box.astype(np.float32)
         structure[y0:y1, x0:x1] = box * np.float32(1 / 255) if structure_box.dtype == np.uint8 else box
-        hole = np.zeros_like(crop_mask)
-        hole[y0:y1, x0:x1] = crop_mask[y0:y1, x0:x1]
         edges = crop_edges.astype(np.float32) * np.float32(1 / 255) if crop_edges is not None else None
         source_edges = known_edges(crop_image, crop_mask).astype(np.float32)
-        result = synthesize(TextureInput(crop_image, hole, crop_mask, structure, edges, source_edges), strength,
-                            step=step)
+        result = synthesize(TextureInput(crop_image, hole, crop_mask, structure, edges, source_edges, scale),
+                            strength, step=step, copied=copied)
         if result.message and result.message not in messages:
             messages.append(result.message)
         return result.image[y0:y1, x0:x1]

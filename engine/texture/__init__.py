@@ -5,8 +5,10 @@ from engine.texture.synthesis import (
     TextureInput,
     TextureResult,
     check_strength,
+    copy_ahead,
     load_patchmatch,
     synthesize,
 )
 
-__all__ = ["DEFAULT_STRENGTH", "TextureInput", "TextureResult", "check_strength", "load_patchmatch", "synthesize"]
+__all__ = ["DEFAULT_STRENGTH", "TextureInput", "TextureResult", "check_strength", "copy_ahead", "load_patchmatch",
+           "synthesize"]

@@ -1,10 +1,12 @@
 """Texture copied from the photo itself: PatchMatch completion (Barnes et al. 2009) on top of a structure fill.
 
 The structure source (the neural structure model, or the harmonic fill) gives the fill at strength 0; this stage
-copies real texture from the photo at full resolution, and ``strength`` blends the two (1 = the copy).
+copies real texture from the photo at full resolution and puts the structure's low band under the copy's detail
+(``compose``); ``strength`` blends from the structure alone (0) to that composite (1).
 
 - Without a drawn line: the multi-scale PatchMatch / EM completion of the ``pypatchmatch`` wheel (the fallback
-  IOPaint ships), unguided; where its native library does not load, the guided search below without a guide.
+  IOPaint ships), unguided. It needs nothing of the structure, so the engine runs it beside the structure model
+  (``copy_ahead``); where its native library does not load, the guided search below without a guide.
 - With a line the user drew through the hole: this project's own guided search (engine.texture.guided), whose
   patch distance adds the drawn line in the hole against the photo's own edges elsewhere over the whole patch,
   so patches that hold an edge are copied along the line.
@@ -12,12 +14,14 @@ copies real texture from the photo at full resolution, and ``strength`` blends t
   copying of the removed object's halo, nor of another hole). The native search also leaves those pixels out
   when it compares a hole patch with its surroundings, so every pixel of ring loosens the seam (0.3 dB PSNR per
   px on val), hence a 1 px ring.
+- The composite: the copy plus the structure's low band minus the copy's (Gaussian, ``LOW_BAND_SIGMA`` px at the
+  structure's own scale), the shift clipped to ``LOW_BAND_CLIP``. The copy brings the detail, the structure says
+  where the hole is darker or brighter (a hedge's edge, a tree line) where the copy broke it. The clip keeps a
+  structure that smears a neighbour's colour into the hole (a branch into the sky) to a faint shade.
 
-Measured and dropped (docs/quality.md): steering every fill by the structure. Through pypatchmatch's regularity
-term (centres only, periodic) it left a fine noisy mesh; through the guided search's whole-patch term it scored
-+0.2 dB PSNR and texture 0.86 against PatchMatch's 0.84 on 16 val photos, but by eye it carried the harmonic
-fill's ghost into the copy (the sailboat, the beetle, the lizard, the carrier). The structure's low band
-recombined with an unguided copy's detail left the same ghost.
+Measured and dropped (docs/quality.md): steering the *search* by the structure. Through pypatchmatch's regularity
+term (centres only, periodic) it left a fine noisy mesh; through the guided search's whole-patch term it carried
+the harmonic fill's ghost into the copy (the sailboat, the beetle, the lizard, the carrier).
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ UNGUIDED = GuideWeights(guide=0.0)  # the own search in place of a native librar
 MIN_SOURCES = 64  # fewer usable source pixels than this: the structure fill is returned as it is
 SEED = 0  # fixed: the same request gives the same bytes
 DEFAULT_STRENGTH = 1.0
+LOW_BAND_SIGMA = 3.0  # px at the structure's scale: the band the structure decides, the rest is the copy's
+LOW_BAND_CLIP = 0.12  # the most the structure moves the copy (30 of 255 levels); 0.16 left grey smudges
 
 StepFn = Callable[[float, str], None]
 
@@ -54,6 +60,7 @@ class TextureInput:
     structure: np.ndarray  # h x w x 3 float32 in [0, 1]: the structure fill, valid in ``hole``
     edges: np.ndarray | None = None  # h x w float32 in [0, 1]: lines the fill must follow (the user's sketch)
     source_edges: np.ndarray | None = None  # h x w float32: the photo's own edges outside the mask
+    structure_scale: float = 1.0  # full-resolution px per px of the structure's working resolution
 
 
 @dataclass
@@ -96,28 +103,72 @@ def draws_through(inp: TextureInput) -> bool:
     return inp.edges is not None and inp.source_edges is not None and bool((inp.edges[inp.hole] > 0).any())
 
 
-def synthesize(inp: TextureInput, strength: float = DEFAULT_STRENGTH, step: StepFn | None = None) -> TextureResult:
+def _blocked_and_sources(hole: np.ndarray, excluded: np.ndarray) -> tuple[np.ndarray, int]:
+    """(pixels that are neither filled nor a source, number of usable patch centres)."""
+    blocked = _dilate(excluded.astype(bool) | hole, RING) & ~hole
+    side = 2 * PATCH_RADIUS + 1
+    sources = cv2.erode((~(blocked | hole)).astype(np.uint8), np.ones((side, side), np.uint8),
+                        borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    return blocked, int(sources.sum())
+
+
+def _native_copy(module: object, image: np.ndarray, hole: np.ndarray, blocked: np.ndarray) -> np.ndarray:
+    module.set_random_seed(SEED)  # type: ignore[attr-defined]
+    native = module.inpaint(image, hole.astype(np.uint8) * 255,  # type: ignore[attr-defined]
+                            global_mask=blocked.astype(np.uint8) * 255, patch_size=PATCH_RADIUS)
+    return np.asarray(native, dtype=np.float32) * np.float32(1 / 255)
+
+
+def copy_ahead(image: np.ndarray, hole: np.ndarray, excluded: np.ndarray) -> np.ndarray | None:
+    """The unguided native copy of ``hole``, which needs no structure (so it can run beside the structure
+    model); None where ``synthesize`` would not use it (no native library, a crop too small or too few
+    sources). Pass the result to ``synthesize(..., copied=)`` when no line is drawn through the hole."""
+    hole = hole.astype(bool)
+    module, _ = load_patchmatch()
+    h, w = hole.shape
+    side = 2 * PATCH_RADIUS + 1
+    if module is None or not hole.any() or h < side or w < side:
+        return None
+    blocked, sources = _blocked_and_sources(hole, excluded)
+    if sources < MIN_SOURCES:
+        return None
+    return _native_copy(module, np.ascontiguousarray(image[..., :3], dtype=np.uint8), hole, blocked)
+
+
+def compose(structure: np.ndarray, copied: np.ndarray, image: np.ndarray, hole: np.ndarray,
+            structure_scale: float = 1.0) -> np.ndarray:
+    """The copy's detail on the structure's low band, in ``hole`` (float32 in [0, 1]; the photo elsewhere)."""
+    known = image[..., :3].astype(np.float32) * np.float32(1 / 255)
+    inside = hole[..., None]
+    sigma = LOW_BAND_SIGMA * max(1.0, float(structure_scale))
+    shift = (cv2.GaussianBlur(np.where(inside, structure, known), (0, 0), sigma)
+             - cv2.GaussianBlur(np.where(inside, copied, known), (0, 0), sigma))
+    out = copied + np.clip(shift, -LOW_BAND_CLIP, LOW_BAND_CLIP)
+    return np.where(inside, np.clip(out, 0.0, 1.0), known).astype(np.float32)
+
+
+def synthesize(inp: TextureInput, strength: float = DEFAULT_STRENGTH, step: StepFn | None = None,
+               copied: np.ndarray | None = None) -> TextureResult:
     """Guided synthesis of ``inp.hole``; see the module docstring. Deterministic (a fixed seed).
 
-    ``step(fraction, label)`` is called between the scales of the guided search, before and after the native
-    one; it may raise to cancel."""
+    ``copied``: the result of ``copy_ahead`` on the same crop, used instead of running the native copy again
+    (ignored when a line is drawn through the hole). ``step(fraction, label)`` is called between the scales of
+    the guided search, before and after the native one; it may raise to cancel."""
     strength = check_strength(strength)
     structure = np.clip(np.nan_to_num(inp.structure.astype(np.float32), nan=0.5), 0.0, 1.0)
     hole = inp.hole.astype(bool)
     if strength == 0.0 or not hole.any():
         return TextureResult(structure)
     h, w = hole.shape
-    blocked = _dilate(inp.excluded.astype(bool) | hole, RING) & ~hole  # neither filled nor a source
+    blocked, sources = _blocked_and_sources(hole, inp.excluded)
     side = 2 * PATCH_RADIUS + 1
-    sources = cv2.erode((~(blocked | hole)).astype(np.uint8), np.ones((side, side), np.uint8),
-                        borderType=cv2.BORDER_CONSTANT, borderValue=0)
-    if h < side or w < side or int(sources.sum()) < MIN_SOURCES:
+    if h < side or w < side or sources < MIN_SOURCES:
         return TextureResult(structure, "Not enough known pixels around the hole to copy texture from; "
                                         "the structure fill was used as it is.")
     image = np.ascontiguousarray(inp.image[..., :3], dtype=np.uint8)
     module, _ = load_patchmatch()
-    if draws_through(inp) or module is None:  # the own search also stands in where the native library fails
-        drawn = draws_through(inp)
+    drawn = draws_through(inp)
+    if drawn or module is None:  # the own search also stands in where the native library fails
         edge_map = np.where(hole, inp.edges, inp.source_edges).astype(np.float32) if drawn else None
         unknown = inp.excluded.astype(bool) & ~hole  # other holes of the user's mask: their colours mean nothing
         copied = guided_copy(image, hole, blocked, structure, edge_map, LINE_WEIGHTS if drawn else UNGUIDED,
@@ -128,11 +179,10 @@ def synthesize(inp: TextureInput, strength: float = DEFAULT_STRENGTH, step: Step
     else:
         if step is not None:
             step(0.0, "texture")
-        module.set_random_seed(SEED)
-        native = module.inpaint(image, hole.astype(np.uint8) * 255, global_mask=blocked.astype(np.uint8) * 255,
-                                patch_size=PATCH_RADIUS)
-        copied = np.asarray(native, dtype=np.float32) * np.float32(1 / 255)
+        if copied is None:
+            copied = _native_copy(module, image, hole, blocked)
         if step is not None:
             step(1.0, "texture")
-    out = structure + np.float32(strength) * (copied - structure)
+    full = compose(structure, copied, image, hole, inp.structure_scale)
+    out = structure + np.float32(strength) * (full - structure)
     return TextureResult(np.where(hole[..., None], np.clip(out, 0.0, 1.0), structure).astype(np.float32))

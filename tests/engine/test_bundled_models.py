@@ -56,3 +56,22 @@ def test_bundled_models_are_found_as_package_data(monkeypatch) -> None:
     assert (found / "edgeconnect-preview-image.json").is_file()
     monkeypatch.setenv("INPAINT_STUDIO_BUNDLED_MODELS", "/elsewhere")
     assert paths.bundled_models_dir() == Path("/elsewhere")
+
+
+def test_the_bundled_structure_model_is_the_default_fills_structure_and_fills_only_the_hole() -> None:
+    import numpy as np
+
+    from engine.api import PREFERRED_IMAGE_MODEL, FillRequest
+    from engine.pipeline import Engine
+
+    engine = Engine(device="cpu")
+    assert engine.resolve_model("default") == PREFERRED_IMAGE_MODEL
+    rng = np.random.default_rng(1)
+    image = (rng.random((96, 128, 3)) * 60 + np.linspace(40, 200, 128)[None, :, None]).astype(np.uint8)
+    hole = np.zeros((96, 128), bool)
+    hole[30:60, 50:90] = True
+    result = engine.fill(FillRequest(image, hole))
+    assert result.backend == PREFERRED_IMAGE_MODEL and result.timings["texture"] > 0
+    assert np.array_equal(result.image[~hole], image[~hole])
+    left, right = result.image[35:55, 52:60].mean(), result.image[35:55, 80:88].mean()
+    assert right > left + 20  # the fill follows the photo's left-to-right ramp

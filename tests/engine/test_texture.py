@@ -157,8 +157,8 @@ def test_a_guide_that_disagrees_with_every_known_colour_still_fills_from_the_pho
     assert not ((filled[:, 0] > 200) & (filled[:, 1] < 60) & (filled[:, 2] > 200)).any()
 
 
-def test_default_copies_texture_on_the_harmonic_fill_and_keeps_every_known_pixel() -> None:
-    image, hole = _two_textures(), _hole()
+def test_default_copies_texture_on_the_harmonic_fill_and_keeps_every_known_pixel(tiny_models_dir) -> None:
+    image, hole = _two_textures(), _hole()  # no structure model installed: the harmonic fill is the structure
     engine = Engine(device="cpu")
     assert engine.resolve_model("default") == "harmonic"
     textured = engine.fill(FillRequest(image, hole))
@@ -201,3 +201,38 @@ def test_patchmatch_backend_is_deterministic_and_keeps_known_pixels() -> None:
     b = engine.fill(FillRequest(image, hole, model="patchmatch")).image
     assert np.array_equal(a, b) and np.array_equal(a[~hole], image[~hole])
     assert not np.array_equal(a[hole], image[hole])
+
+
+def test_the_composite_keeps_the_copys_detail_on_the_structures_low_band_with_the_shift_clipped() -> None:
+    from engine.texture.synthesis import LOW_BAND_CLIP, compose
+
+    rng = np.random.default_rng(5)
+    image = np.full((80, 80, 3), 128, np.uint8)
+    hole = np.zeros((80, 80), bool)
+    hole[20:60, 20:60] = True
+    detail = rng.normal(0, 0.03, (80, 80, 1)).astype(np.float32).repeat(3, axis=-1)
+    copied = np.clip(0.5 + detail, 0, 1)
+    inner = (slice(30, 50), slice(30, 50))
+    darker = compose(np.full((80, 80, 3), 0.46, np.float32), copied, image, hole)  # the structure says 0.04 darker
+    shift = (darker - copied)[inner]
+    assert abs(float(shift.mean()) + 0.04) < 0.008 and float(shift.std()) < 0.004  # moved, detail kept
+    assert np.array_equal(darker[~hole], image[~hole].astype(np.float32) / 255)
+    far = compose(np.zeros((80, 80, 3), np.float32), copied, image, hole)  # a structure far from the copy
+    assert float((copied - far)[inner].max()) <= LOW_BAND_CLIP + 1e-6
+    assert float((copied - far)[inner].mean()) > 0.9 * LOW_BAND_CLIP  # clipped, not ignored
+
+
+def test_a_copy_made_ahead_beside_the_structure_gives_the_same_bytes() -> None:
+    from engine.texture import copy_ahead, load_patchmatch
+
+    if load_patchmatch()[0] is None:
+        pytest.skip("the pypatchmatch native library does not load here")
+    image, hole = _two_textures(), _hole()
+    structure = np.full(image.shape, 0.4, np.float32)
+    inp = TextureInput(image, hole, hole, structure)
+    ahead = copy_ahead(image, hole, hole)
+    assert ahead is not None
+    assert np.array_equal(synthesize(inp, 1.0, copied=ahead).image, synthesize(inp, 1.0).image)
+    tiny = np.zeros((5, 5), bool)
+    tiny[2, 2] = True
+    assert copy_ahead(image[:5, :5], tiny, tiny) is None  # smaller than a patch: synthesize decides
