@@ -43,7 +43,7 @@ import cv2
 import numpy as np
 
 from engine import paths
-from engine.api import FillRequest, FillResult
+from engine.api import FALLBACK_STRUCTURE, FillOptions, FillRequest, FillResult
 from engine.cli_types import positive_int
 from engine.devices import cpu_cores
 from engine.errors import EngineError
@@ -162,6 +162,13 @@ def run_case_crop512(engine, model: str, runs: int, source: np.ndarray | None) -
         note = (f"edges+image {1000 * (stages['edges'] + stages['image']):.0f} ms, "
                 f"texture {1000 * stages.get('texture', 0.0):.0f} ms" if name not in BASELINES else "")
         rows.append(_row("512x512, 25% hole", result.backend, wall, cpu, stages, note))
+    structure = engine.resolve_model("default")
+    if structure != FALLBACK_STRUCTURE:  # the default's network alone (texture 0), with every thread
+        wall, cpu, stages, result = _timed(
+            engine, FillRequest(photo, mask, model=structure, options=FillOptions(texture=0.0)), runs)
+        network_ms = 1000 * (stages["edges"] + stages["image"])
+        rows.append(_row("512x512, 25% hole", f"{result.backend}@0", wall, cpu, stages,
+                         f"the default's structure alone: edges+image {network_ms:.0f} ms"))
     return rows
 
 

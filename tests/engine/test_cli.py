@@ -710,3 +710,15 @@ def test_a_multi_page_photo_is_not_cut_to_its_first_page_silently(files, capsys,
     assert source.read_bytes() == before
     with Image.open(source) as im:
         assert im.n_frames == 3
+
+
+def test_bench_times_the_defaults_structure_network_alone_at_texture_zero(monkeypatch) -> None:
+    from engine import bench
+    from engine.pipeline import Engine
+
+    engine = Engine(device="cpu", cpu_threads=1)  # the bundled models: the default's structure is a network
+    structure = engine.resolve_model("default")
+    assert structure != "harmonic"
+    monkeypatch.setattr(bench, "_methods", lambda model: [])  # only the extra row
+    (row,) = bench.run_case_crop512(engine, structure, 1, None)
+    assert row["method"] == f"{structure}@0" and row["texture"] == 0.0 and row["image"] > 0
