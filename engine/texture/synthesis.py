@@ -46,6 +46,7 @@ SEED = 0  # fixed: the same request gives the same bytes
 DEFAULT_STRENGTH = 1.0
 LOW_BAND_SIGMA = 3.0  # px at the structure's scale: the band the structure decides, the rest is the copy's
 LOW_BAND_CLIP = 0.12  # the most the structure moves the copy (30 of 255 levels); 0.16 left grey smudges
+DETAIL_FOR_FULL_SHIFT = 0.03  # mean gradient (per px, in [0, 1]) above which the copy takes the full shift
 
 StepFn = Callable[[float, str], None]
 
@@ -135,15 +136,26 @@ def copy_ahead(image: np.ndarray, hole: np.ndarray, excluded: np.ndarray) -> np.
     return _native_copy(module, np.ascontiguousarray(image[..., :3], dtype=np.uint8), hole, blocked)
 
 
+def _detail_weight(copy: np.ndarray, sigma: float) -> np.ndarray:
+    """How far the structure may move the copy, per pixel: 1 where the copy is textured, falling to 0 where
+    it is smooth (sky, calm water), where a shift shows as a grey smudge and the copy is rarely wrong."""
+    luma = copy.mean(axis=-1)
+    gx = cv2.Sobel(luma, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(luma, cv2.CV_32F, 0, 1, ksize=3)
+    energy = cv2.GaussianBlur(np.sqrt(gx * gx + gy * gy) * np.float32(1 / 8), (0, 0), 2 * sigma)
+    return np.clip(energy / np.float32(DETAIL_FOR_FULL_SHIFT), 0.0, 1.0)
+
+
 def compose(structure: np.ndarray, copied: np.ndarray, image: np.ndarray, hole: np.ndarray,
             structure_scale: float = 1.0) -> np.ndarray:
     """The copy's detail on the structure's low band, in ``hole`` (float32 in [0, 1]; the photo elsewhere)."""
     known = image[..., :3].astype(np.float32) * np.float32(1 / 255)
     inside = hole[..., None]
     sigma = LOW_BAND_SIGMA * max(1.0, float(structure_scale))
+    copy_full = np.where(inside, copied, known)
     shift = (cv2.GaussianBlur(np.where(inside, structure, known), (0, 0), sigma)
-             - cv2.GaussianBlur(np.where(inside, copied, known), (0, 0), sigma))
-    out = copied + np.clip(shift, -LOW_BAND_CLIP, LOW_BAND_CLIP)
+             - cv2.GaussianBlur(copy_full, (0, 0), sigma))
+    out = copied + _detail_weight(copy_full, sigma)[..., None] * np.clip(shift, -LOW_BAND_CLIP, LOW_BAND_CLIP)
     return np.where(inside, np.clip(out, 0.0, 1.0), known).astype(np.float32)
 
 

@@ -210,16 +210,18 @@ def test_the_composite_keeps_the_copys_detail_on_the_structures_low_band_with_th
     image = np.full((80, 80, 3), 128, np.uint8)
     hole = np.zeros((80, 80), bool)
     hole[20:60, 20:60] = True
-    detail = rng.normal(0, 0.03, (80, 80, 1)).astype(np.float32).repeat(3, axis=-1)
-    copied = np.clip(0.5 + detail, 0, 1)
+    detail = rng.normal(0, 0.08, (80, 80, 1)).astype(np.float32).repeat(3, axis=-1)
+    copied = np.clip(0.5 + detail, 0, 1)  # grass-like detail
     inner = (slice(30, 50), slice(30, 50))
     darker = compose(np.full((80, 80, 3), 0.46, np.float32), copied, image, hole)  # the structure says 0.04 darker
     shift = (darker - copied)[inner]
-    assert abs(float(shift.mean()) + 0.04) < 0.008 and float(shift.std()) < 0.004  # moved, detail kept
+    assert abs(float(shift.mean()) + 0.04) < 0.01 and float(shift.std()) < 0.01  # moved, detail kept
     assert np.array_equal(darker[~hole], image[~hole].astype(np.float32) / 255)
     far = compose(np.zeros((80, 80, 3), np.float32), copied, image, hole)  # a structure far from the copy
     assert float((copied - far)[inner].max()) <= LOW_BAND_CLIP + 1e-6
-    assert float((copied - far)[inner].mean()) > 0.9 * LOW_BAND_CLIP  # clipped, not ignored
+    assert float((copied - far)[inner].mean()) > 0.8 * LOW_BAND_CLIP  # clipped, not ignored
+    smooth = np.full((80, 80, 3), 0.5, np.float32)  # a smooth copy (sky): the structure's smear stays out
+    assert float(np.abs(compose(np.zeros_like(smooth), smooth, image, hole) - smooth)[inner].max()) < 0.01
 
 
 def test_a_copy_made_ahead_beside_the_structure_gives_the_same_bytes() -> None:
