@@ -15,9 +15,11 @@ copies real texture from the photo at full resolution and puts the structure's l
   when it compares a hole patch with its surroundings, so every pixel of ring loosens the seam (0.3 dB PSNR per
   px on val), hence a 1 px ring.
 - The composite: the copy plus the structure's low band minus the copy's (Gaussian, ``LOW_BAND_SIGMA`` px at the
-  structure's own scale), the shift clipped to ``LOW_BAND_CLIP``. The copy brings the detail, the structure says
-  where the hole is darker or brighter (a hedge's edge, a tree line) where the copy broke it. The clip keeps a
-  structure that smears a neighbour's colour into the hole (a branch into the sky) to a faint shade.
+  structure's own scale), the shift clipped to ``LOW_BAND_CLIP`` and weighted by the copy's own local detail
+  (``_detail_weight``). The copy brings the detail, the structure says where the hole is darker or brighter (a
+  hedge's edge, a tree line) where the copy broke it. Where the copy is smooth (sky, calm water) the structure
+  does not move it: there a structure that smears a neighbour's colour into the hole (a branch, a hull) shows
+  as a grey smudge.
 
 Measured and dropped (docs/quality.md): steering the *search* by the structure. Through pypatchmatch's regularity
 term (centres only, periodic) it left a fine noisy mesh; through the guided search's whole-patch term it carried
@@ -148,7 +150,8 @@ def _detail_weight(copy: np.ndarray, sigma: float) -> np.ndarray:
 
 def compose(structure: np.ndarray, copied: np.ndarray, image: np.ndarray, hole: np.ndarray,
             structure_scale: float = 1.0) -> np.ndarray:
-    """The copy's detail on the structure's low band, in ``hole`` (float32 in [0, 1]; the photo elsewhere)."""
+    """The copy's detail on the structure's low band where the copy is textured, in ``hole`` (float32 in
+    [0, 1]; the photo elsewhere)."""
     known = image[..., :3].astype(np.float32) * np.float32(1 / 255)
     inside = hole[..., None]
     sigma = LOW_BAND_SIGMA * max(1.0, float(structure_scale))
