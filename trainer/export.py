@@ -33,6 +33,7 @@ from trainer.config import STAGE_PARTS, TrainConfig, load_config
 from trainer.loop import CHECKPOINT_DIR, CONFIG_FILE
 from trainer.photos import shared_data_dir
 from trainer.records import read_records
+from trainer.stages import STAGE_CLASSES
 
 PART_STAGE = {"edge": "edge", "image": "image", "glcic": "completion"}
 ONNX_TOLERANCE = 1e-3
@@ -112,9 +113,15 @@ def _table_for(part: str, table: dict[str, dict[str, Any]]) -> dict[str, dict[st
     return {b: row for b, row in out.items() if set(row) - {"count"}}
 
 
-def _best_measure(part: str) -> str:
+_MEASURE_NAMES = {"hole_psnr": "hole PSNR", "lowband_psnr": "low-band PSNR"}
+
+
+def _best_measure(part: str, stage: str) -> str:
     """What ``schedule.keep_best`` ranked a part's validations by (trainer.loop.best_score)."""
-    return "edge F-measure" if part == "edge" else "hole PSNR"
+    if part == "edge":
+        return "edge F-measure"
+    metric = STAGE_CLASSES[stage].best_metric
+    return _MEASURE_NAMES.get(metric, metric)
 
 
 def export_run(run_dir: str | Path, out_dir: str | Path, onnx: bool = False, name: str | None = None,
@@ -202,6 +209,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, onnx: bool = False, nam
         stage_text = f"{config.stage.name} stage" + (", EMA weights" if "ema" in state["model"]["parts"][part]
                                                      else "")
         init_model = _init_model(run_dir, config, part)
+        measure = _best_measure(part, config.stage.name)
         working = resolution or (init_model or {}).get("resolution") or config.data.size
         card = ModelCard(
             name=names[part], architecture=getattr(config.model, part).architecture,
@@ -212,7 +220,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, onnx: bool = False, nam
             license=license_note,
             description=f"Trained with inpaint-train ({stage_text}, {step} steps) on {config.data.size} px crops"
                         + (f"; runs at a {working} px working resolution." if working != config.data.size else ".")
-                        + (f" The best validation of the run's {last_step} steps ({_best_measure(part)}) was at "
+                        + (f" The best validation of the run's {last_step} steps ({measure}) was at "
                            f"step {step}: "
                            "these are its weights." if chosen is not latest else "")
                         + _init_note(init_model),

@@ -93,12 +93,13 @@ def cpu_seconds() -> float:
     return time.process_time()
 
 
-def best_score(table: dict[str, Any]) -> float | None:
-    """What ``schedule.keep_best`` maximises: the hole PSNR over all buckets; for an edge model, the F-measure
-    of its edge precision and recall in the hole. None when the table has neither."""
+def best_score(table: dict[str, Any], metric: str = "hole_psnr") -> float | None:
+    """What ``schedule.keep_best`` maximises: the stage's ``metric`` over all buckets (the hole PSNR; the low
+    band for the structure model); for an edge model, the F-measure of its edge precision and recall in the
+    hole. None when the table has neither."""
     row = table.get("all") or {}
-    if row.get("hole_psnr") is not None:
-        return float(row["hole_psnr"])
+    if row.get(metric) is not None:
+        return float(row[metric])
     precision, recall = row.get("edge_precision"), row.get("edge_recall")
     if precision is None or recall is None:
         return None
@@ -332,10 +333,11 @@ class _Trainer:
     def _keep_if_best(self, step: int, table: dict[str, Any]) -> None:
         """With ``schedule.keep_best``: save the weights when this validation's score (:func:`best_score`) is the
         best of the run (earlier validations, also of earlier sessions, are read back from the log)."""
-        score = best_score(table)
+        metric = self.stage.best_metric
+        score = best_score(table, metric)
         if not self.config.schedule.keep_best or score is None:
             return
-        earlier = [best_score(r.get("table", {})) for r in read_records(self.run_dir, "val")
+        earlier = [best_score(r.get("table", {}), metric) for r in read_records(self.run_dir, "val")
                    if r.get("step", -1) < step]
         if all(e is None or score > e for e in earlier):
             state = {**self._state(step), "rng": []}

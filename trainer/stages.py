@@ -120,6 +120,7 @@ class Stage:
     part_names: tuple[str, ...] = ()
     uses_edges = True
     produces_edges = False
+    best_metric = "hole_psnr"  # the validation column ``schedule.keep_best`` maximises (edge models: F-measure)
 
     def __init__(self, config: TrainConfig, ctx: DistContext, perceptual: nn.Module | None = None) -> None:
         self.config = config
@@ -432,6 +433,7 @@ class StructureStage(ImageStage):
     which is also what the engine feeds it (engine.backends: sketch-guided architectures)."""
 
     name = "structure"
+    best_metric = "lowband_psnr"  # what the model is for; the copied texture supplies the detail
 
     @torch.no_grad()
     def infer(self, batch: Batch) -> dict[str, torch.Tensor]:

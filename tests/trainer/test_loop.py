@@ -371,3 +371,13 @@ def test_keep_best_ranks_edge_models_by_the_f_measure_of_their_edges() -> None:
     assert best_score({"all": {"edge_precision": 0.0, "edge_recall": 0.0}}) == 0.0
     assert best_score({"all": {"hole_psnr": 21.5, "edge_precision": 0.9, "edge_recall": 0.9}}) == 21.5
     assert best_score({"all": {"count": 3}}) is None and best_score({}) is None
+
+
+def test_keep_best_ranks_the_structure_model_by_its_low_band() -> None:
+    from trainer.loop import best_score
+    from trainer.stages import ImageStage, StructureStage
+
+    table = {"all": {"hole_psnr": 21.5, "lowband_psnr": 23.0}}
+    assert best_score(table, StructureStage.best_metric) == 23.0
+    assert best_score(table, ImageStage.best_metric) == 21.5
+    assert best_score({"all": {"hole_psnr": 21.5}}, "lowband_psnr") is None
