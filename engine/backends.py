@@ -21,7 +21,7 @@ from engine.model_files import ModelCard
 from engine.model_store import ModelStore
 from engine.pixels import to_uint8
 from engine.resolution import pad_amounts, pad_reflect
-from engine.texture.synthesis import load_patchmatch
+from engine.texture.native import load_patchmatch
 
 if TYPE_CHECKING:  # torch is imported by the methods that run a network; listing backends needs none
     import torch

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -42,7 +41,8 @@ from engine.model_store import ModelStore
 from engine.pixels import to_uint8
 from engine.regions import Region, find_regions
 from engine.resolution import harmonic_upsample, shrink_mask, to_working
-from engine.texture import DEFAULT_STRENGTH, TextureInput, check_strength, copy_ahead, synthesize
+from engine.texture import DEFAULT_STRENGTH, TextureInput, check_strength, synthesize
+from engine.texture.copier import CopyFailed, NativeCopier
 
 STAGES = ("crop", "edges", "image", "upsample", "texture", "composite")
 EMPTY_MASK_MESSAGE = "The mask is empty: nothing to fill, the image is unchanged."
@@ -104,7 +104,7 @@ class Engine:
         self.default_model = default_model
         self.store = store if store is not None else ModelStore()
         self.device_name = device_name(self.device, self.cpu_threads)
-        self._copier: ThreadPoolExecutor | None = None  # the texture copy, beside the structure model
+        self._copier: NativeCopier | None = None  # the texture copy, in a child process beside the network
 
     # ----- models -----
     def models(self) -> list[ModelInfo]:
@@ -244,42 +244,44 @@ class Engine:
                  min(crop_mask.shape[1], hx1 - x0 + BOX_MARGIN), min(crop_mask.shape[0], hy1 - y0 + BOX_MARGIN))
         texture_hole = np.zeros_like(crop_mask)
         texture_hole[inner[1]:inner[3], inner[0]:inner[2]] = crop_mask[inner[1]:inner[3], inner[0]:inner[2]]
-        copy: Future | None = None
-        if backend.structure_source and texture > 0 and not (drawn is not None and (drawn[rows, cols]
-                                                                                   & texture_hole).any()):
-            # The unguided copy needs no structure: it runs on another core while the network fills.
-            self._copier = self._copier or ThreadPoolExecutor(1, thread_name_prefix="texture-copy")
-            copy = self._copier.submit(copy_ahead, crop_image, texture_hole, crop_mask)
-
-        step(0.45, "image")
-        t = time.perf_counter()
-        guide = edges_small if backend.uses_edges else None
-        # While the copy runs on one core, the network keeps to the others (two threads on two busy cores took
-        # 4x as long at 512 px).
-        threads = max(1, torch.get_num_threads() - 1) if copy is not None else torch.get_num_threads()
-        with torch_threads(threads):
-            low, device = run_with_fallback(lambda d: backend.fill(work, guide, d), device, messages.append)
-        timings["image"] += time.perf_counter() - t
-
-        step(0.75, "upsample")
-        t = time.perf_counter()
-        if working.scaled:
-            low = low.astype(np.float32) * np.float32(1 / 255) if low.dtype == np.uint8 else low
-            known_low = working.image.astype(np.float32) * np.float32(1 / 255)
-            low = np.where(working.mask[..., None], low, known_low)
-            full = harmonic_upsample(crop_image, crop_mask, low, working.mask, inner)
-        else:
-            full = low[inner[1]:inner[3], inner[0]:inner[2]]
-        timings["upsample"] += time.perf_counter() - t
-
-        if backend.structure_source and texture > 0:
+        copying = bool(backend.structure_source and texture > 0
+                       and not (drawn is not None and (drawn[rows, cols] & texture_hole).any()))
+        if copying:  # the unguided copy needs no structure: a child process runs it while the network fills
+            self._copier = self._copier or NativeCopier()
+            self._copier.submit(crop_image, texture_hole, crop_mask)
+        try:
+            step(0.45, "image")
             t = time.perf_counter()
-            sketch = drawn[rows, cols].astype(np.uint8) * np.uint8(255) if drawn is not None else None
-            copied = copy.result() if copy is not None else None
-            scale = max(crop_mask.shape) / max(size)
-            full = self._texture(crop_image, crop_mask, texture_hole, full, inner, sketch, texture, scale, copied,
-                                 messages, lambda f, label: step(0.75 + 0.15 * f, label))
-            timings["texture"] += time.perf_counter() - t
+            guide = edges_small if backend.uses_edges else None
+            # While the copy runs on one core, the network keeps to the others (two threads on two busy cores
+            # took 4x as long at 512 px).
+            threads = max(1, torch.get_num_threads() - 1) if copying else torch.get_num_threads()
+            with torch_threads(threads):
+                low, device = run_with_fallback(lambda d: backend.fill(work, guide, d), device, messages.append)
+            timings["image"] += time.perf_counter() - t
+
+            step(0.75, "upsample")
+            t = time.perf_counter()
+            if working.scaled:
+                low = low.astype(np.float32) * np.float32(1 / 255) if low.dtype == np.uint8 else low
+                known_low = working.image.astype(np.float32) * np.float32(1 / 255)
+                low = np.where(working.mask[..., None], low, known_low)
+                full = harmonic_upsample(crop_image, crop_mask, low, working.mask, inner)
+            else:
+                full = low[inner[1]:inner[3], inner[0]:inner[2]]
+            timings["upsample"] += time.perf_counter() - t
+
+            if backend.structure_source and texture > 0:
+                t = time.perf_counter()
+                sketch = drawn[rows, cols].astype(np.uint8) * np.uint8(255) if drawn is not None else None
+                copied, native = self._collect_copy(copying, messages, lambda: step(0.75, "texture"))
+                scale = max(crop_mask.shape) / max(size)
+                full = self._texture(crop_image, crop_mask, texture_hole, full, inner, sketch, texture, scale,
+                                     copied, native, messages, lambda f, label: step(0.75 + 0.15 * f, label))
+                timings["texture"] += time.perf_counter() - t
+        finally:
+            if copying and self._copier is not None and self._copier.pending:  # cancelled or failed: stop it
+                self._copier.stop()
 
         step(0.9, "composite")
         t = time.perf_counter()
@@ -288,10 +290,21 @@ class Engine:
         timings["composite"] += time.perf_counter() - t
         return device
 
+    def _collect_copy(self, copying: bool, messages: list[str], wait) -> tuple[np.ndarray | None, bool]:
+        """(the copy made beside the network or None, whether the native copy may still be used). ``wait`` is
+        called while the copy runs and raises on a cancel."""
+        if not copying or self._copier is None:
+            return None, True
+        try:
+            return self._copier.result(wait), True
+        except CopyFailed as exc:
+            messages.append(f"The texture copy failed ({exc}); the project's own search copied the texture.")
+            return None, False
+
     @staticmethod
     def _texture(crop_image: np.ndarray, crop_mask: np.ndarray, hole: np.ndarray, structure_box: np.ndarray,
                  inner: tuple[int, int, int, int], crop_edges: np.ndarray | None, strength: float, scale: float,
-                 copied: np.ndarray | None, messages: list[str], step) -> np.ndarray:
+                 copied: np.ndarray | None, native: bool, messages: list[str], step) -> np.ndarray:
         """Texture copied over the region's ``hole`` (the crop's mask within ``inner``) on the structure fill of
         the ``inner`` box; the user's whole mask in the crop is never a source. ``copied``: the copy made
         beside the structure model, if one was."""
@@ -302,7 +315,7 @@ class Engine:
         edges = crop_edges.astype(np.float32) * np.float32(1 / 255) if crop_edges is not None else None
         source_edges = known_edges(crop_image, crop_mask).astype(np.float32)
         result = synthesize(TextureInput(crop_image, hole, crop_mask, structure, edges, source_edges, scale),
-                            strength, step=step, copied=copied)
+                            strength, step=step, copied=copied, native=native)
         if result.message and result.message not in messages:
             messages.append(result.message)
         return result.image[y0:y1, x0:x1]

@@ -6,7 +6,8 @@ copies real texture from the photo at full resolution and puts the structure's l
 
 - Without a drawn line: the multi-scale PatchMatch / EM completion of the ``pypatchmatch`` wheel (the fallback
   IOPaint ships), unguided. It needs nothing of the structure, so the engine runs it beside the structure model
-  (``copy_ahead``); where its native library does not load, the guided search below without a guide.
+  (``copy_ahead``, in a child process: engine.texture.copier, so a cancel stops it at once); where its native
+  library does not load, the guided search below without a guide.
 - With a line the user drew through the hole: this project's own guided search (engine.texture.guided), whose
   patch distance adds the drawn line in the hole against the photo's own edges elsewhere over the whole patch,
   so patches that hold an edge are copied along the line.
@@ -36,15 +37,19 @@ import cv2
 import numpy as np
 
 from engine.texture.guided import GuideWeights, guided_copy
+from engine.texture.native import (
+    MIN_SOURCES,
+    PATCH_RADIUS,
+    SEED,
+    blocked_and_sources,
+    load_patchmatch,
+    native_copy,
+)
 
-PATCH_RADIUS = 3  # 7 x 7 patches, pypatchmatch's radius 3 as IOPaint uses it
-RING = 1  # px around the user's mask (full resolution) that never serve as sources
 # A drawn line: the edge term (edge maps in [0, 1]) against the patch colours, and no pull towards the structure
 # (at weight 2 the harmonic fill's ghost came with it: a sail-shaped patch of water over the sailboat's sky).
 LINE_WEIGHTS = GuideWeights(guide=0.0, edge=4.0)
 UNGUIDED = GuideWeights(guide=0.0)  # the own search in place of a native library that does not load
-MIN_SOURCES = 64  # fewer usable source pixels than this: the structure fill is returned as it is
-SEED = 0  # fixed: the same request gives the same bytes
 DEFAULT_STRENGTH = 1.0
 LOW_BAND_SIGMA = 3.0  # px at the structure's scale: the band the structure decides, the rest is the copy's
 LOW_BAND_CLIP = 0.12  # the most the structure moves the copy (30 of 255 levels); 0.16 left grey smudges
@@ -83,59 +88,9 @@ def check_strength(strength: object) -> float:
     return value
 
 
-def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
-    if radius <= 0:
-        return mask.copy()
-    square = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
-    return cv2.dilate(mask.astype(np.uint8), square).astype(bool)
-
-
-def load_patchmatch() -> tuple[object | None, str]:
-    """(the ``patchmatch`` module, "") when its native library loads, else (None, why not)."""
-    try:
-        import patchmatch
-    except Exception as exc:  # an ImportError, or the native library failing to load on this platform
-        return None, f"the pypatchmatch package cannot be imported ({type(exc).__name__}: {exc})"
-    if not getattr(patchmatch, "patchmatch_available", False):
-        return None, "the pypatchmatch native library does not load on this platform"
-    return patchmatch, ""
-
-
 def draws_through(inp: TextureInput) -> bool:
     """Whether the user drew a line inside the hole (the only case the copy is steered)."""
     return inp.edges is not None and inp.source_edges is not None and bool((inp.edges[inp.hole] > 0).any())
-
-
-def _blocked_and_sources(hole: np.ndarray, excluded: np.ndarray) -> tuple[np.ndarray, int]:
-    """(pixels that are neither filled nor a source, number of usable patch centres)."""
-    blocked = _dilate(excluded.astype(bool) | hole, RING) & ~hole
-    side = 2 * PATCH_RADIUS + 1
-    sources = cv2.erode((~(blocked | hole)).astype(np.uint8), np.ones((side, side), np.uint8),
-                        borderType=cv2.BORDER_CONSTANT, borderValue=0)
-    return blocked, int(sources.sum())
-
-
-def _native_copy(module: object, image: np.ndarray, hole: np.ndarray, blocked: np.ndarray) -> np.ndarray:
-    module.set_random_seed(SEED)  # type: ignore[attr-defined]
-    native = module.inpaint(image, hole.astype(np.uint8) * 255,  # type: ignore[attr-defined]
-                            global_mask=blocked.astype(np.uint8) * 255, patch_size=PATCH_RADIUS)
-    return np.asarray(native, dtype=np.float32) * np.float32(1 / 255)
-
-
-def copy_ahead(image: np.ndarray, hole: np.ndarray, excluded: np.ndarray) -> np.ndarray | None:
-    """The unguided native copy of ``hole``, which needs no structure (so it can run beside the structure
-    model); None where ``synthesize`` would not use it (no native library, a crop too small or too few
-    sources). Pass the result to ``synthesize(..., copied=)`` when no line is drawn through the hole."""
-    hole = hole.astype(bool)
-    module, _ = load_patchmatch()
-    h, w = hole.shape
-    side = 2 * PATCH_RADIUS + 1
-    if module is None or not hole.any() or h < side or w < side:
-        return None
-    blocked, sources = _blocked_and_sources(hole, excluded)
-    if sources < MIN_SOURCES:
-        return None
-    return _native_copy(module, np.ascontiguousarray(image[..., :3], dtype=np.uint8), hole, blocked)
 
 
 def _detail_weight(copy: np.ndarray, sigma: float) -> np.ndarray:
@@ -163,11 +118,12 @@ def compose(structure: np.ndarray, copied: np.ndarray, image: np.ndarray, hole: 
 
 
 def synthesize(inp: TextureInput, strength: float = DEFAULT_STRENGTH, step: StepFn | None = None,
-               copied: np.ndarray | None = None) -> TextureResult:
+               copied: np.ndarray | None = None, native: bool = True) -> TextureResult:
     """Guided synthesis of ``inp.hole``; see the module docstring. Deterministic (a fixed seed).
 
     ``copied``: the result of ``copy_ahead`` on the same crop, used instead of running the native copy again
-    (ignored when a line is drawn through the hole). ``step(fraction, label)`` is called between the scales of
+    (ignored when a line is drawn through the hole). ``native=False``: the own search even where the native
+    library loads (the native copy failed on this crop). ``step(fraction, label)`` is called between the scales of
     the guided search, before and after the native one; it may raise to cancel."""
     strength = check_strength(strength)
     structure = np.clip(np.nan_to_num(inp.structure.astype(np.float32), nan=0.5), 0.0, 1.0)
@@ -175,13 +131,13 @@ def synthesize(inp: TextureInput, strength: float = DEFAULT_STRENGTH, step: Step
     if strength == 0.0 or not hole.any():
         return TextureResult(structure)
     h, w = hole.shape
-    blocked, sources = _blocked_and_sources(hole, inp.excluded)
+    blocked, sources = blocked_and_sources(hole, inp.excluded)
     side = 2 * PATCH_RADIUS + 1
     if h < side or w < side or sources < MIN_SOURCES:
         return TextureResult(structure, "Not enough known pixels around the hole to copy texture from; "
                                         "the structure fill was used as it is.")
     image = np.ascontiguousarray(inp.image[..., :3], dtype=np.uint8)
-    module, _ = load_patchmatch()
+    module = load_patchmatch()[0] if native else None
     drawn = draws_through(inp)
     if drawn or module is None:  # the own search also stands in where the native library fails
         edge_map = np.where(hole, inp.edges, inp.source_edges).astype(np.float32) if drawn else None
@@ -195,7 +151,7 @@ def synthesize(inp: TextureInput, strength: float = DEFAULT_STRENGTH, step: Step
         if step is not None:
             step(0.0, "texture")
         if copied is None:
-            copied = _native_copy(module, image, hole, blocked)
+            copied = native_copy(module, image, hole, blocked)
         if step is not None:
             step(1.0, "texture")
     full = compose(structure, copied, image, hole, inp.structure_scale)

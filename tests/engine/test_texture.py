@@ -14,7 +14,8 @@ from engine.errors import EngineError, FillCancelled
 from engine.pipeline import Engine
 from engine.texture import TextureInput, synthesize
 from engine.texture.guided import GuideWeights, guided_copy
-from engine.texture.synthesis import RING, check_strength
+from engine.texture.native import RING
+from engine.texture.synthesis import check_strength
 
 
 def _two_textures(h: int = 96, w: int = 128) -> np.ndarray:
