@@ -2,37 +2,46 @@
 
 ``pypatchmatch`` completes a hole in one native call that cannot be interrupted (about 80 s for a
 2000 x 1500 hole). Run in a thread, a cancelled fill kept a core busy until the call returned, and the next
-fill's copy waited behind it. The copier keeps one warm child process (``spawn``: safe beside Qt's and
-torch's threads) that runs :func:`engine.texture.native.copy_ahead` on request. Waiting for the result calls
-back every ``POLL_S`` seconds, so a cancel is seen at once; a job that is not collected (the fill was
-cancelled or failed) is ended by terminating the child, and the next request starts a new one.
+fill's copy waited behind it. The copier keeps one warm child process that runs
+:func:`engine.texture.native.copy_ahead` on request. Waiting for the result calls back every ``POLL_S``
+seconds, so a cancel is seen at once; a job that is not collected (the fill was cancelled or failed) is ended
+by terminating the child, and the next request starts a new one.
+
+The child is a plain ``python -m engine.texture.copier`` fed pickled jobs on its stdin (its own output goes to
+stderr): unlike ``multiprocessing``'s spawn, it never re-runs the caller's ``__main__``, so a script that
+fills without an ``if __name__ == "__main__"`` guard is not run twice.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
+import contextlib
+import os
+import pickle
+import subprocess
+import sys
 import threading
 import weakref
 from collections.abc import Callable
-from multiprocessing.connection import Connection
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
 import numpy as np
 
 POLL_S = 0.05  # seconds between checks for a cancel while the copy runs
 STOP_TIMEOUT_S = 2.0
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # the folder holding ``engine``
 
 
 class CopyFailed(RuntimeError):
     """The child process died or raised; the message says why."""
 
 
-def _serve(conn: Connection) -> None:
-    """Child loop: (image, hole, excluded) in, ("ok", copy or None) or ("error", text) out, until the pipe
-    closes."""
+def serve(jobs: BinaryIO, replies: BinaryIO) -> None:
+    """Child loop: pickled (image, hole, excluded) in, ("ok", copy or None) or ("error", text) out, until the
+    input closes."""
     while True:
         try:
-            job = conn.recv()
+            job = pickle.load(jobs)
         except (EOFError, OSError):
             return
         try:
@@ -42,21 +51,25 @@ def _serve(conn: Connection) -> None:
         except Exception as exc:  # reported to the parent, which decides what to do
             reply = ("error", f"{type(exc).__name__}: {exc}")
         try:
-            conn.send(reply)
-        except (EOFError, OSError):
+            pickle.dump(reply, replies, protocol=pickle.HIGHEST_PROTOCOL)
+            replies.flush()
+        except OSError:
             return
 
 
-def _end(process: Any, conn: Connection | None) -> None:
-    """Terminate ``process`` (kill it if it does not stop) and close the parent's end of its pipe."""
-    if conn is not None:
-        conn.close()
-    if process is not None and process.is_alive():
+def _end(process: subprocess.Popen) -> None:
+    """Terminate ``process`` (kill it if it does not stop) and close its pipes."""
+    if process.poll() is None:
         process.terminate()
-        process.join(STOP_TIMEOUT_S)
-        if process.is_alive():
+        try:
+            process.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
             process.kill()
-            process.join(STOP_TIMEOUT_S)
+            process.wait(STOP_TIMEOUT_S)
+    for stream in (process.stdin, process.stdout):
+        if stream is not None:
+            with contextlib.suppress(OSError):
+                stream.close()
 
 
 class NativeCopier:
@@ -64,74 +77,73 @@ class NativeCopier:
     time uses it (the engine's fills are sequential)."""
 
     def __init__(self) -> None:
-        self._process: Any = None
-        self._conn: Connection | None = None
-        self._sender: threading.Thread | None = None
-        self._send_error: BaseException | None = None
-        self._pending = False
+        self._process: subprocess.Popen | None = None
+        self._exchange: threading.Thread | None = None
+        self._reply: list[Any] = []  # what the exchange thread got: a reply tuple or an exception
         self._finalizer: weakref.finalize | None = None
 
     @property
-    def process(self) -> Any:
+    def process(self) -> subprocess.Popen | None:
         """The child process, or None before the first job and after ``stop``."""
         return self._process
 
     @property
     def pending(self) -> bool:
         """Whether a submitted job has not been collected."""
-        return self._pending
+        return self._exchange is not None
 
     def _start(self) -> None:
-        context = mp.get_context("spawn")
-        parent, child = context.Pipe()
-        process = context.Process(target=_serve, args=(child,), name="texture-copy", daemon=True)
-        process.start()
-        child.close()  # only the child holds its end: a dead child reads as EOF here
-        self._process, self._conn = process, parent
-        self._finalizer = weakref.finalize(self, _end, process, parent)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH", "")) if p)
+        self._process = subprocess.Popen([sys.executable, "-m", "engine.texture.copier"], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, env=env)
+        self._finalizer = weakref.finalize(self, _end, self._process)
 
     def submit(self, image: np.ndarray, hole: np.ndarray, excluded: np.ndarray) -> None:
         """Start copying ``hole`` of ``image`` (arguments of ``copy_ahead``); returns at once. A job still
         pending is abandoned (its child ended)."""
-        if self._pending:
+        if self.pending or (self._process is not None and self._process.poll() is not None):
             self.stop()
-        if self._process is None or not self._process.is_alive():
-            self.stop()
+        if self._process is None:
             self._start()
+        process = self._process
         job = (np.ascontiguousarray(image), np.ascontiguousarray(hole), np.ascontiguousarray(excluded))
-        self._send_error = None
+        reply: list[Any] = []
 
-        def send() -> None:  # a large crop fills the pipe until the child reads it: never block the caller
+        def exchange() -> None:  # a large crop fills the pipe until the child reads it: never block the caller
             try:
-                self._conn.send(job)  # type: ignore[union-attr]
+                pickle.dump(job, process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                process.stdin.flush()
+                reply.append(pickle.load(process.stdout))
             except BaseException as exc:  # the child died or was stopped; result() reports it
-                self._send_error = exc
+                reply.append(exc)
 
-        self._sender = threading.Thread(target=send, name="texture-copy-send", daemon=True)
-        self._sender.start()
-        self._pending = True
+        self._reply = reply
+        self._exchange = threading.Thread(target=exchange, name="texture-copy", daemon=True)
+        self._exchange.start()
 
     def result(self, wait: Callable[[], None] | None = None) -> np.ndarray | None:
         """The submitted job's copy (None where ``copy_ahead`` gives none). ``wait()`` is called every
         ``POLL_S`` s while the copy runs; if it raises (a cancel), the child is ended and the exception
         propagates. ``CopyFailed`` when the child died or raised."""
-        if not self._pending or self._conn is None:
+        exchange = self._exchange
+        if exchange is None or self._process is None:
             raise RuntimeError("no texture copy was submitted")
         try:
-            while not self._conn.poll(POLL_S):
-                if not self._process.is_alive():
-                    raise CopyFailed(f"the texture copy process ended unexpectedly "
-                                     f"(exit code {self._process.exitcode})")
-                if wait is not None:
+            while exchange.is_alive():
+                exchange.join(POLL_S)
+                if exchange.is_alive() and wait is not None:
                     wait()
-            status, value = self._conn.recv()
-        except (EOFError, OSError) as exc:
-            self.stop()
-            raise CopyFailed(f"the texture copy process ended unexpectedly ({self._send_error or exc!r})") from None
         except BaseException:
             self.stop()
             raise
-        self._pending = False
+        self._exchange = None
+        outcome = self._reply[0] if self._reply else EOFError("no reply")
+        if isinstance(outcome, BaseException):
+            code = self._process.poll()
+            self.stop()
+            raise CopyFailed(f"the texture copy process ended unexpectedly (exit code {code}; {outcome!r})")
+        status, value = outcome
         if status == "error":
             raise CopyFailed(value)
         return value
@@ -140,7 +152,17 @@ class NativeCopier:
         """End the child process (a running copy with it); the next ``submit`` starts a new one."""
         if self._finalizer is not None:
             self._finalizer()  # runs _end once
-        if self._sender is not None:
-            self._sender.join(STOP_TIMEOUT_S)
-        self._process, self._conn, self._sender, self._finalizer = None, None, None, None
-        self._pending = False
+        if self._exchange is not None:
+            self._exchange.join(STOP_TIMEOUT_S)  # its pipes are closed: it ends at once
+        self._process, self._exchange, self._finalizer = None, None, None
+
+
+def _main() -> None:
+    """The child: replies on a private copy of stdout; anything printed (Python or native) goes to stderr."""
+    replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    serve(sys.stdin.buffer, replies)
+
+
+if __name__ == "__main__":
+    _main()

@@ -59,7 +59,7 @@ def test_a_cancel_while_waiting_ends_the_child_and_the_next_job_runs() -> None:
 
         with pytest.raises(FillCancelled):
             copier.result(cancel)
-        assert not child.is_alive()  # stopped, not left running
+        assert child.poll() is not None  # stopped, not left running
         assert copier.process is None and not copier.pending
         small, small_hole = _photo(48, 48, 1), _hole(48, 48)
         copier.submit(small, small_hole, small_hole)
@@ -103,6 +103,26 @@ def test_a_cancelled_default_fill_stops_its_copy() -> None:
                     cancel=cancel)
     copier = engine._copier
     assert copier is not None and copier.process is None and not copier.pending
+
+
+def test_a_script_without_a_main_guard_is_not_run_again_by_the_child(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    marker = tmp_path / "runs.txt"
+    script = tmp_path / "fill_script.py"
+    script.write_text(
+        "import numpy as np\n"
+        "from engine.texture.copier import NativeCopier\n"
+        f"open({str(marker)!r}, 'a').write('run\\n')\n"
+        "image = np.full((40, 40, 3), 128, np.uint8)\n"
+        "hole = np.zeros((40, 40), bool); hole[10:30, 10:30] = True\n"
+        "copier = NativeCopier(); copier.submit(image, hole, hole)\n"
+        "print('copied' if copier.result() is not None else 'none')\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "copied"
+    assert marker.read_text() == "run\n"  # once: the child never re-ran the script
 
 
 def test_a_failed_copy_falls_back_to_the_own_search(monkeypatch: pytest.MonkeyPatch) -> None:
