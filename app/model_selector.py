@@ -39,6 +39,16 @@ def model_label(name: str, kind: str, source: str, limit: int = MODEL_LABEL_CHAR
     return elide_middle(name, max(12, limit - len(suffix))) + suffix
 
 
+def automatic_label(info: ModelInfo | None, limit: int = MODEL_LABEL_CHARS) -> str:
+    """The box's label for "Automatic": what it resolves to now, as the engine says (the structure model, with
+    texture copied from the photo on top), or a placeholder before the engine has listed its models."""
+    if info is None or not info.resolves_to:
+        return "Automatic (best available)"
+    texture = " + texture" if info.structure_source else ""
+    prefix = "Automatic: "
+    return prefix + elide_middle(info.resolves_to, max(12, limit - len(prefix) - len(texture))) + texture
+
+
 def make_model_box() -> QComboBox:
     """The model box as the fill bar shows it."""
     combo = QComboBox()
@@ -87,7 +97,7 @@ class ModelSelector(QObject):
         combo = self.combo
         combo.blockSignals(True)
         combo.clear()
-        combo.addItem("Automatic (best available)", DEFAULT_MODEL)
+        combo.addItem(automatic_label(self.automatic), DEFAULT_MODEL)
         if self.automatic is not None:
             combo.setItemData(0, self.automatic.description, Qt.ToolTipRole)
         for info in self.models:

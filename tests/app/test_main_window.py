@@ -447,6 +447,7 @@ def test_predict_edges_takes_what_automatic_resolves_to_from_the_engine(make_win
     assert window.selected_model() == "default" and window.actions["predict_edges"].isEnabled()
     assert window.automatic is not None and window.automatic.resolves_to == "my-pair"
     assert window.model_combo.itemData(0, Qt.ToolTipRole) == "Automatic as the engine says it"
+    assert window.model_combo.itemText(0) == "Automatic: my-pair + texture"  # the label says what it uses
     assert window.model_combo.findData("default") == 0 and window.model_combo.count() == 3  # listed once
 
 
