@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from engine.api import DEFAULT_MODEL, FALLBACK_STRUCTURE, PREFERRED_IMAGE_MODEL, ModelInfo
-from engine.edges import DEFAULT_SIGMA, known_edges, to_gray
+from engine.edges import DEFAULT_SIGMA, EDGE_THRESHOLD, known_edges, to_gray
 from engine.errors import EngineError, ModelFileError
 from engine.model_files import ModelCard
 from engine.model_store import ModelStore
@@ -110,6 +110,11 @@ class EdgeConnectBackend:
         card = entry.card if entry is not None else None
         self.resolution = card.resolution if card is not None else 256
         self.edge_model = card.companion if card is not None else None
+        edge_entry = store.get(self.edge_model) if self.edge_model else None
+        edge_card = edge_entry.card if edge_entry is not None else None
+        # Predict Edges shows an edge above the edge model's own operating point (its card), else 0.5.
+        self.edge_threshold = float(edge_card.edge_threshold) if edge_card is not None and \
+            edge_card.edge_threshold is not None else EDGE_THRESHOLD
         from engine.networks import ARCHITECTURES
 
         architecture = ARCHITECTURES.get(card.architecture) if card is not None else None

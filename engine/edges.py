@@ -14,6 +14,31 @@ DEFAULT_SIGMA = 2.0
 # Edge probability (the edge model's sigmoid) above which a completed edge counts as an edge: in the edge map the
 # engine shows and returns, and in the edge precision and recall of the trainer's validation.
 EDGE_THRESHOLD = 0.5
+# The trainer's validation also scores these thresholds (a precision/recall curve); an edge model's card keeps
+# the one with the best F-measure as its ``edge_threshold``, which Predict Edges then uses. A model trained on
+# supervised losses is rarely sure of a line inside a hole, so its probabilities there stay below 0.5.
+EDGE_CURVE_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5)
+
+
+def curve_keys(threshold: float) -> tuple[str, str]:
+    """The validation table's (precision, recall) keys at ``threshold``."""
+    return f"edge_precision@{threshold:g}", f"edge_recall@{threshold:g}"
+
+
+def best_edge_threshold(row: dict) -> tuple[float, float, float] | None:
+    """(threshold, precision, recall) with the best F-measure among the curve points of a validation ``row``
+    (the plain ``edge_precision`` / ``edge_recall`` are the point at ``EDGE_THRESHOLD``); None without any."""
+    points = []
+    for threshold in EDGE_CURVE_THRESHOLDS:
+        p_key, r_key = curve_keys(threshold)
+        if threshold == EDGE_THRESHOLD and p_key not in row:
+            p_key, r_key = "edge_precision", "edge_recall"
+        precision, recall = row.get(p_key), row.get(r_key)
+        if isinstance(precision, int | float) and isinstance(recall, int | float):
+            points.append((threshold, float(precision), float(recall)))
+    if not points:
+        return None
+    return max(points, key=lambda t: (2 * t[1] * t[2] / (t[1] + t[2]) if t[1] + t[2] > 0 else 0.0, t[0] == 0.5))
 
 
 def to_gray(rgb: np.ndarray) -> np.ndarray:

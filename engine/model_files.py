@@ -46,6 +46,9 @@ class ModelCard:
     description: str = ""
     validation: dict[str, Any] = field(default_factory=dict)
     card_version: int = CARD_VERSION
+    # Edge models: the probability above which Predict Edges shows an edge (the validation's best F-measure);
+    # None = engine.edges.EDGE_THRESHOLD. Cards without it (older ones) read as None.
+    edge_threshold: float | None = None
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=False) + "\n"
@@ -77,14 +80,17 @@ class ModelCard:
                 raise ModelFileError(f"{source}: argument {key!r} is {value}, outside 0..{MAX_ARGUMENT}")
         if not isinstance(card.resolution, int) or card.resolution < 16:
             raise ModelFileError(f"{source}: 'resolution' must be an integer of at least 16")
+        if card.edge_threshold is not None and not 0.0 < float(card.edge_threshold) < 1.0:
+            raise ModelFileError(f"{source}: 'edge_threshold' must be between 0 and 1, got {card.edge_threshold}")
         return card
 
 
-_TYPE_NAMES = {str: "a string", int: "an integer", dict: "an object"}
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", dict: "an object"}
 _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "name": (str,), "architecture": (str,), "arguments": (dict,), "stage": (str,), "resolution": (int,),
     "companion": (str, type(None)), "data": (str,), "steps": (int,), "hardware": (str,), "date": (str,),
     "command": (str,), "license": (str,), "description": (str,), "validation": (dict,), "card_version": (int,),
+    "edge_threshold": (float, int, type(None)),
 }
 
 

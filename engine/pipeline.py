@@ -233,7 +233,8 @@ class Engine:
                                                         messages.append)
             timings["edges"] += time.perf_counter() - t
             if edges_full is not None:
-                self._put_edges(edges_full, edges_small, region, crop_mask, drawn, erased)
+                self._put_edges(edges_full, edges_small, region, crop_mask, drawn, erased,
+                                getattr(backend, "edge_threshold", EDGE_THRESHOLD))
         if not fill:
             return device
 
@@ -322,11 +323,12 @@ class Engine:
 
     @staticmethod
     def _put_edges(edges_full: np.ndarray, edges_small: np.ndarray, region: Region, crop_mask: np.ndarray,
-                   drawn: np.ndarray | None, erased: np.ndarray | None) -> None:
-        """Write a region's edge map (255 = edge) at full resolution; the user's sketch is applied at full size."""
+                   drawn: np.ndarray | None, erased: np.ndarray | None, threshold: float = EDGE_THRESHOLD) -> None:
+        """Write a region's edge map (255 = edge: probability above ``threshold``, the edge model's operating
+        point) at full resolution; the user's sketch is applied at full size."""
         rows, cols = region.slices()
         h, w = crop_mask.shape
-        small = np.where(edges_small > EDGE_THRESHOLD, 255, 0).astype(np.uint8)
+        small = np.where(edges_small > threshold, 255, 0).astype(np.uint8)
         if small.shape != (h, w):
             small = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
         binary = small >= 128

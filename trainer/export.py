@@ -24,6 +24,7 @@ from torch import nn
 
 from engine import paths
 from engine.atomic import atomic_path
+from engine.edges import best_edge_threshold
 from engine.errors import EngineError
 from engine.model_files import ModelCard, read_card, save_model
 from engine.networks import build_network
@@ -114,6 +115,14 @@ def _table_for(part: str, table: dict[str, dict[str, Any]]) -> dict[str, dict[st
 
 
 _MEASURE_NAMES = {"hole_psnr": "hole PSNR", "lowband_psnr": "low-band PSNR"}
+
+
+def _operating_threshold(part: str, table: dict[str, Any] | None) -> float | None:
+    """An edge model's Predict Edges threshold: the validation's best F-measure (engine.edges)."""
+    if part != "edge" or not table:
+        return None
+    point = best_edge_threshold(table.get("all") or {})
+    return point[0] if point is not None else None
 
 
 def _best_measure(part: str, stage: str) -> str:
@@ -224,7 +233,8 @@ def export_run(run_dir: str | Path, out_dir: str | Path, onnx: bool = False, nam
                            f"step {step}: "
                            "these are its weights." if chosen is not latest else "")
                         + _init_note(init_model),
-            validation={"step": val_step, "table": _table_for(part, table)} if table else {})
+            validation={"step": val_step, "table": _table_for(part, table)} if table else {},
+            edge_threshold=_operating_threshold(part, table))
         result.models.append(save_model(module, card, out_dir))
         if onnx:
             _export_onnx(part, module, out_dir / f"{names[part]}.onnx", result, config.data.size)

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from engine.atomic import write_text_atomic
+from engine.edges import best_edge_threshold
 from engine.errors import EngineError
 from trainer import checkpoints
 from trainer.config import ConfigError, TrainConfig, config_from_dict, to_toml, validate
@@ -96,13 +97,14 @@ def cpu_seconds() -> float:
 def best_score(table: dict[str, Any], metric: str = "hole_psnr") -> float | None:
     """What ``schedule.keep_best`` maximises: the stage's ``metric`` over all buckets (the hole PSNR; the low
     band for the structure model); for an edge model, the F-measure of its edge precision and recall in the
-    hole. None when the table has neither."""
+    hole at its best threshold (``engine.edges.best_edge_threshold``). None when the table has neither."""
     row = table.get("all") or {}
     if row.get(metric) is not None:
         return float(row[metric])
-    precision, recall = row.get("edge_precision"), row.get("edge_recall")
-    if precision is None or recall is None:
+    point = best_edge_threshold(row)
+    if point is None:
         return None
+    _, precision, recall = point
     return 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
 
 

@@ -18,7 +18,7 @@ import torch
 
 from engine import metrics
 from engine.atomic import write_bytes_atomic
-from engine.edges import EDGE_THRESHOLD
+from engine.edges import EDGE_CURVE_THRESHOLDS, EDGE_THRESHOLD, curve_keys
 from engine.networks.prefill import harmonic_fill
 from engine.pixels import tensor_to_uint8
 
@@ -54,7 +54,8 @@ def validate_stage(stage: Any, items: Sequence[dict[str, Any]], batch_size: int 
     ``lowband_sigma``, else ``metrics.LOWBAND_SIGMA``), with
     ``harmonic_lowband_psnr`` beside it: the harmonic prefill's score, the reference a structure model must beat;
     edge metrics: ``edge_precision`` and ``edge_recall`` inside the hole
-    (edge probability above ``engine.edges.EDGE_THRESHOLD`` against the target edges). ``all`` averages over every item.
+    (edge probability above ``engine.edges.EDGE_THRESHOLD`` against the target edges), and the same at every
+    ``EDGE_CURVE_THRESHOLDS`` (``edge_precision@0.3`` ...). ``all`` averages over every item.
     """
     per_bucket: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     # Grid rows spread over the set (consecutive items are often one photo with different masks).
@@ -95,6 +96,9 @@ def validate_stage(stage: Any, items: Sequence[dict[str, Any]], batch_size: int 
                 target = batch["edges"][i, 0].cpu().numpy() > 0.5
                 precision, recall = metrics.edge_precision_recall(edges > EDGE_THRESHOLD, target, hole)
                 values["edge_precision"], values["edge_recall"] = precision, recall
+                for threshold in EDGE_CURVE_THRESHOLDS:  # the curve an operating point is chosen from
+                    p_key, r_key = curve_keys(threshold)
+                    values[p_key], values[r_key] = metrics.edge_precision_recall(edges > threshold, target, hole)
             elif "edges" in out:
                 edges = out["edges"][i, 0].cpu().numpy()
             for key, value in values.items():

@@ -98,6 +98,21 @@ def test_bad_card_json(tmp_path):
         load_model(path)
 
 
+def test_an_edge_models_operating_threshold_round_trips_and_is_checked(tmp_path):
+    card = ModelCard("edge", "edgeconnect-edge", {"base_channels": 8, "residual_blocks": 1}, "edge", 64,
+                     edge_threshold=0.3)
+    path = save_model(EdgeGenerator(8, 1).eval(), card, tmp_path)
+    assert read_card(card_path(path)).edge_threshold == 0.3
+    raw = json.loads(card_path(path).read_text())
+    del raw["edge_threshold"]  # a card written before the field existed
+    card_path(path).write_text(json.dumps(raw))
+    assert read_card(card_path(path)).edge_threshold is None
+    for bad, message in ((1.5, "between 0 and 1"), ("0.3", "must be a number"), (float("nan"), "between 0 and 1")):
+        card_path(path).write_text(json.dumps({**raw, "edge_threshold": bad}))
+        with pytest.raises(ModelFileError, match=message):
+            read_card(card_path(path))
+
+
 def test_missing_card_fields(tmp_path):
     path = save_model(ImageGenerator(8, 1), _card(), tmp_path)
     card_path(path).write_text(json.dumps({"name": "tiny"}))

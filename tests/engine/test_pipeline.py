@@ -209,6 +209,21 @@ def test_predict_edges_leaves_image_and_marks_edges(engine):
     assert result.edges is not None and result.edges.shape == (90, 90) and result.edges.dtype == np.uint8
 
 
+def test_predict_edges_uses_the_edge_models_operating_threshold(tiny_models_dir):
+    import json
+
+    image = _photo(90, 90)
+    mask = np.zeros((90, 90), bool)
+    mask[30:60, 30:60] = True
+    card_file = tiny_models_dir / "edgeconnect-edge.json"
+    counts = {}
+    for threshold in (0.01, 0.99):
+        card_file.write_text(json.dumps({**json.loads(card_file.read_text()), "edge_threshold": threshold}))
+        result = Engine(cpu_threads=1).predict_edges(FillRequest(image, mask, model="edgeconnect-image"))
+        counts[threshold] = int((result.edges[mask] > 127).sum())
+    assert counts[0.01] > counts[0.99]  # a lower operating point shows more of the model's edges
+
+
 def test_context_margin_option(engine):
     image = _photo(200, 200)
     mask = np.zeros((200, 200), bool)

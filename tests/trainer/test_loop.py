@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from engine.api import FillRequest
+from engine.edges import best_edge_threshold
 from engine.model_files import load_model, read_card
 from tests.trainer.conftest import tiny_config, write_photos
 from trainer.checkpoints import flatten_state, latest_checkpoint, load_checkpoint
@@ -49,6 +50,9 @@ def test_edge_then_image_on_predicted_exported_and_filled_by_the_engine(
     edge_card = read_card(exported.models[0])
     assert (edge_card.name, edge_card.stage, edge_card.resolution, edge_card.steps) == ("tiny-edge", "edge", 32, 4)
     assert "edge_recall" in edge_card.validation["table"]["all"] and "CPU" in edge_card.hardware
+    row = edge_card.validation["table"]["all"]
+    assert {"edge_precision@0.1", "edge_recall@0.3"} <= set(row)  # the curve an operating point comes from
+    assert edge_card.edge_threshold == best_edge_threshold(row)[0]  # Predict Edges' threshold: the best F
 
     iop = train(tiny_config(photos, tmp_path / "iop", "optim.steps=2", "stage.name=image-on-predicted",
                             f"init.edge='{exported.models[0].with_suffix('.json')}'"))
@@ -371,6 +375,17 @@ def test_keep_best_ranks_edge_models_by_the_f_measure_of_their_edges() -> None:
     assert best_score({"all": {"edge_precision": 0.0, "edge_recall": 0.0}}) == 0.0
     assert best_score({"all": {"hole_psnr": 21.5, "edge_precision": 0.9, "edge_recall": 0.9}}) == 21.5
     assert best_score({"all": {"count": 3}}) is None and best_score({}) is None
+
+
+def test_keep_best_ranks_edge_models_at_their_best_threshold() -> None:
+    from trainer.loop import best_score
+
+    row = {"edge_precision": 0.5, "edge_recall": 0.02, "edge_precision@0.5": 0.5, "edge_recall@0.5": 0.02,
+           "edge_precision@0.2": 0.3, "edge_recall@0.2": 0.3, "edge_precision@0.1": 0.1, "edge_recall@0.1": 0.6}
+    assert best_edge_threshold(row) == (0.2, 0.3, 0.3)
+    assert best_score({"all": row}) == pytest.approx(0.3)
+    assert best_edge_threshold({"edge_precision": 0.2, "edge_recall": 0.4}) == (0.5, 0.2, 0.4)  # older tables
+    assert best_edge_threshold({"hole_psnr": 20.0}) is None
 
 
 def test_keep_best_ranks_the_structure_model_by_its_low_band() -> None:
