@@ -307,6 +307,10 @@ def _sample_inputs(channels: list[int], h: int, w: int, seed: int) -> list[torch
 def _export_onnx(part: str, module: nn.Module, path: Path, result: ExportResult, size: int) -> None:
     import onnx
 
+    if not getattr(module, "onnx_exportable", True):
+        raise ExportError(f"{path.name}: {type(module).__name__} cannot be written as ONNX (the TorchScript "
+                          "exporter has no operator for its FFT at opset 17); its .safetensors model file was "
+                          "written and the engine runs it")
     wrapper = OnnxWrapper(module).eval()
     inputs, outputs, channels = _onnx_io(part)
     stride = getattr(module, "stride", 4)
@@ -327,11 +331,15 @@ def _export_onnx(part: str, module: nn.Module, path: Path, result: ExportResult,
         raise ExportError(f"{path.name}: baking spectral norm changed the outputs by {baked:.2e}")
     example = tuple(_sample_inputs(channels, side, side, 0))
     axes = {n: {2: "height", 3: "width"} for n in inputs + outputs}
-    with atomic_path(path) as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(wrapper, example, str(tmp), input_names=inputs, output_names=outputs,
-                          dynamic_axes=axes, opset_version=17, dynamo=False)
-        onnx.checker.check_model(onnx.load(str(tmp)))
+    try:
+        with atomic_path(path) as tmp, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(wrapper, example, str(tmp), input_names=inputs, output_names=outputs,
+                              dynamic_axes=axes, opset_version=17, dynamo=False)
+            onnx.checker.check_model(onnx.load(str(tmp)))
+    except torch.onnx.errors.OnnxExporterError as exc:  # e.g. lama-ffc's FFT: no ONNX operator at opset 17
+        raise ExportError(f"{path.name}: this network cannot be written as ONNX ({exc}); its .safetensors "
+                          "model file was written and the engine runs it") from None
     result.onnx.append(path)
     try:
         import onnxruntime as ort

@@ -116,6 +116,8 @@ class FFCStructureGenerator(nn.Module):
     sketch_guided = True
     # The engine keeps it in NHWC: oneDNN's convolutions and the FFC blocks run faster so on CPU (ms, below).
     prefers_channels_last = True
+    # torch.fft.rfft2 has no ONNX operator in the TorchScript exporter (opset 17): the trainer says so up front.
+    onnx_exportable = False
 
     def __init__(self, base_channels: int = 32, residual_blocks: int = 4, global_percent: int = 75,
                  half_resolution: bool = False) -> None:

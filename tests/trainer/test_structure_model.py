@@ -14,7 +14,7 @@ from engine.model_files import load_model, read_card
 from engine.networks.prefill import harmonic_fill
 from tests.trainer.conftest import tiny_config
 from trainer.config import ConfigError, apply_overrides, validate
-from trainer.export import export_run
+from trainer.export import ExportError, export_run
 from trainer.loop import train
 from trainer.losses import low_band_l1, ms_ssim
 from trainer.records import read_records
@@ -181,6 +181,10 @@ def test_lama_ffc_trains_exports_and_the_engine_fills_with_the_trainers_outputs(
         assert torch.equal(module(x, edges, mask), trainer_net(x, edges, mask))
     assert np.isfinite(summary.validation["all"]["hole_psnr"])
     assert {"lowband_psnr", "harmonic_lowband_psnr"} <= set(summary.validation["all"])
+    with pytest.raises(ExportError, match=r"cannot be written as ONNX.*safetensors"):  # its FFT has no ONNX op
+        export_run(tmp_path / "run", tmp_path / "onnx", name="o", companion="s-edge", onnx=True)
+    assert (tmp_path / "onnx" / "o-image.safetensors").is_file()
+    assert not list((tmp_path / "onnx").glob("*.onnx*"))  # no partial graph left behind
 
 
 def test_a_model_initialised_from_another_says_so_in_its_card(photos: Path, tmp_path: Path) -> None:
