@@ -276,6 +276,8 @@ class Engine:
                 t = time.perf_counter()
                 sketch = drawn[rows, cols].astype(np.uint8) * np.uint8(255) if drawn is not None else None
                 copied, native = self._collect_copy(copying, messages, lambda: step(0.75, "texture"))
+                if copying and self._copier is not None:  # the child's CPU time, not in this process's
+                    timings["copy_cpu"] = timings.get("copy_cpu", 0.0) + self._copier.last_cpu_s
                 scale = max(crop_mask.shape) / max(size)
                 full = self._texture(crop_image, crop_mask, texture_hole, full, inner, sketch, texture, scale,
                                      copied, native, messages, lambda f, label: step(0.75 + 0.15 * f, label))

@@ -20,6 +20,7 @@ import pickle
 import subprocess
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -37,8 +38,8 @@ class CopyFailed(RuntimeError):
 
 
 def serve(jobs: BinaryIO, replies: BinaryIO) -> None:
-    """Child loop: pickled (image, hole, excluded) in, ("ok", copy or None) or ("error", text) out, until the
-    input closes."""
+    """Child loop: pickled (image, hole, excluded) in, ("ok", (copy or None, CPU seconds)) or ("error", text)
+    out, until the input closes."""
     while True:
         try:
             job = pickle.load(jobs)
@@ -47,7 +48,9 @@ def serve(jobs: BinaryIO, replies: BinaryIO) -> None:
         try:
             from engine.texture.native import copy_ahead  # after the first job arrived: start-up overlaps it
 
-            reply: tuple[str, Any] = ("ok", copy_ahead(*job))
+            started = time.process_time()
+            copy = copy_ahead(*job)
+            reply: tuple[str, Any] = ("ok", (copy, time.process_time() - started))
         except Exception as exc:  # reported to the parent, which decides what to do
             reply = ("error", f"{type(exc).__name__}: {exc}")
         try:
@@ -81,6 +84,7 @@ class NativeCopier:
         self._exchange: threading.Thread | None = None
         self._reply: list[Any] = []  # what the exchange thread got: a reply tuple or an exception
         self._finalizer: weakref.finalize | None = None
+        self.last_cpu_s = 0.0  # CPU seconds the child spent on the last collected copy
 
     @property
     def process(self) -> subprocess.Popen | None:
@@ -109,6 +113,7 @@ class NativeCopier:
         process = self._process
         job = (np.ascontiguousarray(image), np.ascontiguousarray(hole), np.ascontiguousarray(excluded))
         reply: list[Any] = []
+        self.last_cpu_s = 0.0
 
         def exchange() -> None:  # a large crop fills the pipe until the child reads it: never block the caller
             try:
@@ -146,7 +151,8 @@ class NativeCopier:
         status, value = outcome
         if status == "error":
             raise CopyFailed(value)
-        return value
+        copy, self.last_cpu_s = value
+        return copy
 
     def stop(self) -> None:
         """End the child process (a running copy with it); the next ``submit`` starts a new one."""

@@ -39,6 +39,7 @@ def test_the_child_copies_the_same_bytes_as_the_engine_process() -> None:
         out = copier.result()
         assert not copier.pending
         assert out is not None and np.array_equal(out, copy_ahead(image, hole, hole))
+        assert copier.last_cpu_s > 0  # the child's own CPU time comes back with the copy
         tiny = np.zeros((5, 5), bool)
         tiny[2, 2] = True
         copier.submit(image[:5, :5], tiny, tiny)  # the same warm child serves the next job
@@ -136,5 +137,6 @@ def test_a_failed_copy_falls_back_to_the_own_search(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(NativeCopier, "result", broken)
     result = engine.fill(FillRequest(image, mask, model="harmonic"))
     assert any("own search" in m for m in result.messages)
+    assert "copy_cpu" not in result.timings or result.timings["copy_cpu"] == 0.0
     assert np.array_equal(result.image[~mask], image[~mask])
     assert not np.array_equal(result.image[mask], image[mask])
