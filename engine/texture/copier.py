@@ -7,16 +7,17 @@ fill's copy waited behind it. The copier keeps one warm child process that runs
 seconds, so a cancel is seen at once; a job that is not collected (the fill was cancelled or failed) is ended
 by terminating the child, and the next request starts a new one.
 
-The child is a plain ``python -m engine.texture.copier`` fed pickled jobs on its stdin (its own output goes to
-stderr): unlike ``multiprocessing``'s spawn, it never re-runs the caller's ``__main__``, so a script that
+The child is a plain ``python -m engine.texture.copier`` fed jobs on its stdin (its own output goes to
+stderr); a message is a JSON line (dtypes and shapes) and the arrays' raw bytes, so nothing is
+unpickled. Unlike ``multiprocessing``'s spawn, it never re-runs the caller's ``__main__``, so a script that
 fills without an ``if __name__ == "__main__"`` guard is not run twice.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
-import pickle
 import subprocess
 import sys
 import threading
@@ -37,25 +38,66 @@ class CopyFailed(RuntimeError):
     """The child process died or raised; the message says why."""
 
 
+_DTYPES = {"|b1", "|u1", "<f4"}  # what a job or a reply holds: masks, the photo, the copy
+
+
+def send_message(stream: BinaryIO, header: dict[str, Any], arrays: tuple[np.ndarray, ...] = ()) -> None:
+    """One message: a JSON line (``header`` plus each array's dtype and shape), then the arrays' raw bytes."""
+    arrays = tuple(np.ascontiguousarray(a) for a in arrays)
+    layout = [{"dtype": a.dtype.str, "shape": list(a.shape)} for a in arrays]
+    stream.write(json.dumps({**header, "arrays": layout}).encode() + b"\n")
+    for array in arrays:
+        stream.write(memoryview(array).cast("B"))
+    stream.flush()
+
+
+def _read_exactly(stream: BinaryIO, size: int) -> bytes:
+    chunks, left = [], size
+    while left > 0:
+        chunk = stream.read(left)
+        if not chunk:
+            raise EOFError("the stream ended inside a message")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_message(stream: BinaryIO) -> tuple[dict[str, Any], list[np.ndarray]]:
+    """The next message of ``send_message``; ``EOFError`` when the stream has ended, ``ValueError`` when the
+    message is malformed (an unexpected dtype included)."""
+    line = stream.readline()
+    if not line:
+        raise EOFError("the stream ended")
+    header = json.loads(line)
+    arrays = []
+    for spec in header.get("arrays", []):
+        if spec.get("dtype") not in _DTYPES:
+            raise ValueError(f"unexpected array type {spec.get('dtype')!r}")
+        dtype, shape = np.dtype(spec["dtype"]), tuple(int(n) for n in spec["shape"])
+        size = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+        arrays.append(np.frombuffer(_read_exactly(stream, size), dtype=dtype).reshape(shape))
+    return header, arrays
+
+
 def serve(jobs: BinaryIO, replies: BinaryIO) -> None:
-    """Child loop: pickled (image, hole, excluded) in, ("ok", (copy or None, CPU seconds)) or ("error", text)
-    out, until the input closes."""
+    """Child loop: (image, hole, excluded) in; {"status": "ok", "cpu_s"} with the copy (or none), or
+    {"status": "error", "message"} out, until the input closes."""
     while True:
         try:
-            job = pickle.load(jobs)
-        except (EOFError, OSError):
+            _, arrays = read_message(jobs)
+        except (EOFError, OSError, ValueError):
             return
         try:
             from engine.texture.native import copy_ahead  # after the first job arrived: start-up overlaps it
 
             started = time.process_time()
-            copy = copy_ahead(*job)
-            reply: tuple[str, Any] = ("ok", (copy, time.process_time() - started))
+            copy = copy_ahead(*arrays)
+            header: dict[str, Any] = {"status": "ok", "cpu_s": time.process_time() - started}
+            out: tuple[np.ndarray, ...] = () if copy is None else (copy,)
         except Exception as exc:  # reported to the parent, which decides what to do
-            reply = ("error", f"{type(exc).__name__}: {exc}")
+            header, out = {"status": "error", "message": f"{type(exc).__name__}: {exc}"}, ()
         try:
-            pickle.dump(reply, replies, protocol=pickle.HIGHEST_PROTOCOL)
-            replies.flush()
+            send_message(replies, header, out)
         except OSError:
             return
 
@@ -117,9 +159,8 @@ class NativeCopier:
 
         def exchange() -> None:  # a large crop fills the pipe until the child reads it: never block the caller
             try:
-                pickle.dump(job, process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-                process.stdin.flush()
-                reply.append(pickle.load(process.stdout))
+                send_message(process.stdin, {"job": "copy"}, job)
+                reply.append(read_message(process.stdout))
             except BaseException as exc:  # the child died or was stopped; result() reports it
                 reply.append(exc)
 
@@ -148,11 +189,11 @@ class NativeCopier:
             code = self._process.poll()
             self.stop()
             raise CopyFailed(f"the texture copy process ended unexpectedly (exit code {code}; {outcome!r})")
-        status, value = outcome
-        if status == "error":
-            raise CopyFailed(value)
-        copy, self.last_cpu_s = value
-        return copy
+        header, arrays = outcome
+        if header.get("status") != "ok":
+            raise CopyFailed(str(header.get("message", "the texture copy failed")))
+        self.last_cpu_s = float(header.get("cpu_s", 0.0))
+        return arrays[0] if arrays else None
 
     def stop(self) -> None:
         """End the child process (a running copy with it); the next ``submit`` starts a new one."""

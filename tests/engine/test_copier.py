@@ -140,3 +140,22 @@ def test_a_failed_copy_falls_back_to_the_own_search(monkeypatch: pytest.MonkeyPa
     assert "copy_cpu" not in result.timings or result.timings["copy_cpu"] == 0.0
     assert np.array_equal(result.image[~mask], image[~mask])
     assert not np.array_equal(result.image[mask], image[mask])
+
+
+def test_messages_carry_arrays_without_pickle_and_refuse_other_types() -> None:
+    import io
+
+    from engine.texture.copier import read_message, send_message
+
+    image, hole = _photo(7, 9), _hole(7, 9)
+    stream = io.BytesIO()
+    send_message(stream, {"job": "copy"}, (image, hole, hole.astype(np.float32)))
+    stream.seek(0)
+    header, arrays = read_message(stream)
+    assert header["job"] == "copy" and [a.dtype for a in arrays] == [np.uint8, np.bool_, np.float32]
+    assert np.array_equal(arrays[0], image) and np.array_equal(arrays[1], hole)
+    forged = io.BytesIO(b'{"arrays": [{"dtype": "|O", "shape": [1]}]}\n' + b"\0" * 8)
+    with pytest.raises(ValueError, match="unexpected array type"):
+        read_message(forged)
+    with pytest.raises(EOFError):
+        read_message(io.BytesIO(b""))
