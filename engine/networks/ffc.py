@@ -35,10 +35,49 @@ from torch import nn
 from engine.networks.prefill import harmonic_fill
 
 
+def reflect_pad_channels_last(x: torch.Tensor, pad: int) -> torch.Tensor:
+    """``F.pad(x, (pad,) * 4, mode="reflect")`` for an NHWC (channels-last) tensor, by slice copies: the same
+    values, but 6-10x faster at 512 px, where PyTorch's reflection kernel walks NHWC memory a pixel at a time."""
+    n, c, h, w = x.shape
+    out = torch.empty((n, c, h + 2 * pad, w + 2 * pad), dtype=x.dtype, device=x.device,
+                      memory_format=torch.channels_last)
+    out[:, :, pad:pad + h, pad:pad + w] = x
+    for i in range(pad):
+        out[:, :, pad - 1 - i, pad:pad + w] = x[:, :, i + 1]
+        out[:, :, pad + h + i, pad:pad + w] = x[:, :, h - 2 - i]
+    for i in range(pad):  # the columns after the rows, so that the corners reflect both ways
+        out[:, :, :, pad - 1 - i] = out[:, :, :, pad + i + 1]
+        out[:, :, :, pad + w + i] = out[:, :, :, pad + w - 2 - i]
+    return out
+
+
+class ReflectConv2d(nn.Conv2d):
+    """A reflect-padded convolution that gives ``nn.Conv2d``'s bits faster at inference (same parameters).
+
+    - Under autocast the input is cast to the autocast type *before* padding (the convolution casts it anyway,
+      so the result is the same bits; padding in float32 first copied a full-resolution map at twice the size).
+    - A channels-last input is padded by ``reflect_pad_channels_last``.
+    Together about 25 % of a 512 px pass under bf16 (docs/benchmarks.md)."""
+
+    def _conv_forward(self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        if torch.is_grad_enabled():  # training: nn.Conv2d's own path, so gradients are summed as they always were
+            return super()._conv_forward(input, weight, bias)
+        device = input.device.type
+        if input.dtype == torch.float32 and torch.is_autocast_enabled(device):
+            input = input.to(torch.get_autocast_dtype(device))
+        pad = self._reversed_padding_repeated_twice
+        if (self.padding_mode == "reflect" and len(set(pad)) == 1 and input.dim() == 4 and input.shape[1] > 1
+                and input.is_contiguous(memory_format=torch.channels_last)
+                and min(input.shape[-2:]) > pad[0]):
+            return nn.functional.conv2d(reflect_pad_channels_last(input, pad[0]), weight, bias, self.stride,
+                                        0, self.dilation, self.groups)
+        return super()._conv_forward(input, weight, bias)
+
+
 def _conv(in_channels: int, out_channels: int, kernel: int, stride: int = 1) -> nn.Module:
     """Reflect-padded convolution (``kernel`` odd, or 4 with stride 2)."""
     pad = (kernel - 1) // 2 if kernel % 2 else 1
-    return nn.Conv2d(in_channels, out_channels, kernel, stride=stride, padding=pad, padding_mode="reflect")
+    return ReflectConv2d(in_channels, out_channels, kernel, stride=stride, padding=pad, padding_mode="reflect")
 
 
 class FourierUnit(nn.Module):
@@ -155,8 +194,11 @@ class FFCStructureGenerator(nn.Module):
 
     def forward(self, image: torch.Tensor, edges: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Return the filled RGB image in [0, 1], N x 3 x H x W (H and W multiples of 8)."""
-        smooth = harmonic_fill(image, mask)
-        x = self.stem(torch.cat([smooth, edges, mask], dim=1))
+        smooth = harmonic_fill(image.contiguous(), mask.contiguous())  # 3-channel NHWC maps run at half speed
+        stem_input = torch.cat([smooth, edges, mask], dim=1)
+        if image.dim() == 4 and image.shape[1] > 1 and image.is_contiguous(memory_format=torch.channels_last):
+            stem_input = stem_input.contiguous(memory_format=torch.channels_last)  # the engine's NHWC layout
+        x = self.stem(stem_input)
         skips = [x]
         for down in self.down:
             x = down(x)

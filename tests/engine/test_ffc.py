@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from engine.networks import build_network
-from engine.networks.ffc import FFCStructureGenerator
+from engine.networks.ffc import FFCStructureGenerator, ReflectConv2d, reflect_pad_channels_last
 from engine.networks.prefill import harmonic_fill
 
 
@@ -84,3 +84,56 @@ def test_the_half_resolution_network_sees_every_pixel_and_predicts_a_half_resolu
     # The correction of a half-size map upsampled: it varies smoothly between neighbouring pixels.
     inside = correction[..., 10:22, 12:28]
     assert inside.diff(dim=-1).abs().mean() < inside.abs().mean()
+
+
+@pytest.mark.parametrize("pad", [1, 3])
+def test_the_channels_last_reflect_pad_gives_torchs_values(pad: int) -> None:
+    torch.manual_seed(1)
+    x = torch.randn(2, 6, 11, 9).contiguous(memory_format=torch.channels_last)
+    ours = reflect_pad_channels_last(x, pad)
+    assert ours.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(ours, torch.nn.functional.pad(x, (pad,) * 4, mode="reflect"))  # corners included
+
+
+def _trained_looking(net: torch.nn.Module) -> torch.nn.Module:
+    torch.manual_seed(2)
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    return net.eval()
+
+
+def _context(autocast: bool):
+    return torch.autocast("cpu", dtype=torch.bfloat16) if autocast else torch.autocast("cpu", enabled=False)
+
+
+@pytest.mark.parametrize("autocast", [False, True])
+def test_the_fast_convolution_gives_the_same_bits_as_nn_conv2d(autocast: bool) -> None:
+    conv = _trained_looking(ReflectConv2d(6, 5, 3, padding=1, padding_mode="reflect"))
+    plain = _trained_looking(torch.nn.Conv2d(6, 5, 3, padding=1, padding_mode="reflect"))
+    x = torch.randn(1, 6, 20, 24).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad(), _context(autocast):
+        assert torch.equal(conv(x), plain(x))
+        assert torch.equal(conv(x.contiguous()), plain(x.contiguous()))
+        assert conv(x.float()).dtype == plain(x.float()).dtype
+
+
+@pytest.mark.parametrize("autocast", [False, True])
+def test_the_network_gives_the_same_bits_with_and_without_the_fast_paths(autocast: bool, monkeypatch) -> None:
+    """The engine runs NHWC under bf16 autocast; the reordered cast and the slice-copy padding must not change a
+    bit of the output."""
+    net = _trained_looking(FFCStructureGenerator(base_channels=8, residual_blocks=2))
+    image, edges, mask = _inputs(48, 64)
+    nhwc = [t.contiguous(memory_format=torch.channels_last) for t in (image, edges, mask)]
+    with torch.no_grad(), _context(autocast):
+        fast = net(*nhwc)
+        monkeypatch.setattr(ReflectConv2d, "_conv_forward", torch.nn.Conv2d._conv_forward)
+        plain = net(*nhwc)
+    assert torch.equal(fast, plain)
+
+
+def test_training_takes_the_plain_convolution_path() -> None:
+    conv = _trained_looking(ReflectConv2d(4, 4, 3, padding=1, padding_mode="reflect")).train()
+    x = torch.randn(1, 4, 12, 12, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        conv(x).float().sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
