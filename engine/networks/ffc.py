@@ -35,6 +35,11 @@ from torch import nn
 from engine.networks.prefill import harmonic_fill
 
 
+def is_channels_last(x: torch.Tensor) -> bool:
+    """Whether ``x`` is an N x C x H x W tensor laid out NHWC (one channel is ambiguous: not counted)."""
+    return x.dim() == 4 and x.shape[1] > 1 and x.is_contiguous(memory_format=torch.channels_last)
+
+
 def reflect_pad_channels_last(x: torch.Tensor, pad: int) -> torch.Tensor:
     """``F.pad(x, (pad,) * 4, mode="reflect")`` for an NHWC (channels-last) tensor, by slice copies: the same
     values, but 6-10x faster at 512 px, where PyTorch's reflection kernel walks NHWC memory a pixel at a time."""
@@ -57,7 +62,8 @@ class ReflectConv2d(nn.Conv2d):
     - Under autocast the input is cast to the autocast type *before* padding (the convolution casts it anyway,
       so the result is the same bits; padding in float32 first copied a full-resolution map at twice the size).
     - A channels-last input is padded by ``reflect_pad_channels_last``.
-    Together about 25 % of a 512 px pass under bf16 (docs/benchmarks.md)."""
+    With the NHWC stem input and the NCHW prefill (``FFCStructureGenerator.forward``), one 512 px pass under bf16
+    went from 248 to 176 ms on the 2-core CPU (docs/benchmarks.md)."""
 
     def _conv_forward(self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         if torch.is_grad_enabled():  # training: nn.Conv2d's own path, so gradients are summed as they always were
@@ -66,8 +72,7 @@ class ReflectConv2d(nn.Conv2d):
         if input.dtype == torch.float32 and torch.is_autocast_enabled(device):
             input = input.to(torch.get_autocast_dtype(device))
         pad = self._reversed_padding_repeated_twice
-        if (self.padding_mode == "reflect" and len(set(pad)) == 1 and input.dim() == 4 and input.shape[1] > 1
-                and input.is_contiguous(memory_format=torch.channels_last)
+        if (self.padding_mode == "reflect" and len(set(pad)) == 1 and is_channels_last(input)
                 and min(input.shape[-2:]) > pad[0]):
             return nn.functional.conv2d(reflect_pad_channels_last(input, pad[0]), weight, bias, self.stride,
                                         0, self.dilation, self.groups)
@@ -196,7 +201,7 @@ class FFCStructureGenerator(nn.Module):
         """Return the filled RGB image in [0, 1], N x 3 x H x W (H and W multiples of 8)."""
         smooth = harmonic_fill(image.contiguous(), mask.contiguous())  # 3-channel NHWC maps run at half speed
         stem_input = torch.cat([smooth, edges, mask], dim=1)
-        if image.dim() == 4 and image.shape[1] > 1 and image.is_contiguous(memory_format=torch.channels_last):
+        if is_channels_last(image):
             stem_input = stem_input.contiguous(memory_format=torch.channels_last)  # the engine's NHWC layout
         x = self.stem(stem_input)
         skips = [x]
