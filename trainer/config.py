@@ -24,6 +24,7 @@ from trainer.masks import MaskConfig, MaskConfigError
 STAGES = ("edge", "image", "structure", "image-on-predicted", "joint", "glcic", "completion")
 ADVERSARIAL_KINDS = ("nsgan", "lsgan", "hinge")
 AMP_MODES = ("auto", "on", "off")
+LR_SCHEDULES = ("constant", "cosine")
 # The architectures each part may use (the engine calls every image architecture as (image, edges, mask),
 # every completion architecture, the "glcic" part, as (image, mask)).
 COMPLETION_ARCHITECTURES = ("glcic", "pconv-unet", "deepgin", "context-encoder-ms")
@@ -106,6 +107,9 @@ class OptimConfig:
     """Adam with EdgeConnect's betas; the discriminators learn at ``d_lr_ratio`` times ``lr``."""
 
     lr: float = 1e-4
+    # "constant", or "cosine": from lr at step 0 down to lr_final at optim.steps (an anneal at the end of a run)
+    lr_schedule: str = "constant"
+    lr_final: float = 0.0
     betas: list[float] = field(default_factory=lambda: [0.0, 0.9])
     d_lr_ratio: float = 0.1
     batch_size: int = 8
@@ -115,6 +119,13 @@ class OptimConfig:
     grad_clip: float = 0.0  # 0 = no clipping
     seed: int = 0
     workers: int = -1  # data-loading processes; -1 = automatic
+
+    def lr_at(self, step: int) -> float:
+        """The generators' learning rate for the 0-based ``step`` (a function of the step, so resumes agree)."""
+        if self.lr_schedule == "constant":
+            return self.lr
+        progress = min(max(step / self.steps, 0.0), 1.0)
+        return self.lr_final + (self.lr - self.lr_final) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 @dataclass
@@ -426,6 +437,10 @@ def validate(config: TrainConfig, need_data: bool = True) -> TrainConfig:
     except MaskConfigError as exc:
         raise ConfigError(str(exc)) from None
     _positive("optim.lr", config.optim.lr)
+    _choice("optim.lr_schedule", config.optim.lr_schedule, LR_SCHEDULES)
+    if not 0 <= config.optim.lr_final <= config.optim.lr:
+        raise ConfigError(f"optim.lr_final: must be between 0 and optim.lr ({config.optim.lr}), "
+                          f"got {config.optim.lr_final!r}")
     if len(config.optim.betas) != 2 or not all(0 <= b < 1 for b in config.optim.betas):
         raise ConfigError(f"optim.betas: expected two numbers in [0, 1), got {config.optim.betas}")
     _positive("optim.d_lr_ratio", config.optim.d_lr_ratio)

@@ -294,7 +294,7 @@ class _Trainer:
                     steps_per_s = (step - tick_step) / max(now - tick_start, 1e-9)
                     overall = (step - self.start_step) / max(now - session_start, 1e-9)
                     record = {"kind": "train", "step": step, "elapsed_s": now - session_start, "losses": losses,
-                              "lr": cfg.optim.lr, "steps_per_s": steps_per_s, "cpu_s": self.cpu_s,
+                              "lr": cfg.optim.lr_at(step - 1), "steps_per_s": steps_per_s, "cpu_s": self.cpu_s,
                               "images_per_s": steps_per_s * images_per_step,
                               "eta_s": (self.total - step) / max(overall, 1e-9)}
                     if cfg.stage.name == "glcic":

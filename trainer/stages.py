@@ -209,8 +209,10 @@ class Stage:
         return torch.autocast(self.device.type, dtype=torch.bfloat16)
 
     def _apply(self, step: int, losses: list[tuple[GanPart, torch.Tensor | None, torch.Tensor | None]]) -> None:
-        """Back-propagate every (part, generator loss, discriminator loss), then clip and step all optimizers."""
+        """Back-propagate every (part, generator loss, discriminator loss), then clip and step all optimizers
+        at the learning rate the schedule gives ``step``."""
         clip = self.config.optim.grad_clip
+        lr = self.config.optim.lr_at(step)
         for part, g_loss, d_loss in losses:
             part.g_opt.zero_grad(set_to_none=True)
             if part.d_opt is not None:
@@ -223,10 +225,12 @@ class Stage:
             if d_loss is not None and part.d_opt is not None:
                 if clip > 0:
                     torch.nn.utils.clip_grad_norm_(part.discriminator.parameters(), clip)
+                _set_lr(part.d_opt, lr * self.config.optim.d_lr_ratio)
                 part.d_opt.step()
             if g_loss is not None:
                 if clip > 0:
                     torch.nn.utils.clip_grad_norm_(part.generator.parameters(), clip)
+                _set_lr(part.g_opt, lr)
                 part.g_opt.step()
                 part.update_ema(self.config.optim.ema_decay, step)
 
@@ -326,6 +330,11 @@ class Stage:
 
 
 EDGE_DROPOUT_CELL = 16
+
+
+def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
 
 
 def drop_hole_edges(edges: torch.Tensor, mask: torch.Tensor, rate: float) -> torch.Tensor:

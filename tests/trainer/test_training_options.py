@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from engine.devices import bf16_autocast
 from engine.model_files import load_model
 from tests.trainer.conftest import tiny_config
 from trainer.checkpoints import latest_checkpoint, load_checkpoint
-from trainer.config import validate
+from trainer.config import ConfigError, validate
 from trainer.distributed import DistContext
 from trainer.export import export_run
 from trainer.loop import train
@@ -130,6 +131,46 @@ def test_no_clipping_when_grad_clip_is_zero(photos: Path, tmp_path: Path, monkey
     stage.train()
     stage.train_step(_batch(), 0)
     assert calls == []
+
+
+# ----------------------------------------------------------------------------------------------- LR schedule
+
+def test_cosine_schedule_falls_from_lr_to_lr_final_over_the_run(photos: Path, tmp_path: Path) -> None:
+    optim = validate(tiny_config(photos, tmp_path / "run", "optim.lr=0.001", "optim.lr_final=0.0001",
+                                 "optim.lr_schedule=cosine", "optim.steps=100")).optim
+    assert optim.lr_at(0) == pytest.approx(1e-3)
+    assert optim.lr_at(50) == pytest.approx(5.5e-4)
+    assert optim.lr_at(100) == pytest.approx(1e-4)
+    assert optim.lr_at(250) == pytest.approx(1e-4)  # past the end (a resume with fewer steps) stays at the floor
+    rates = [optim.lr_at(s) for s in range(101)]
+    assert all(a >= b for a, b in pairwise(rates))
+
+
+def test_constant_schedule_keeps_lr(photos: Path, tmp_path: Path) -> None:
+    optim = validate(tiny_config(photos, tmp_path / "run", "optim.lr=0.001", "optim.steps=100")).optim
+    assert optim.lr_schedule == "constant"
+    assert {optim.lr_at(s) for s in (0, 50, 99)} == {1e-3}
+
+
+def test_optimizers_step_at_the_scheduled_rate(photos: Path, tmp_path: Path) -> None:
+    stage = _stage(photos, tmp_path, "optim.lr=0.001", "optim.lr_schedule=cosine", "optim.steps=10",
+                   "optim.d_lr_ratio=0.5")
+    part = stage.parts["image"]
+    assert part.d_opt is not None
+    stage.train()
+    stage.train_step(_batch(), 5)
+    assert [g["lr"] for g in part.g_opt.param_groups] == [pytest.approx(5e-4)]
+    assert [g["lr"] for g in part.d_opt.param_groups] == [pytest.approx(2.5e-4)]
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("optim.lr_schedule=cosin", "did you mean 'cosine'"),
+    ("optim.lr_final=0.01", "optim.lr_final: must be between 0 and optim.lr"),
+    ("optim.lr_final=-1", "optim.lr_final"),
+])
+def test_bad_schedule_settings_are_named(photos: Path, tmp_path: Path, override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        validate(tiny_config(photos, tmp_path / "run", "optim.lr=0.001", override))
 
 
 # --------------------------------------------------------------------------------------------------------- AMP
