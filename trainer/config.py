@@ -28,7 +28,7 @@ LR_SCHEDULES = ("constant", "cosine")
 # The architectures each part may use (the engine calls every image architecture as (image, edges, mask),
 # every completion architecture, the "glcic" part, as (image, mask)).
 COMPLETION_ARCHITECTURES = ("glcic", "pconv-unet", "deepgin", "context-encoder-ms")
-STAGE_ARCHITECTURES: dict[str, tuple[str, ...]] = {"edge": ("edgeconnect-edge",),
+STAGE_ARCHITECTURES: dict[str, tuple[str, ...]] = {"edge": ("edgeconnect-edge", "lama-ffc-edge"),
                                                    "image": ("edgeconnect-image", "lama-ffc"),
                                                    "glcic": COMPLETION_ARCHITECTURES}
 # Completion architectures whose adversarial loss uses the same PatchGAN at two scales (full and half size).

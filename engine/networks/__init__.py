@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from engine.networks.deepgin import DeepGINGenerator
     from engine.networks.edgeconnect import EdgeGenerator, ImageGenerator
     from engine.networks.ffc import FFCStructureGenerator
+    from engine.networks.ffc_edge import FFCEdgeGenerator
     from engine.networks.glcic import CompletionNetwork
     from engine.networks.pconv import PConvUNet
 
@@ -25,6 +26,7 @@ _CLASSES = {
     "EdgeGenerator": "engine.networks.edgeconnect",
     "ImageGenerator": "engine.networks.edgeconnect",
     "FFCStructureGenerator": "engine.networks.ffc",
+    "FFCEdgeGenerator": "engine.networks.ffc_edge",
     "CompletionNetwork": "engine.networks.glcic",
     "PConvUNet": "engine.networks.pconv",
     "DeepGINGenerator": "engine.networks.deepgin",
@@ -35,6 +37,7 @@ _ARCHITECTURE_CLASSES = {
     "edgeconnect-image": "ImageGenerator",
     "glcic": "CompletionNetwork",
     "lama-ffc": "FFCStructureGenerator",
+    "lama-ffc-edge": "FFCEdgeGenerator",
     "pconv-unet": "PConvUNet",
     "deepgin": "DeepGINGenerator",
     "context-encoder-ms": "ContextEncoder",
@@ -84,4 +87,4 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = ["ARCHITECTURES", "CompletionNetwork", "ContextEncoder", "DeepGINGenerator", "EdgeGenerator",
-           "FFCStructureGenerator", "ImageGenerator", "PConvUNet", "build_network"]
+           "FFCEdgeGenerator", "FFCStructureGenerator", "ImageGenerator", "PConvUNet", "build_network"]

@@ -150,20 +150,12 @@ class FFCResidualBlock(nn.Module):
         return x + self.gain * self.body(x)
 
 
-class FFCStructureGenerator(nn.Module):
-    """Fills the low band of the hole guided by an edge map; see the module docstring."""
+class FFCUNet(nn.Module):
+    """The shared body: a stem, stride-2 convolutions down to 1/8, FFC residual blocks there, and a decoder of
+    bilinear upsampling + 3 x 3 convolution per octave with the encoder's map of that octave added (U-Net skips).
+    ``decode(stem_input)`` returns the last decoder level; each generator puts its own head on it."""
 
-    stage = "image"
-    stride = 8
-    # Trained on the photo's known edges plus a (partial) sketch, never on predicted ones: a fill feeds it the
-    # known edges and the user's sketch only (engine.backends), and the edge model serves Predict Edges.
-    sketch_guided = True
-    # The engine keeps it in NHWC: oneDNN's convolutions and the FFC blocks run faster so on CPU (ms, below).
-    prefers_channels_last = True
-    # torch.fft.rfft2 has no ONNX operator in the TorchScript exporter (opset 17): the trainer says so up front.
-    onnx_exportable = False
-
-    def __init__(self, base_channels: int = 32, residual_blocks: int = 4, global_percent: int = 75,
+    def __init__(self, in_channels: int, base_channels: int, residual_blocks: int, global_percent: int,
                  half_resolution: bool = False) -> None:
         super().__init__()
         if not 0 < global_percent < 100:
@@ -178,31 +170,26 @@ class FFCStructureGenerator(nn.Module):
         ]
         up = [_conv(deep, 4 * c, 3), _conv(4 * c, 2 * c, 3)]
         if half_resolution:
-            self.stem = nn.Sequential(nn.PixelUnshuffle(2), _conv(4 * 5, 2 * c, 3), nn.ReLU(inplace=True))
-            head_channels = 2 * c
+            self.stem = nn.Sequential(nn.PixelUnshuffle(2), _conv(4 * in_channels, 2 * c, 3), nn.ReLU(inplace=True))
+            self.head_channels = 2 * c
         else:
-            self.stem = nn.Sequential(_conv(5, c, 7), nn.ReLU(inplace=True))
+            self.stem = nn.Sequential(_conv(in_channels, c, 7), nn.ReLU(inplace=True))
             down.insert(0, nn.Sequential(_conv(c, 2 * c, 4, stride=2), nn.ReLU(inplace=True)))
             up.append(_conv(2 * c, c, 3))
-            head_channels = c
+            self.head_channels = c
         self.down = nn.ModuleList(down)
         self.middle = nn.Sequential(*[FFCResidualBlock(deep, global_channels) for _ in range(residual_blocks)])
         self.up = nn.ModuleList(up)
         self.act = nn.ReLU(inplace=True)
-        self.head = _conv(head_channels, 3, 3)
-        if half_resolution:  # zero padding is part of the convolution; reflect padding copies every feature map
-            for module in self.modules():
-                if isinstance(module, nn.Conv2d):
-                    module.padding_mode = "zeros"
-        nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
 
-    def forward(self, image: torch.Tensor, edges: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Return the filled RGB image in [0, 1], N x 3 x H x W (H and W multiples of 8)."""
-        smooth = harmonic_fill(image.contiguous(), mask.contiguous())  # 3-channel NHWC maps run at half speed
-        stem_input = torch.cat([smooth, edges, mask], dim=1)
-        if is_channels_last(image):
-            stem_input = stem_input.contiguous(memory_format=torch.channels_last)  # the engine's NHWC layout
+    def use_zero_padding(self) -> None:
+        """Pad every convolution with zeros (inside the convolution) instead of reflecting (a copy per map)."""
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                module.padding_mode = "zeros"
+
+    def decode(self, stem_input: torch.Tensor) -> torch.Tensor:
+        """The last decoder level's feature map (full resolution, or 1/2 with ``half_resolution``)."""
         x = self.stem(stem_input)
         skips = [x]
         for down in self.down:
@@ -212,7 +199,38 @@ class FFCStructureGenerator(nn.Module):
         for up, skip in zip(self.up, reversed(skips[:-1])):
             x = nn.functional.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
             x = self.act(up(x) + skip)
-        correction = self.head(x)
+        return x
+
+
+class FFCStructureGenerator(FFCUNet):
+    """Fills the low band of the hole guided by an edge map; see the module docstring."""
+
+    stage = "image"
+    stride = 8
+    # Trained on the photo's known edges plus a (partial) sketch, never on predicted ones: a fill feeds it the
+    # known edges and the user's sketch only (engine.backends), and the edge model serves Predict Edges.
+    sketch_guided = True
+    # The engine keeps it in NHWC: oneDNN's convolutions and the FFC blocks run faster so on CPU (ms, below).
+    prefers_channels_last = True
+    # torch.fft.rfft2 has no ONNX operator in the TorchScript exporter (opset 17): the trainer says so up front.
+    onnx_exportable = False
+
+    def __init__(self, base_channels: int = 32, residual_blocks: int = 4, global_percent: int = 75,
+                 half_resolution: bool = False) -> None:
+        super().__init__(5, base_channels, residual_blocks, global_percent, half_resolution)
+        self.head = _conv(self.head_channels, 3, 3)
+        if half_resolution:
+            self.use_zero_padding()
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, image: torch.Tensor, edges: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Return the filled RGB image in [0, 1], N x 3 x H x W (H and W multiples of 8)."""
+        smooth = harmonic_fill(image.contiguous(), mask.contiguous())  # 3-channel NHWC maps run at half speed
+        stem_input = torch.cat([smooth, edges, mask], dim=1)
+        if is_channels_last(image):
+            stem_input = stem_input.contiguous(memory_format=torch.channels_last)  # the engine's NHWC layout
+        correction = self.head(self.decode(stem_input))
         if self.half_resolution:
             correction = nn.functional.interpolate(correction, size=smooth.shape[-2:], mode="bilinear",
                                                    align_corners=False)

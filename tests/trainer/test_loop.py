@@ -396,3 +396,39 @@ def test_keep_best_ranks_the_structure_model_by_its_low_band() -> None:
     assert best_score(table, StructureStage.best_metric) == 23.0
     assert best_score(table, ImageStage.best_metric) == 21.5
     assert best_score({"all": {"hole_psnr": 21.5}}, "lowband_psnr") is None
+
+
+def test_the_ffc_edge_model_trains_exports_and_powers_predict_edges(
+        photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    arch = ("model.edge.architecture=lama-ffc-edge", "model.edge.arguments.base_channels=8",
+            "model.edge.arguments.residual_blocks=1")
+    summary = train(tiny_config(photos, tmp_path / "run", "optim.steps=3", "losses.edge_adversarial=0",
+                                "losses.feature_matching=0", "losses.edge_bce=1", "losses.edge_dice=1", *arch))
+    assert summary.status == "completed" and "edge_recall" in summary.validation["all"]
+    exported = export_run(tmp_path / "run", tmp_path / "models", name="f")
+    module, card = load_model(exported.models[0])
+    assert (card.architecture, card.stage, card.arguments) == ("lama-ffc-edge", "edge",
+                                                              {"base_channels": 8, "residual_blocks": 1})
+    from engine.networks import build_network
+
+    trainer_net = build_network("lama-ffc-edge", card.arguments).eval()
+    trainer_net.load_state_dict(load_checkpoint(summary.checkpoint)["model"]["parts"]["edge"]["ema"])
+    gray, mask = torch.rand(1, 1, 40, 48), torch.zeros(1, 1, 40, 48)
+    mask[..., 8:24, 10:30] = 1
+    edges = (torch.rand(1, 1, 40, 48) > 0.8).float()
+    with torch.no_grad():
+        assert torch.equal(module(gray, edges, mask), trainer_net(gray, edges, mask))
+
+    from engine.model_files import ModelCard, save_model
+    from engine.networks import FFCStructureGenerator
+    from engine.pipeline import Engine
+
+    args = {"base_channels": 8, "residual_blocks": 1}
+    save_model(FFCStructureGenerator(**args).eval(),
+               ModelCard("f-image", "lama-ffc", args, "image", 32, companion="f-edge"), tmp_path / "models")
+    monkeypatch.setenv("INPAINT_STUDIO_BUNDLED_MODELS", str(tmp_path / "models"))
+    request = _fill_request()
+    request.model = "f-image"
+    result = Engine(device="cpu", cpu_threads=1).predict_edges(request)
+    assert result.edges is not None and result.edges.shape == request.mask.shape
+    assert np.array_equal(result.image, request.image)  # Predict Edges changes no pixel of the photo
