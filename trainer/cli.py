@@ -46,7 +46,8 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="data-loading processes (-1 = automatic)")
     p.add_argument("--seed", type=int, help="random seed")
     p.add_argument("--name", help="base name of exported models (default: the run folder's name)")
-    p.add_argument("--config", help="TOML config file, or 'small' / 'full' for the built-in ones")
+    builtin = ", ".join(sorted(f.stem for f in (Path(__file__).resolve().parent / "configs").glob("*.toml")))
+    p.add_argument("--config", help=f"TOML config file, or the name of a built-in one ({builtin})")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one setting, e.g. --set optim.lr=2e-4 --set model.edge.arguments.base_channels=32")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")

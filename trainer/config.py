@@ -335,7 +335,7 @@ def read_toml(path: str | Path) -> dict[str, Any]:
 
 
 def resolve_config_path(name: str) -> Path:
-    """A config file path, or the name of a built-in one (``small``, ``full``: ``trainer/configs/NAME.toml``)."""
+    """A config file path, or the name of a built-in one (``trainer/configs/NAME.toml``, e.g. ``structure``)."""
     builtin = Path(__file__).resolve().parent / "configs" / f"{name}.toml"
     if not Path(name).exists() and "/" not in name and builtin.is_file():
         return builtin
