@@ -3,7 +3,9 @@
 The sketch stands in for a person tracing the structure that should continue through the hole: it is the
 Canny edge map of the ground truth inside the hole (what a careful user would draw). A second variant
 erases every edge in the hole ("no structure here"). For each photo the script prints hole PSNR of the three
-fills and writes a grid: masked input | model's edges | fill | user sketch | fill with sketch | erased-edges
+fills, how much of the traced sketch the fill's own Canny edges cover with and without it, the same for a
+diagonal line drawn across the hole (a line of the user's own, filled but not shown in the grid), and writes a
+grid: masked input | model's edges | fill | user sketch | fill with sketch | erased-edges
 fill | ground truth.
 
     python tools/sketch_demo.py --images ../shared/data/val --out docs/images/sketch.png
@@ -27,6 +29,7 @@ from engine.pipeline import Engine
 from trainer.photos import find_photos
 
 THUMB = 200
+TOLERANCES = (0, 1, 2)  # px between a drawn line's pixel and an edge of the fill
 COLUMNS = ("masked input", "model's edges", "fill", "user sketch", "fill + sketch", "edges erased", "truth")
 
 
@@ -78,10 +81,25 @@ def demo_row(engine: Engine, truth: np.ndarray, model: str) -> tuple[list[np.nda
              truth]
     scores = {name: psnr(result.image, truth, mask) for name, result in
               (("own edges", own), ("sketch", guided), ("edges erased", erased))}
-    line = sketch & ~np.asarray(cv2.dilate(np.uint8(~mask), np.ones((7, 7), np.uint8)), bool)  # 3 px off the border
-    for name, result in (("line without sketch", own), ("line with sketch", guided)):
-        scores[name] = line_coverage(canny_edges(to_gray(result.image)), line)
+    inner = ~np.asarray(cv2.dilate(np.uint8(~mask), np.ones((7, 7), np.uint8)), bool)  # 3 px off the border
+    diagonal = diagonal_line(mask)
+    drawn = engine.fill(FillRequest(noisy, mask, sketch_drawn=diagonal, model=model))
+    for line_name, line, with_line in (("traced", sketch & inner, guided), ("diagonal", diagonal & inner, drawn)):
+        for name, result in (("without", own), ("with", with_line)):
+            fill_edges = canny_edges(to_gray(result.image))
+            for tolerance in TOLERANCES:
+                scores[f"{line_name} {name} {tolerance}"] = line_coverage(fill_edges, line, tolerance)
     return [_thumb(t) for t in tiles], scores
+
+
+def diagonal_line(mask: np.ndarray) -> np.ndarray:
+    """A 1 px straight line drawn across the hole's box from 30 % down its left side to 70 % down its right:
+    a line of the user's own, which the photo need not hold."""
+    ys, xs = np.nonzero(mask)
+    y0, y1, x0, x1 = int(ys.min()), int(ys.max()), int(xs.min()), int(xs.max())
+    line = np.zeros(mask.shape, np.uint8)
+    cv2.line(line, (x0, round(y0 + 0.3 * (y1 - y0))), (x1, round(y0 + 0.7 * (y1 - y0))), 1, 1)
+    return line.astype(bool) & mask
 
 
 def header_row() -> np.ndarray:
@@ -100,14 +118,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="grid PNG to write")
     args = parser.parse_args(argv)
     engine = Engine()
-    rows, header = [], ("photo | own edges | sketch | edges erased (hole PSNR dB) | drawn line continued "
-                        "without / with the sketch (share of its pixels within 2 px of a Canny edge of the fill)")
+    rows, header = [], ("photo | own edges | sketch | edges erased (hole PSNR dB) | the traced sketch, then a "
+                        "diagonal line of the user's own, continued without / with it: share of its pixels within "
+                        f"{' / '.join(map(str, TOLERANCES))} px of a Canny edge of the fill")
     print(f"model: {engine.resolve_model(args.model)}\n{header}")
     for path in find_photos(args.images, args.limit):
         tiles, scores = demo_row(engine, load_image(path).rgb, args.model)
         rows.append(np.concatenate(tiles, axis=1))
         print(f"{path.name} | " + " | ".join(f"{scores[k]:.2f}" for k in ("own edges", "sketch", "edges erased"))
-              + f" | {scores['line without sketch']:.2f} / {scores['line with sketch']:.2f}")
+              + "".join(f" | {line}: " + "  ".join(f"{scores[f'{line} without {t}']:.2f}/"
+                                                   f"{scores[f'{line} with {t}']:.2f}" for t in TOLERANCES)
+                        for line in ("traced", "diagonal")))
     if not rows:
         print(f"no photos found in {args.images}", file=sys.stderr)
         return 1
