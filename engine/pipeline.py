@@ -245,8 +245,7 @@ class Engine:
                  min(crop_mask.shape[1], hx1 - x0 + BOX_MARGIN), min(crop_mask.shape[0], hy1 - y0 + BOX_MARGIN))
         texture_hole = np.zeros_like(crop_mask)
         texture_hole[inner[1]:inner[3], inner[0]:inner[2]] = crop_mask[inner[1]:inner[3], inner[0]:inner[2]]
-        copying = bool(backend.structure_source and texture > 0
-                       and not (drawn is not None and (drawn[rows, cols] & texture_hole).any()))
+        copying = bool(backend.structure_source and texture > 0)
         if copying:  # the unguided copy needs no structure: a child process runs it while the network fills
             self._copier = self._copier or NativeCopier()
             self._copier.submit(crop_image, texture_hole, crop_mask)

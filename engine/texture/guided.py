@@ -76,7 +76,7 @@ def _pyramid(base: _Level, r: int) -> list[_Level]:
     extent = max(int(ys.max() - ys.min() + 1), int(xs.max() - xs.min() + 1))
     while extent > COARSEST_HOLE and min(levels[-1].hole.shape) // 2 >= max(MIN_SIDE, 2 * r + 1):
         top = levels[-1]
-        known = (~(top.hole | top.blocked)).astype(np.float32)
+        known = (~(top.hole | top.unknown)).astype(np.float32)  # blocked pixels hold real colours: context
         kh = _half(known)
         colour = _half(top.colour * known[..., None]) / np.maximum(kh, 1e-4)[..., None]
         hole = _half(top.hole.astype(np.float32)) > 0

@@ -8,9 +8,12 @@ copies real texture from the photo at full resolution and puts the structure's l
   IOPaint ships), unguided. It needs nothing of the structure, so the engine runs it beside the structure model
   (``copy_ahead``, in a child process: engine.texture.copier, so a cancel stops it at once); where its native
   library does not load, the guided search below without a guide.
-- With a line the user drew through the hole: this project's own guided search (engine.texture.guided), whose
-  patch distance adds the drawn line in the hole against the photo's own edges elsewhere over the whole patch,
-  so patches that hold an edge are copied along the line.
+- With a line the user drew through the hole: the same unguided copy, then, in a band of ``LINE_BAND`` px either
+  side of the line only, this project's own guided search (engine.texture.guided), whose patch distance adds
+  the drawn line in the hole against the photo's own edges elsewhere over the whole patch, so patches that hold
+  an edge are copied along the line. The rest of the hole keeps the unguided copy and is the band's context
+  (its colours count in the band's patches; it is never a source). Run over the whole hole, that search let
+  smooth sky patches spread over the carrier's sea (docs/quality.md, session 16).
 - Source patches come only from known pixels outside a ring of ``RING`` px around the user's *whole* mask (no
   copying of the removed object's halo, nor of another hole). The native search also leaves those pixels out
   when it compares a hole patch with its surroundings, so every pixel of ring loosens the seam (0.3 dB PSNR per
@@ -42,6 +45,7 @@ from engine.texture.native import (
     PATCH_RADIUS,
     SEED,
     blocked_and_sources,
+    dilate,
     load_patchmatch,
     native_copy,
 )
@@ -50,6 +54,7 @@ from engine.texture.native import (
 # (at weight 2 the harmonic fill's ghost came with it: a sail-shaped patch of water over the sailboat's sky).
 LINE_WEIGHTS = GuideWeights(guide=0.0, edge=4.0)
 UNGUIDED = GuideWeights(guide=0.0)  # the own search in place of a native library that does not load
+LINE_BAND = 8  # px either side of a drawn line that the own search fills along it; the rest is the unguided copy
 DEFAULT_STRENGTH = 1.0
 LOW_BAND_SIGMA = 3.0  # px at the structure's scale: the band the structure decides, the rest is the copy's
 LOW_BAND_CLIP = 0.12  # the most the structure moves the copy (30 of 255 levels); 0.16 left grey smudges
@@ -121,8 +126,8 @@ def synthesize(inp: TextureInput, strength: float = DEFAULT_STRENGTH, step: Step
                copied: np.ndarray | None = None, native: bool = True) -> TextureResult:
     """Guided synthesis of ``inp.hole``; see the module docstring. Deterministic (a fixed seed).
 
-    ``copied``: the result of ``copy_ahead`` on the same crop, used instead of running the native copy again
-    (ignored when a line is drawn through the hole). ``native=False``: the own search even where the native
+    ``copied``: the result of ``copy_ahead`` on the same crop, used instead of running the native copy again.
+    ``native=False``: the own search even where the native
     library loads (the native copy failed on this crop). ``step(fraction, label)`` is called between the scales of
     the guided search, before and after the native one; it may raise to cancel."""
     strength = check_strength(strength)
@@ -139,9 +144,9 @@ def synthesize(inp: TextureInput, strength: float = DEFAULT_STRENGTH, step: Step
     image = np.ascontiguousarray(inp.image[..., :3], dtype=np.uint8)
     module = load_patchmatch()[0] if native else None
     drawn = draws_through(inp)
-    if drawn or module is None:  # the own search also stands in where the native library fails
-        edge_map = np.where(hole, inp.edges, inp.source_edges).astype(np.float32) if drawn else None
-        unknown = inp.excluded.astype(bool) & ~hole  # other holes of the user's mask: their colours mean nothing
+    edge_map = np.where(hole, inp.edges, inp.source_edges).astype(np.float32) if drawn else None
+    unknown = inp.excluded.astype(bool) & ~hole  # other holes of the user's mask: their colours mean nothing
+    if module is None:  # the own search stands in for the whole hole where the native library fails
         copied = guided_copy(image, hole, blocked, structure, edge_map, LINE_WEIGHTS if drawn else UNGUIDED,
                              PATCH_RADIUS, SEED, step, unknown)
         if copied is None:
@@ -152,8 +157,22 @@ def synthesize(inp: TextureInput, strength: float = DEFAULT_STRENGTH, step: Step
             step(0.0, "texture")
         if copied is None:
             copied = native_copy(module, image, hole, blocked)
+        if drawn:
+            copied = _along_the_line(image, hole, blocked, unknown, structure, edge_map, copied, inp.edges, step)
         if step is not None:
             step(1.0, "texture")
     full = compose(structure, copied, image, hole, inp.structure_scale)
     out = structure + np.float32(strength) * (full - structure)
     return TextureResult(np.where(hole[..., None], np.clip(out, 0.0, 1.0), structure).astype(np.float32))
+
+
+def _along_the_line(image: np.ndarray, hole: np.ndarray, blocked: np.ndarray, unknown: np.ndarray,
+                    structure: np.ndarray, edge_map: np.ndarray, copied: np.ndarray, line: np.ndarray,
+                    step: StepFn | None) -> np.ndarray:
+    """``copied`` with the band of ``LINE_BAND`` px around the drawn ``line`` re-filled by the own search that
+    follows it, in the context of ``copied`` (the rest of the hole is never a source)."""
+    band = hole & dilate(hole & (line > 0), LINE_BAND)
+    context = np.where(hole[..., None], np.clip(copied * 255 + 0.5, 0, 255), image).astype(np.uint8)
+    along = guided_copy(context, band, blocked | (hole & ~band), structure, edge_map, LINE_WEIGHTS, PATCH_RADIUS,
+                        SEED, step, unknown)
+    return copied if along is None else np.where(band[..., None], along, copied).astype(np.float32)

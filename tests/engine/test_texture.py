@@ -225,6 +225,33 @@ def test_the_composite_keeps_the_copys_detail_on_the_structures_low_band_with_th
     assert float(np.abs(compose(np.zeros_like(smooth), smooth, image, hole) - smooth)[inner].max()) < 0.01
 
 
+def test_a_drawn_line_changes_the_fill_near_the_line_only() -> None:
+    """The unguided copy fills the hole; only a band around the line is re-filled along it (the whole-hole
+    search let smooth patches spread far from the line)."""
+    from engine.texture import load_patchmatch
+    from engine.texture.synthesis import LINE_BAND, LOW_BAND_SIGMA
+
+    if load_patchmatch()[0] is None:
+        pytest.skip("the pypatchmatch native library does not load here")
+    image = _lines_left_plain_right()
+    hole = np.zeros(image.shape[:2], bool)
+    hole[16:80, 64:156] = True
+    sketch = np.zeros(hole.shape, np.float32)
+    sketch[:, 103:105] = 1.0
+    source_edges = np.zeros(hole.shape, np.float32)
+    source_edges[:, 4:60:8] = 1.0
+    structure = np.full(image.shape, 0.5, np.float32)
+    with_line = synthesize(TextureInput(image, hole, hole, structure, sketch, source_edges), 1.0).image
+    without = synthesize(TextureInput(image, hole, hole, structure, np.zeros_like(sketch), source_edges), 1.0).image
+    reach = LINE_BAND + int(8 * LOW_BAND_SIGMA) + 2  # the band plus the reach of the composite's blurs (4 sigma)
+    far = hole.copy()
+    far[:, 103 - reach:105 + reach] = False
+    assert far.sum() > 500
+    assert np.array_equal(with_line[far], without[far])
+    near = _luma(with_line * 255)[24:72, 102:106].min(axis=1)
+    assert (near < 80).mean() > 0.8  # and the line is there
+
+
 def test_a_copy_made_ahead_beside_the_structure_gives_the_same_bytes() -> None:
     from engine.texture import copy_ahead, load_patchmatch
 
