@@ -18,6 +18,12 @@ def test_sketch_demo_writes_grid(tmp_path, tiny_models_dir, capsys):
     grid = load_image(out).rgb
     assert grid.shape == (24 + 2 * THUMB, THUMB * len(COLUMNS), 3)
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("p0.png", "p1.png"))]
-    assert len(lines) == 2 and all(len(line.split("|")) == 5 for line in lines)
-    coverage = [line.split("|")[4].split("/") for line in lines]  # without / with the sketch, in [0, 1]
-    assert all(0.0 <= float(x) <= 1.0 for pair in coverage for x in pair)
+    assert len(lines) == 2 and all(len(line.split("|")) == 6 for line in lines)
+    for line in lines:
+        for field, name in zip(line.split("|")[4:], ("traced", "diagonal"), strict=True):
+            label, pairs = field.split(":")
+            assert label.strip() == name
+            coverage = [pair.split("/") for pair in pairs.split()]  # without / with, at 0, 1 and 2 px
+            assert len(coverage) == 3 and all(0.0 <= float(x) <= 1.0 for pair in coverage for x in pair)
+            without = [float(pair[0]) for pair in coverage]
+            assert without == sorted(without)  # a wider tolerance never covers less
