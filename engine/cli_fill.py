@@ -7,7 +7,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from engine.cli_common import (
     say,
 )
 from engine.errors import EngineError, MaskError
+
+if TYPE_CHECKING:
+    from engine.api import FillResult
 
 
 def _load_sketch(path: Path | None, shape: tuple[int, int]) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -271,6 +274,17 @@ def edge_visual(rgb: np.ndarray, mask: np.ndarray, edges: np.ndarray, drawn: np.
     return out
 
 
+def shown_edges(rgb: np.ndarray, mask: np.ndarray, result: FillResult) -> np.ndarray:
+    """The whole photo's edge map after Predict Edges: the known edges, with each processed region's map
+    (known, completed and sketched edges) put over them."""
+    from engine.edges import known_edges
+
+    edges = known_edges(rgb, mask)
+    for x0, y0, x1, y1 in result.regions or [(0, 0, rgb.shape[1], rgb.shape[0])]:
+        edges[y0:y1, x0:x1] = result.edges[y0:y1, x0:x1] > 0
+    return edges
+
+
 def cmd_edges(args: argparse.Namespace) -> int:
     out = Path(args.output)
     check_output(out, [args.image, args.mask, args.edges], args.overwrite)
@@ -293,9 +307,7 @@ def cmd_edges(args: argparse.Namespace) -> int:
             raise CliError(f"the model {args.model!r} uses no edges; pick an edge-guided model (see `inpaint models`)")
         if not any(m.name == result.backend and m.uses_edges for m in engine.models()):
             say(f"{result.backend} does not complete edges: the map holds the known edges (and your sketch) only")
-        edges = known_edges(rgb, mask)
-        for x0, y0, x1, y1 in result.regions or [(0, 0, rgb.shape[1], rgb.shape[0])]:
-            edges[y0:y1, x0:x1] = result.edges[y0:y1, x0:x1] > 0
+        edges = shown_edges(rgb, mask, result)
     if args.visual:
         picture = edge_visual(rgb, mask, edges, drawn)
     else:

@@ -15,13 +15,10 @@ import argparse
 import json
 from pathlib import Path
 
-import cv2
-import numpy as np
-from removal_grid import CASES, _cell, _masked, _row
+from removal_grid import CASES, _cell, _masked, _row, write_grid
 
 from engine.api import FillOptions, FillRequest
-from engine.cli_fill import edge_visual
-from engine.edges import known_edges
+from engine.cli_fill import edge_visual, shown_edges
 from engine.imageio import load_image, load_mask
 from engine.pipeline import Engine
 
@@ -46,18 +43,12 @@ def main(argv: list[str] | None = None) -> int:
         for model in models:
             result = engine.predict_edges(FillRequest(image=rgb, mask=mask, model=model,
                                                       options=FillOptions(device="cpu")))
-            edges = known_edges(rgb, mask)
-            for x0, y0, x1, y1 in result.regions or [(0, 0, rgb.shape[1], rgb.shape[0])]:
-                edges[y0:y1, x0:x1] = result.edges[y0:y1, x0:x1] > 0
+            edges = shown_edges(rgb, mask, result)
             inside = int((edges & mask).sum())
             print(f"{stem:10s} {model:28s} {inside:6d} edge px in the hole", flush=True)
             cells.append(_cell(edge_visual(rgb, mask, edges, None), model))
         rows.append(_row(cells))
-    width = max(r.shape[1] for r in rows)
-    grid = np.vstack([np.pad(r, ((0, 2), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows])
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(args.out), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
-    print(f"wrote {args.out} ({len(rows)} rows)")
+    write_grid(rows, args.out)
     return 0
 
 

@@ -51,6 +51,15 @@ def _row(cells: list[np.ndarray]) -> np.ndarray:
     return np.hstack(padded)
 
 
+def write_grid(rows: list[np.ndarray], out: Path) -> None:
+    """Stack the rows (padded white to the widest) and write them as one PNG."""
+    width = max(r.shape[1] for r in rows)
+    grid = np.vstack([np.pad(r, ((0, 2), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(out), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    print(f"wrote {out} ({len(rows)} rows)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=Path, required=True, help="the val photo folder the cases name")
@@ -84,11 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                 cv2.imwrite(str(args.full / f"{stem}-{method}.png"), cv2.cvtColor(out, cv2.COLOR_RGB2BGR))
         cells.append(_cell(rgb, "original"))
         rows.append(_row(cells))
-    width = max(r.shape[1] for r in rows)
-    grid = np.vstack([np.pad(r, ((0, 2), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows])
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(args.out), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
-    print(f"wrote {args.out} ({len(rows)} rows)")
+    write_grid(rows, args.out)
     return 0
 
 
