@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from engine.networks.prefill import harmonic_fill
+from engine.networks.upconv import can_fold, upsample_conv
 
 
 def is_channels_last(x: torch.Tensor) -> bool:
@@ -197,8 +198,11 @@ class FFCUNet(nn.Module):
             skips.append(x)
         x = self.middle(x)
         for up, skip in zip(self.up, reversed(skips[:-1])):
-            x = nn.functional.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
-            x = self.act(up(x) + skip)
+            if can_fold(up, x):  # inference: the same values, computed at the low resolution (engine.networks.upconv)
+                x = self.act(upsample_conv(x, up) + skip)
+            else:
+                x = nn.functional.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+                x = self.act(up(x) + skip)
         return x
 
 
