@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 import torch
 
+from engine.allocator import keep_freed_memory
 from engine.api import (
     CancelFn,
     FillRequest,
@@ -105,6 +106,7 @@ class Engine:
         self.store = store if store is not None else ModelStore()
         self.device_name = device_name(self.device, self.cpu_threads)
         self._copier: NativeCopier | None = None  # the texture copy, in a child process beside the network
+        keep_freed_memory()  # the next fill's feature maps reuse this one's pages (engine.allocator)
 
     # ----- models -----
     def models(self) -> list[ModelInfo]:
