@@ -30,6 +30,14 @@ FILL = "fill"
 EDGES = "edges"
 
 
+def edges_shown_message(sketch_only: bool) -> str:
+    """What the status bar says after Predict Edges: whether the fill will use the yellow proposals."""
+    if sketch_only:
+        return ("Proposed edges shown in yellow, as a guide only: this model follows the lines you draw. Trace "
+                "the ones you want with the edge pen (P), then Fill.")
+    return "Predicted edges shown in yellow; correct them with the edge pen (P) and edge eraser (Shift+P), then Fill."
+
+
 class FillController(QObject):
     """Runs the editor's fill and edge-prediction jobs on ``engine`` and puts their results in ``document``.
 
@@ -40,7 +48,7 @@ class FillController(QObject):
 
     def __init__(self, document: Document, engine: EngineClient, settings: Settings, prompter: Prompter, *,
                  autosaver: AutoSaver, canvas: Canvas, status: QStatusBar, progress: QProgressBar,
-                 selected_model: Callable[[], str],
+                 selected_model: Callable[[], str], follows_sketch_only: Callable[[], bool] = lambda: False,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.document = document
@@ -52,6 +60,7 @@ class FillController(QObject):
         self.status = status
         self.progress = progress
         self.selected_model = selected_model
+        self.follows_sketch_only = follows_sketch_only
         self._doc_generation = 0  # counts photos opened: a result for an earlier one is stale
         self._job_generation = -1
         self._job_kind = ""
@@ -197,8 +206,7 @@ class FillController(QObject):
             self.prompter.error("Predict edges failed", str(exc))
             return
         self.canvas.set_edges_visible(True)
-        self.status.showMessage("Predicted edges shown in yellow; correct them with the edge pen (P) and "
-                                "edge eraser (Shift+P), then Fill.", 10000)
+        self.status.showMessage(edges_shown_message(self.follows_sketch_only()), 10000)
 
     @Slot(str)
     def on_failed(self, message: str) -> None:

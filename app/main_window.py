@@ -115,6 +115,7 @@ class MainWindow(QMainWindow):
         self.fills = FillController(doc, engine, self.settings, self.prompter, autosaver=self.autosaver,
                                     canvas=canvas, status=self.statusBar(), progress=self.progress,
                                     selected_model=self.selector.selected,
+                                    follows_sketch_only=self.selector.follows_sketch_only,
                                     parent=self)
         self.fills.changed.connect(self._update_actions)
         self.selector.changed.connect(self._show_texture)
@@ -169,7 +170,9 @@ class MainWindow(QMainWindow):
         uses_edges = self.selector.uses_edges()
         self.actions["predict_edges"].setEnabled(has_image and not busy and uses_edges)
         self.actions["predict_edges"].setToolTip(
-            "Show the edges the model proposes inside the hole; correct them with the edge pen before filling"
+            ("Show the edges the edge model proposes inside the hole, as a guide: the fill follows the lines you "
+             "draw with the edge pen" if self.selector.follows_sketch_only() else
+             "Show the edges the model proposes inside the hole; correct them with the edge pen before filling")
             if uses_edges else "The chosen model fills without edges: choose an edge-guided model in the model "
                                "box to predict edges and to use your edge sketch")
         self.actions["cancel"].setEnabled(busy)

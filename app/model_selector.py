@@ -147,6 +147,13 @@ class ModelSelector(QObject):
             return self.automatic is not None and self.automatic.uses_edges
         return any(m.name == name and m.uses_edges for m in self.models)
 
+    def follows_sketch_only(self) -> bool:
+        """Whether the selected fill ignores Predict Edges' proposals and follows the drawn lines only."""
+        name = self.selected()
+        if name == DEFAULT_MODEL:
+            return self.automatic is not None and self.automatic.sketch_guided
+        return any(m.name == name and m.sketch_guided for m in self.models)
+
     def takes_texture(self) -> bool:
         """Whether the texture strength applies to the selected fill (Automatic always is a structure source)."""
         name = self.selected()

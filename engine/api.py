@@ -82,3 +82,6 @@ class ModelInfo:
     uses_edges: bool = False
     structure_source: bool = False  # FillOptions.texture applies: copied texture refines its fill
     resolves_to: str | None = None  # "default" (Automatic) only: the backend a fill with it uses now
+    # The fill follows the user's sketch and the photo's known edges only; Predict Edges' proposals are shown,
+    # not used (the image model was trained without predicted edges).
+    sketch_guided: bool = False

@@ -304,7 +304,7 @@ def list_backends(store: ModelStore) -> list[ModelInfo]:
 
     A model file named like a built-in fill can never be chosen (the built-in one answers to the name): it
     is listed as unavailable, saying so."""
-    files = [replace(info, kind="unavailable", uses_edges=False,
+    files = [replace(info, kind="unavailable", uses_edges=False, sketch_guided=False,
                                  description=f"{info.path}: '{info.name}' is the name of a built-in fill; "
                                              "rename the model's files to use it")
              if info.name.lower() in CLASSICAL
@@ -321,8 +321,10 @@ def automatic_info(store: ModelStore, default_model: str | None = None) -> Model
     """What "Automatic" (``default``) is: its description and, in ``resolves_to``, the backend it uses now
     (with that backend's ``uses_edges``); always a structure source (texture applies)."""
     target = resolve_model_name(store, DEFAULT_MODEL, default_model)
-    uses_edges = any(info.name == target and info.uses_edges for info in list_backends(store))
-    return ModelInfo(DEFAULT_MODEL, "automatic", "built-in", AUTOMATIC_DESCRIPTION, None, uses_edges, True, target)
+    chosen = next((info for info in list_backends(store) if info.name == target), None)
+    uses_edges = chosen is not None and chosen.uses_edges
+    return ModelInfo(DEFAULT_MODEL, "automatic", "built-in", AUTOMATIC_DESCRIPTION, None, uses_edges, True, target,
+                     sketch_guided=chosen is not None and chosen.sketch_guided)
 
 
 def resolve_model_name(store: ModelStore, name: str | None, default_model: str | None = None) -> str:

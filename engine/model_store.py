@@ -39,6 +39,13 @@ def model_file_stems(folder: str | os.PathLike[str]) -> set[str]:
     return {p.stem.lower() for p in folder.iterdir() if p.suffix in (".json", ".safetensors")}
 
 
+def _sketch_guided(architecture: str) -> bool:
+    """Whether fills of this image architecture follow the sketch only (see ``ModelInfo.sketch_guided``)."""
+    from engine.networks import ARCHITECTURES
+
+    return bool(getattr(ARCHITECTURES.get(architecture), "sketch_guided", False))
+
+
 class ModelStore:
     """Scans the bundled and user model folders and keeps an LRU cache of loaded networks.
 
@@ -138,7 +145,8 @@ class ModelStore:
                 continue
             kind = "neural" if card.stage == "image" else "completion"
             description = card.description or f"{card.architecture} at {card.resolution} px"
-            infos.append(ModelInfo(entry.name, kind, entry.source, description, str(entry.path), kind == "neural"))
+            infos.append(ModelInfo(entry.name, kind, entry.source, description, str(entry.path), kind == "neural",
+                                   sketch_guided=kind == "neural" and _sketch_guided(card.architecture)))
         return infos
 
     def load(self, name: str, device: torch.device | str = "cpu") -> tuple[nn.Module, ModelCard]:

@@ -55,6 +55,21 @@ def write_tiny_pair(folder: Path, seed: int = 0) -> Path:
     return folder
 
 
+def write_tiny_structure_pair(folder: Path, seed: int = 0) -> Path:
+    """A tiny random ``lama-ffc`` structure model (sketch-guided) with a tiny edge companion (resolution 64)."""
+    from engine.networks.ffc import FFCStructureGenerator
+
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    args = {"base_channels": 8, "residual_blocks": 2}
+    common = {"resolution": 64, "data": "random init (tests)"}
+    save_model(EdgeGenerator(**args).eval(), ModelCard("structure-edge", "edgeconnect-edge", args, "edge",
+                                                       **common), folder)
+    save_model(FFCStructureGenerator(**args).eval(), ModelCard("structure-image", "lama-ffc", args, "image",
+                                                               companion="structure-edge", **common), folder)
+    return folder
+
+
 def write_broken_model(folder: Path, name: str = "broken-image") -> Path:
     """An image model whose weights file is truncated (its companion is the good tiny edge model)."""
     args = {"base_channels": 8, "residual_blocks": 2}

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QApplication
 
 from app import session as session_module
 from tests.app.fakes import FakeEngine
-from tests.app.helpers import paint_box, write_broken_model
+from tests.app.helpers import paint_box, write_broken_model, write_tiny_structure_pair
 
 BOX = (30, 20, 60, 44)
 
@@ -94,11 +94,31 @@ def test_neural_pair_fill_and_predict_edges(make_window, qtbot, photo_file, tiny
     assert window.document.predicted_edges is not None
     assert window.canvas.layer_visible("edges")
     assert np.array_equal(window.document.image, before)
+    assert "correct them with the edge pen" in window.statusBar().currentMessage()  # this pair uses them
 
     result = _fill_and_wait(window, qtbot, timeout=30_000)
     assert result.backend == "edgeconnect-image"
     assert np.array_equal(window.document.image[~mask], before[~mask])
     assert not np.array_equal(window.document.image[mask], before[mask])
+
+
+def test_predict_edges_with_a_sketch_guided_model_says_the_proposals_are_a_guide(make_window, qtbot, photo_file,
+                                                                                 tmp_path, monkeypatch):
+    """The structure model fills from the drawn lines only: the status bar must not promise that the yellow
+    proposals steer the fill."""
+    monkeypatch.setenv("INPAINT_STUDIO_BUNDLED_MODELS", str(write_tiny_structure_pair(tmp_path / "bundled")))
+    window = make_window()
+    _open(window, qtbot, photo_file)
+    qtbot.waitUntil(lambda: any(m.name == "structure-image" for m in window.models), timeout=10_000)
+    assert window.select_model("structure-image")
+    assert "as a guide" in window.actions["predict_edges"].toolTip()
+    paint_box(window, BOX)
+    with qtbot.waitSignal(window.engine.edges_ready, timeout=30_000):
+        assert window.predict_edges()
+    qtbot.waitUntil(lambda: not window.engine.is_busy(), timeout=5000)
+    assert window.document.predicted_edges is not None
+    message = window.statusBar().currentMessage()
+    assert "as a guide only" in message and "follows the lines you draw" in message
 
 
 def test_cancel_stops_the_fill_and_leaves_the_photo(make_window, qtbot, photo_file):

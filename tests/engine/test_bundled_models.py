@@ -75,3 +75,17 @@ def test_the_bundled_structure_model_is_the_default_fills_structure_and_fills_on
     assert np.array_equal(result.image[~hole], image[~hole])
     left, right = result.image[35:55, 52:60].mean(), result.image[35:55, 80:88].mean()
     assert right > left + 20  # the fill follows the photo's left-to-right ramp
+
+
+def test_the_model_list_says_which_fills_follow_the_sketch_only(monkeypatch) -> None:
+    """The structure model (trained on known edges plus a sketch) ignores Predict Edges' proposals; the
+    EdgeConnect pair fills from them. "Automatic" says what the model it resolves to does."""
+    from engine.model_store import ModelStore
+    from engine.pipeline import Engine
+
+    monkeypatch.setenv("INPAINT_STUDIO_BUNDLED_MODELS", str(MODELS))
+    infos = {m.name: m for m in Engine(store=ModelStore()).models()}
+    assert infos["lama-structure-image"].sketch_guided and infos["lama-structure-image"].uses_edges
+    assert infos["edgeconnect-preview-image"].uses_edges and not infos["edgeconnect-preview-image"].sketch_guided
+    assert infos["default"].resolves_to == "lama-structure-image" and infos["default"].sketch_guided
+    assert not infos["telea"].sketch_guided
