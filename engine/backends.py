@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from engine.api import DEFAULT_MODEL, FALLBACK_STRUCTURE, PREFERRED_IMAGE_MODEL, ModelInfo
+from engine.edge_lines import connect_lines
 from engine.edges import DEFAULT_SIGMA, EDGE_THRESHOLD, known_edges, to_gray
 from engine.errors import EngineError, ModelFileError
 from engine.model_files import ModelCard
@@ -140,6 +141,10 @@ class EdgeConnectBackend:
             completed = complete_edges(edge_net, _tensor(gray, device, pad), _tensor(known, device, pad),
                                        _tensor(work.mask.astype(np.float32), device, pad))
         edges = _to_numpy(completed, h, w)[..., 0]
+        # Known lines that enter the hole from two sides along one course are joined across it: the edge model
+        # continues them only a short way (engine.edge_lines).
+        joined = connect_lines(known > 0, work.mask, to_gray(work.image))
+        edges = np.where(joined, np.float32(1.0), edges).astype(np.float32)
         return apply_sketch(edges, work.drawn, work.erased)
 
     def fill(self, work: WorkInput, edges: np.ndarray | None, device: torch.device) -> np.ndarray:
