@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine import paths
-from engine.api import ModelInfo
+from engine.api import SKETCH_GUIDED_ARCHITECTURES, ModelInfo
 from engine.errors import ModelFileError
 from engine.model_files import ModelCard, check_weights_file, load_model, read_card, weights_path
 
@@ -37,13 +37,6 @@ def model_file_stems(folder: str | os.PathLike[str]) -> set[str]:
     if not folder.is_dir():
         return set()
     return {p.stem.lower() for p in folder.iterdir() if p.suffix in (".json", ".safetensors")}
-
-
-def _sketch_guided(architecture: str) -> bool:
-    """Whether fills of this image architecture follow the sketch only (see ``ModelInfo.sketch_guided``)."""
-    from engine.networks import ARCHITECTURES
-
-    return bool(getattr(ARCHITECTURES.get(architecture), "sketch_guided", False))
 
 
 class ModelStore:
@@ -146,7 +139,7 @@ class ModelStore:
             kind = "neural" if card.stage == "image" else "completion"
             description = card.description or f"{card.architecture} at {card.resolution} px"
             infos.append(ModelInfo(entry.name, kind, entry.source, description, str(entry.path), kind == "neural",
-                                   sketch_guided=kind == "neural" and _sketch_guided(card.architecture)))
+                                   sketch_guided=kind == "neural" and card.architecture in SKETCH_GUIDED_ARCHITECTURES))
         return infos
 
     def load(self, name: str, device: torch.device | str = "cpu") -> tuple[nn.Module, ModelCard]:

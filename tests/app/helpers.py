@@ -42,32 +42,28 @@ def exif_make(path: Path) -> str | None:
         return im.getexif().get(0x010F)
 
 
-def write_tiny_pair(folder: Path, seed: int = 0) -> Path:
-    """A tiny random ``edgeconnect-edge`` + ``edgeconnect-image`` pair (working resolution 64)."""
+def write_tiny_pair(folder: Path, seed: int = 0, *, prefix: str = "edgeconnect",
+                    image_network: type[torch.nn.Module] = ImageGenerator,
+                    image_architecture: str = "edgeconnect-image") -> Path:
+    """A tiny random ``PREFIX-edge`` + ``PREFIX-image`` pair (working resolution 64); by default the EdgeConnect
+    pair, ``write_tiny_structure_pair`` for the sketch-guided structure model."""
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     args = {"base_channels": 8, "residual_blocks": 2}
     common = {"resolution": 64, "data": "random init (tests)"}
-    save_model(EdgeGenerator(**args).eval(), ModelCard("edgeconnect-edge", "edgeconnect-edge", args, "edge",
+    save_model(EdgeGenerator(**args).eval(), ModelCard(f"{prefix}-edge", "edgeconnect-edge", args, "edge",
                                                        **common), folder)
-    save_model(ImageGenerator(**args).eval(), ModelCard("edgeconnect-image", "edgeconnect-image", args, "image",
-                                                        companion="edgeconnect-edge", **common), folder)
+    save_model(image_network(**args).eval(), ModelCard(f"{prefix}-image", image_architecture, args, "image",
+                                                       companion=f"{prefix}-edge", **common), folder)
     return folder
 
 
 def write_tiny_structure_pair(folder: Path, seed: int = 0) -> Path:
-    """A tiny random ``lama-ffc`` structure model (sketch-guided) with a tiny edge companion (resolution 64)."""
+    """A tiny random ``lama-ffc`` structure model (sketch-guided), ``structure-image``, with an edge companion."""
     from engine.networks.ffc import FFCStructureGenerator
 
-    folder.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(seed)
-    args = {"base_channels": 8, "residual_blocks": 2}
-    common = {"resolution": 64, "data": "random init (tests)"}
-    save_model(EdgeGenerator(**args).eval(), ModelCard("structure-edge", "edgeconnect-edge", args, "edge",
-                                                       **common), folder)
-    save_model(FFCStructureGenerator(**args).eval(), ModelCard("structure-image", "lama-ffc", args, "image",
-                                                               companion="structure-edge", **common), folder)
-    return folder
+    return write_tiny_pair(folder, seed, prefix="structure", image_network=FFCStructureGenerator,
+                           image_architecture="lama-ffc")
 
 
 def write_broken_model(folder: Path, name: str = "broken-image") -> Path:
