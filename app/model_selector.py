@@ -140,19 +140,20 @@ class ModelSelector(QObject):
             self.combo.setCurrentIndex(index)
         return index >= 0
 
-    def uses_edges(self) -> bool:
-        """Whether the model a fill will use guides itself with edges (for "Automatic", as the engine resolves it)."""
+    def _selected_has(self, flag: str) -> bool:
+        """``flag`` of the ModelInfo a fill with the selection uses (for "Automatic", as the engine resolves it)."""
         name = self.selected()
         if name == DEFAULT_MODEL:
-            return self.automatic is not None and self.automatic.uses_edges
-        return any(m.name == name and m.uses_edges for m in self.models)
+            return self.automatic is not None and bool(getattr(self.automatic, flag))
+        return any(m.name == name and getattr(m, flag) for m in self.models)
+
+    def uses_edges(self) -> bool:
+        """Whether the model a fill will use guides itself with edges."""
+        return self._selected_has("uses_edges")
 
     def follows_sketch_only(self) -> bool:
         """Whether the selected fill ignores Predict Edges' proposals and follows the drawn lines only."""
-        name = self.selected()
-        if name == DEFAULT_MODEL:
-            return self.automatic is not None and self.automatic.sketch_guided
-        return any(m.name == name and m.sketch_guided for m in self.models)
+        return self._selected_has("sketch_guided")
 
     def takes_texture(self) -> bool:
         """Whether the texture strength applies to the selected fill (Automatic always is a structure source)."""

@@ -18,9 +18,9 @@ installed, i.e. the pair named ``PREFERRED_IMAGE_MODEL`` (bundled or the user's)
 usable, else the harmonic fill."""
 PREFERRED_IMAGE_MODEL = "lama-structure-image"
 FALLBACK_STRUCTURE = "harmonic"
-# Image architectures whose fill follows the user's sketch and the photo's known edges only (the class attribute
-# ``sketch_guided`` of their network; tests/engine/test_bundled_models.py keeps the two in step). Named here so
-# that listing models needs no torch.
+# Image architectures whose fill follows the user's sketch and the photo's known edges only, not the edge model's
+# completion (they were trained without it). Named here, not on the network class, so that listing models needs
+# no torch.
 SKETCH_GUIDED_ARCHITECTURES = frozenset({"lama-ffc"})
 
 

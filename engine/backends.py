@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 import cv2
 import numpy as np
 
-from engine.api import DEFAULT_MODEL, FALLBACK_STRUCTURE, PREFERRED_IMAGE_MODEL, ModelInfo
+from engine.api import DEFAULT_MODEL, FALLBACK_STRUCTURE, PREFERRED_IMAGE_MODEL, SKETCH_GUIDED_ARCHITECTURES, ModelInfo
 from engine.edge_lines import connect_lines
 from engine.edges import DEFAULT_SIGMA, EDGE_THRESHOLD, known_edges, to_gray
 from engine.errors import EngineError, ModelFileError
@@ -116,10 +116,7 @@ class EdgeConnectBackend:
         # Predict Edges shows an edge above the edge model's own operating point (its card), else 0.5.
         self.edge_threshold = float(edge_card.edge_threshold) if edge_card is not None and \
             edge_card.edge_threshold is not None else EDGE_THRESHOLD
-        from engine.networks import ARCHITECTURES
-
-        architecture = ARCHITECTURES.get(card.architecture) if card is not None else None
-        self.sketch_guided = bool(getattr(architecture, "sketch_guided", False))
+        self.sketch_guided = card is not None and card.architecture in SKETCH_GUIDED_ARCHITECTURES
 
     def _models(self, device: torch.device) -> tuple[torch.nn.Module, torch.nn.Module, ModelCard]:
         image_net, card = self.store.load(self.name, device)

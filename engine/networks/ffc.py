@@ -212,8 +212,8 @@ class FFCStructureGenerator(FFCUNet):
     stage = "image"
     stride = 8
     # Trained on the photo's known edges plus a (partial) sketch, never on predicted ones: a fill feeds it the
-    # known edges and the user's sketch only (engine.backends), and the edge model serves Predict Edges.
-    sketch_guided = True
+    # known edges and the user's sketch only (its name is in engine.api.SKETCH_GUIDED_ARCHITECTURES), and the
+    # edge model serves Predict Edges.
     # The engine keeps it in NHWC: oneDNN's convolutions and the FFC blocks run faster so on CPU (ms, below).
     prefers_channels_last = True
     # torch.fft.rfft2 has no ONNX operator in the TorchScript exporter (opset 17): the trainer says so up front.
