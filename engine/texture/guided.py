@@ -39,6 +39,13 @@ class GuideWeights:
 GUIDE_SIGMA = 2.0  # px at every level: the low pass the guide compares
 EDGE_SIGMA = 1.0  # px: lets an edge match a neighbouring one
 COARSEST_HOLE = 2  # px: the pyramid stops once the hole's longer side is at most this
+# A coarse pixel is a hole only where (nearly) all the pixels under it are: thin strokes fade out of the coarse
+# levels, which keep their sources and their colours (as in the wheel's pyramid). Counting a coarse pixel as a
+# hole wherever any pixel under it was one grew the 10-20 % strokes into a hole over most of the crop at the
+# coarse levels, whose few sources then set wrong colours (own search on 16 x 5: 26.37 -> 27.79 dB there).
+# The band along a drawn line keeps the old rule (share 0): there the coarse levels establish the line, and
+# without them a line drawn where the photo has no edge was covered half as well (docs/quality.md, session 18).
+COARSE_HOLE_SHARE = 0.999
 MIN_SIDE = 8  # px: nor does a level get smaller than this
 MIN_LEVEL_SOURCES = 64  # nor does a level keep fewer source patches than this
 EM_FINE, EM_PER_LEVEL = 1, 2  # EM iterations: EM_FINE at full resolution, 1 + EM_PER_LEVEL x level above it
@@ -69,8 +76,9 @@ class _Level:
     unknown: np.ndarray  # h x w bool: pixels outside the hole whose colours carry no weight
 
 
-def _pyramid(base: _Level, r: int) -> list[_Level]:
-    """Levels from the finest (index 0) to the coarsest."""
+def _pyramid(base: _Level, r: int, hole_share: float) -> list[_Level]:
+    """Levels from the finest (index 0) to the coarsest; a coarse pixel is a hole where more than ``hole_share``
+    of the pixels under it are."""
     levels = [base]
     ys, xs = np.nonzero(base.hole)
     extent = max(int(ys.max() - ys.min() + 1), int(xs.max() - xs.min() + 1))
@@ -79,12 +87,12 @@ def _pyramid(base: _Level, r: int) -> list[_Level]:
         known = (~(top.hole | top.unknown)).astype(np.float32)  # blocked pixels hold real colours: context
         kh = _half(known)
         colour = _half(top.colour * known[..., None]) / np.maximum(kh, 1e-4)[..., None]
-        hole = _half(top.hole.astype(np.float32)) > 0
+        hole = _half(top.hole.astype(np.float32)) > hole_share
         blocked = (_half(top.blocked.astype(np.float32)) > 0) & ~hole
         edges = None if top.edges is None else _half(top.edges)
         unknown = (_half(top.unknown.astype(np.float32)) > 0) & ~hole
         level = _Level(colour.astype(np.float32), _half(top.structure), hole, blocked, edges, unknown)
-        if int(_sources(level, r).sum()) < MIN_LEVEL_SOURCES:
+        if not hole.any() or int(_sources(level, r).sum()) < MIN_LEVEL_SOURCES:  # nothing left to fill, or to copy
             break
         levels.append(level)
         extent = (extent + 1) // 2
@@ -112,36 +120,40 @@ def _sources(level: _Level, r: int) -> np.ndarray:
     return cv2.erode(free, np.ones((side, side), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
 
 
-def _upsample_nnf(coarse: np.ndarray, coarse_cost: np.ndarray, shape: tuple[int, int], source_ok: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The coarse matches scaled to ``shape``: (nnf, cost, ok) where ``ok`` marks entries that landed on a source
-    and ``cost`` is the coarse match's."""
+def _upsample_nnf(coarse: np.ndarray, coarse_cost: np.ndarray, coarse_targets: np.ndarray, shape: tuple[int, int],
+                  source_ok: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The coarse matches scaled to ``shape``: (nnf, cost, ok) where ``ok`` marks entries that had a coarse match
+    (a stroke that faded out of the coarse level has none) and landed on a source; ``cost`` is the coarse match's."""
     h, w = shape
     yy, xx = np.mgrid[0:h, 0:w]
     cy, cx = np.minimum(yy // 2, coarse.shape[0] - 1), np.minimum(xx // 2, coarse.shape[1] - 1)
     ny = np.clip(2 * coarse[cy, cx, 0] + yy % 2, 0, h - 1)
     nx = np.clip(2 * coarse[cy, cx, 1] + xx % 2, 0, w - 1)
-    return np.stack([ny, nx], axis=-1).astype(np.int32), coarse_cost[cy, cx], source_ok[ny, nx]
+    matched = coarse_targets[cy, cx] & source_ok[ny, nx]
+    return np.stack([ny, nx], axis=-1).astype(np.int32), coarse_cost[cy, cx], matched
 
 
 def guided_copy(image: np.ndarray, hole: np.ndarray, blocked: np.ndarray, structure: np.ndarray,
                 edges: np.ndarray | None = None, weights: GuideWeights = GuideWeights(), patch_radius: int = 3,
-                seed: int = 0, step: StepFn | None = None, unknown: np.ndarray | None = None) -> np.ndarray | None:
+                seed: int = 0, step: StepFn | None = None, unknown: np.ndarray | None = None,
+                coarse_hole_share: float = COARSE_HOLE_SHARE) -> np.ndarray | None:
     """The hole of ``image`` (h x w x 3 uint8) completed from its known pixels, as h x w x 3 float32 in [0, 1]
     (equal to the photo outside the hole), or None when too few sources remain at some level.
 
     ``structure`` (h x w x 3 float32 in [0, 1]) is the structure fill in the hole; ``edges`` (h x w float32, or
     None) the edge map the copy should follow where ``weights.edge`` is above zero; ``unknown`` (h x w bool, or
-    None) known-looking pixels whose colours carry no weight in a patch (another hole of the user's mask)."""
+    None) known-looking pixels whose colours carry no weight in a patch (another hole of the user's mask);
+    ``coarse_hole_share``: see ``COARSE_HOLE_SHARE``."""
     r = patch_radius
     hole = hole.astype(bool)
     colour = image[..., :3].astype(np.float32) * np.float32(1 / 255)
     base = _Level(colour, structure.astype(np.float32), hole, blocked.astype(bool) & ~hole,
                   None if edges is None else edges.astype(np.float32),
                   np.zeros_like(hole) if unknown is None else unknown.astype(bool) & ~hole)
-    levels = _pyramid(base, r)
+    levels = _pyramid(base, r, coarse_hole_share)
     nnf: np.ndarray | None = None
     cost = up_cost = np.zeros((1, 1), np.float32)
+    coarse_targets = np.zeros((1, 1), bool)
     sigma2 = 1.0
     estimate = levels[-1].structure.copy()
     count = len(levels)
@@ -161,7 +173,7 @@ def guided_copy(image: np.ndarray, hole: np.ndarray, blocked: np.ndarray, struct
             nnf = np.zeros((h, w, 2), np.int32)
             kernel.random_init(targets_y, targets_x, nnf, sources_y, sources_x, seed)
         else:
-            nnf, up_cost, ok = _upsample_nnf(nnf, cost, (h, w), source_ok)
+            nnf, up_cost, ok = _upsample_nnf(nnf, cost, coarse_targets, (h, w), source_ok)
             redo = targets & ~ok
             ry, rx = (a.astype(np.int32) for a in np.nonzero(redo))
             kernel.random_init(ry, rx, nnf, sources_y, sources_x, seed + index)
@@ -170,6 +182,7 @@ def guided_copy(image: np.ndarray, hole: np.ndarray, blocked: np.ndarray, struct
             # Start this level from the coarse matches' full-resolution colours, not from the coarse blur
             # (Wexler et al.: the last vote of a level is cast at the next one).
             kernel.vote(level.colour, level.hole, targets_y, targets_x, nnf, up_cost, r, sigma2, estimate)
+        coarse_targets = targets
         cost = np.full((h, w), np.float32(3.0e38), np.float32)
         em = EM_FINE if index == 0 else 1 + EM_PER_LEVEL * index
         pm_iterations = min(PM_MAX, 1 + index)

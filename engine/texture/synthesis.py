@@ -174,5 +174,5 @@ def _along_the_line(image: np.ndarray, hole: np.ndarray, blocked: np.ndarray, un
     band = hole & dilate(hole & (line > 0), LINE_BAND)
     context = np.where(hole[..., None], np.clip(copied * 255 + 0.5, 0, 255), image).astype(np.uint8)
     along = guided_copy(context, band, blocked | (hole & ~band), structure, edge_map, LINE_WEIGHTS, PATCH_RADIUS,
-                        SEED, step, unknown)
+                        SEED, step, unknown, coarse_hole_share=0.0)
     return copied if along is None else np.where(band[..., None], along, copied).astype(np.float32)

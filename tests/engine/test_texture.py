@@ -90,6 +90,24 @@ def test_the_guided_search_copies_the_texture_the_structure_asks_for() -> None:
     assert out_flipped[left].mean() > 170 and out_flipped[right].mean() < 90
 
 
+def test_thin_strokes_take_the_texture_between_them_not_the_one_around_the_block() -> None:
+    """Dark stripes framed by bright noise, with 3 px strokes every 12 px over the stripes: each stroke must get
+    the stripes between them. (When a coarse level counted a pixel as a hole wherever any pixel under it was one,
+    the strokes merged there into one hole over the whole stripe block, which then copied the bright frame.)"""
+    rng = np.random.default_rng(0)
+    n, frame = 192, 32
+    image = rng.integers(190, 250, (n, n, 1), dtype=np.uint8).repeat(3, axis=-1)
+    stripes = np.where((np.arange(n) // 2) % 2 == 0, 20, 70).astype(np.uint8)
+    image[frame:-frame, frame:-frame] = stripes[frame:-frame, None, None]
+    hole = np.zeros((n, n), bool)
+    for x in range(frame + 4, n - frame - 4, 12):
+        hole[frame + 4:-frame - 4, x:x + 3] = True
+    grey = np.full(image.shape, 0.5, np.float32)  # a structure that agrees with neither texture
+    out = _luma(guided_copy(image, hole, np.zeros_like(hole), grey, weights=GuideWeights(guide=0.0)) * 255)
+    assert out[hole].mean() < 90  # the dark stripes, not the bright frame (about 130 before)
+    assert np.abs(out[hole] - _luma(image)[hole]).mean() < 20
+
+
 def test_neither_the_ring_nor_another_hole_is_ever_a_source() -> None:
     """The halo lies within the ring (patches touching the hole are never sources either, so the ring is a margin
     on top); the other hole is an unfilled part of the user's mask, never a source."""
