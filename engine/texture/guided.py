@@ -43,8 +43,6 @@ COARSEST_HOLE = 2  # px: the pyramid stops once the hole's longer side is at mos
 # levels, which keep their sources and their colours (as in the wheel's pyramid). Counting a coarse pixel as a
 # hole wherever any pixel under it was one grew the 10-20 % strokes into a hole over most of the crop at the
 # coarse levels, whose few sources then set wrong colours (own search on 16 x 5: 26.37 -> 27.79 dB there).
-# The band along a drawn line keeps the old rule (share 0): there the coarse levels establish the line, and
-# without them a line drawn where the photo has no edge was covered half as well (docs/quality.md, session 18).
 COARSE_HOLE_SHARE = 0.999
 MIN_SIDE = 8  # px: nor does a level get smaller than this
 MIN_LEVEL_SOURCES = 64  # nor does a level keep fewer source patches than this

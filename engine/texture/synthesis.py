@@ -55,6 +55,10 @@ from engine.texture.native import (
 LINE_WEIGHTS = GuideWeights(guide=0.0, edge=4.0)
 UNGUIDED = GuideWeights(guide=0.0)  # the own search in place of a native library that does not load
 LINE_BAND = 8  # px either side of a drawn line that the own search fills along it; the rest is the unguided copy
+# The band along a line keeps coarse pixels that are partly hole as holes (guided.COARSE_HOLE_SHARE is for the
+# whole hole): there the coarse levels establish the line, and without them a line drawn where the photo has no
+# edge was covered half as well (docs/quality.md, session 18).
+LINE_COARSE_HOLE_SHARE = 0.0
 DEFAULT_STRENGTH = 1.0
 LOW_BAND_SIGMA = 3.0  # px at the structure's scale: the band the structure decides, the rest is the copy's
 LOW_BAND_CLIP = 0.12  # the most the structure moves the copy (30 of 255 levels); 0.16 left grey smudges
@@ -174,5 +178,5 @@ def _along_the_line(image: np.ndarray, hole: np.ndarray, blocked: np.ndarray, un
     band = hole & dilate(hole & (line > 0), LINE_BAND)
     context = np.where(hole[..., None], np.clip(copied * 255 + 0.5, 0, 255), image).astype(np.uint8)
     along = guided_copy(context, band, blocked | (hole & ~band), structure, edge_map, LINE_WEIGHTS, PATCH_RADIUS,
-                        SEED, step, unknown, coarse_hole_share=0.0)
+                        SEED, step, unknown, coarse_hole_share=LINE_COARSE_HOLE_SHARE)
     return copied if along is None else np.where(band[..., None], along, copied).astype(np.float32)
