@@ -232,8 +232,8 @@ class FFCStructureGenerator(FFCUNet):
         """Return the filled RGB image in [0, 1], N x 3 x H x W (H and W multiples of 8)."""
         smooth = harmonic_fill(image.contiguous(), mask.contiguous())  # 3-channel NHWC maps run at half speed
         stem_input = torch.cat([smooth, edges, mask], dim=1)
-        if is_channels_last(image):
-            stem_input = stem_input.contiguous(memory_format=torch.channels_last)  # the engine's NHWC layout
+        if is_channels_last(image) or is_channels_last(self.head.weight):  # NHWC weights: the engine's and
+            stem_input = stem_input.contiguous(memory_format=torch.channels_last)  # the trainer's layout
         correction = self.head(self.decode(stem_input))
         if self.half_resolution:
             correction = nn.functional.interpolate(correction, size=smooth.shape[-2:], mode="bilinear",

@@ -115,6 +115,28 @@ def test_the_training_guide_is_the_known_edges_around_the_hole_and_the_truth_ins
     assert torch.equal(guide * (1 - mask), known) and torch.equal(guide * mask, mask)
 
 
+def test_ffc_generators_train_in_nhwc_and_compute_what_the_nchw_layout_does(photos: Path, tmp_path: Path) -> None:
+    from engine.networks import build_network
+    from trainer.distributed import DistContext
+    from trainer.stages import build_stage
+
+    config = tiny_config(photos, tmp_path / "run", "stage.name=structure", "losses.adversarial=0",
+                         "losses.feature_matching=0", *FFC)
+    part = build_stage(validate(config), DistContext()).parts["image"]
+    for net in (part.generator, part.ema):
+        convs = [m.weight for m in net.modules() if isinstance(m, torch.nn.Conv2d) and m.weight.shape[1] > 1]
+        assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+    plain = build_network(part.network.architecture, part.network.arguments).eval()
+    plain.load_state_dict(part.ema.state_dict())
+    assert plain.head.weight.is_contiguous()  # the NCHW copy of the same weights
+    x = torch.rand(2, 3, 32, 40)
+    mask = torch.zeros(2, 1, 32, 40)
+    mask[..., 8:24, 8:30] = 1
+    edges = (torch.rand(2, 1, 32, 40) > 0.8).float()
+    with torch.no_grad():
+        assert torch.allclose(part.ema(x, edges, mask), plain(x, edges, mask), atol=1e-5)
+
+
 def test_edge_dropout_only_touches_edges_inside_the_hole() -> None:
     torch.manual_seed(0)
     edges = torch.ones(64, 1, 32, 32)
