@@ -7,8 +7,10 @@ Conventions: images N x C x H x W in [0, 1]; masks N x 1 x H x W with 1 = hole (
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -151,16 +153,32 @@ def edge_dice_loss(probs: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
 LOW_BAND_SIGMA = 2.0  # px at the training crop (128 px); the eval's 3 px at 256 px is about the same scale
 
 
-def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur (radius 3 sigma, reflected borders) of an N x C x H x W tensor."""
+@functools.lru_cache(maxsize=64)
+def _blur_matrix(n: int, sigma: float, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """The n x n matrix of a 1-D Gaussian blur (radius 3 sigma) with reflected borders (the edge pixel not
+    repeated, as ``F.pad(mode="reflect")``, folded as often as the radius needs)."""
     radius = max(1, round(3 * sigma))
-    t = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
-    g = torch.exp(-(t ** 2) / (2 * sigma ** 2))
-    g = g / g.sum()
-    c = x.shape[1]
-    x = F.pad(x, (radius, radius, radius, radius), mode="reflect")
-    x = F.conv2d(x, g.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    return F.conv2d(x, g.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    taps = np.arange(-radius, radius + 1)
+    g = np.exp(-(taps ** 2) / (2 * sigma ** 2))
+    g /= g.sum()
+    rows = np.repeat(np.arange(n), taps.size)
+    cols = rows + np.tile(taps, n)
+    if n == 1:
+        cols[:] = 0
+    else:
+        period = 2 * (n - 1)
+        cols %= period
+        cols = np.where(cols < n, cols, period - cols)
+    matrix = np.zeros((n, n))
+    np.add.at(matrix, (rows, cols), np.tile(g, n))
+    return torch.tensor(matrix, device=device, dtype=dtype)
+
+
+def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur (radius 3 sigma, reflected borders) of an N x C x H x W tensor, as two matrix
+    products (3x faster on the CPU than two depthwise convolutions, forward and backward)."""
+    h, w = x.shape[-2:]
+    return _blur_matrix(h, sigma, x.device, x.dtype) @ x @ _blur_matrix(w, sigma, x.device, x.dtype).T
 
 
 def low_band_l1(composite: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
@@ -169,8 +187,11 @@ def low_band_l1(composite: torch.Tensor, target: torch.Tensor, mask: torch.Tenso
     dilated by the blur's radius (0 without a hole). A fill with the right colours and shapes but no fine
     detail pays little; a wrong colour or a misplaced edge pays fully."""
     radius = max(1, round(3 * sigma))
-    region = F.max_pool2d(mask.to(composite.dtype), 2 * radius + 1, stride=1, padding=radius)
-    diff = (_gaussian_blur(composite.float(), sigma) - _gaussian_blur(target.float(), sigma)).abs()
+    side = 2 * radius + 1
+    m = mask.to(composite.dtype)  # the dilation, separably: the same as one side x side max pool
+    region = F.max_pool2d(F.max_pool2d(m, (1, side), stride=1, padding=(0, radius)), (side, 1), stride=1,
+                          padding=(radius, 0))
+    diff = _gaussian_blur(composite.float() - target.float(), sigma).abs()  # the blur is linear
     return _region_mean(diff, region.float())
 
 

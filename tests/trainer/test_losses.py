@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -370,3 +371,47 @@ def test_edge_bce_is_the_mean_cross_entropy_over_the_hole_only() -> None:
     wrong_inside = logits.clone()
     wrong_inside[..., 6, 0] = 5.0
     assert edge_bce_loss(wrong_inside, target, mask).item() > expected
+
+
+def _reference_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Reflect-padded separable Gaussian by numpy's pad (any pad width) and two depthwise convolutions."""
+    radius = max(1, round(3 * sigma))
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype)
+    g = torch.exp(-(t ** 2) / (2 * sigma ** 2))
+    g = g / g.sum()
+    c = x.shape[1]
+    if radius < min(x.shape[-2:]):  # torch's reflect pad (differentiable) where it allows the width
+        padded = F.pad(x, (radius, radius, radius, radius), mode="reflect")
+    else:  # numpy folds the reflection as often as the width needs
+        widths = ((0, 0), (0, 0), (radius, radius), (radius, radius))
+        padded = torch.from_numpy(np.pad(x.numpy(), widths, mode="reflect"))
+    y = F.conv2d(padded, g.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(y, g.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 40, 56), (1, 3, 5, 9), (1, 1, 1, 7)])
+def test_the_low_band_blur_is_the_reflect_padded_gaussian_at_any_size(shape) -> None:
+    from trainer.losses import _gaussian_blur
+
+    x = torch.rand(*shape, dtype=torch.float64)
+    assert torch.allclose(_gaussian_blur(x, 2.0), _reference_blur(x, 2.0), atol=1e-12)
+
+
+def test_the_low_band_loss_and_its_gradient_are_those_of_blurring_both_images() -> None:
+    from trainer.losses import _region_mean, low_band_l1
+
+    torch.manual_seed(0)
+    target = torch.rand(2, 3, 32, 40, dtype=torch.float32)
+    mask = torch.zeros(2, 1, 32, 40, dtype=torch.float32)
+    mask[:, :, 8:20, 10:30] = 1
+    fill = torch.rand(2, 3, 32, 40, dtype=torch.float32, requires_grad=True)
+    composite = fill * mask + target * (1 - mask)
+    loss = low_band_l1(composite, target, mask)
+    (grad,) = torch.autograd.grad(loss, fill)
+    region = F.max_pool2d(mask, 13, stride=1, padding=6)  # sigma 2: radius 6
+    ref_fill = fill.detach().clone().requires_grad_(True)
+    ref_composite = ref_fill * mask + target * (1 - mask)
+    ref = _region_mean((_reference_blur(ref_composite, 2.0) - _reference_blur(target, 2.0)).abs(), region)
+    (ref_grad,) = torch.autograd.grad(ref, ref_fill)
+    assert torch.allclose(loss, ref, atol=1e-6) and torch.allclose(grad, ref_grad, atol=1e-6)
+    assert loss.item() > 0 and low_band_l1(target, target, mask).item() == 0.0
