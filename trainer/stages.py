@@ -58,6 +58,12 @@ def frozen(module: nn.Module) -> Iterator[nn.Module]:
         set_requires_grad(module, True)
 
 
+def adam(params, lr: float, betas: tuple, device: torch.device) -> torch.optim.Adam:
+    """Adam, fused into one kernel where torch has it for the device (CPU, CUDA): 6 -> 1.3 ms a step for the
+    1.6 M-parameter structure model on the CPU; the state it keeps is the same as the unfused one's."""
+    return torch.optim.Adam(params, lr=lr, betas=betas, fused=device.type in ("cpu", "cuda"))
+
+
 @dataclass
 class GanPart:
     """A generator, its optional discriminator, their optimizers and the generator's EMA copy."""
@@ -154,7 +160,7 @@ class Stage:
         if getattr(generator, "prefers_channels_last", False):  # NHWC: about 17 % faster steps on CPU (FFC)
             generator = generator.to(memory_format=torch.channels_last)
         betas = tuple(cfg.optim.betas)
-        g_opt = torch.optim.Adam(generator.parameters(), lr=cfg.optim.lr, betas=betas)
+        g_opt = adam(generator.parameters(), cfg.optim.lr, betas, self.device)
         wrapped = self.ctx.wrap(generator)  # DDP: rank 0's initial weights and buffers on every rank
         ema = copy.deepcopy(generator).eval() if cfg.optim.ema_decay > 0 else None  # after the sync
         if ema is not None:
@@ -163,7 +169,7 @@ class Stage:
         d_opt = None
         if disc is not None:
             disc = disc.to(self.device)
-            d_opt = torch.optim.Adam(disc.parameters(), lr=cfg.optim.lr * cfg.optim.d_lr_ratio, betas=betas)
+            d_opt = adam(disc.parameters(), cfg.optim.lr * cfg.optim.d_lr_ratio, betas, self.device)
             disc = self.ctx.wrap(disc)
         return GanPart(name, network, wrapped, g_opt, disc, d_opt, ema)
 

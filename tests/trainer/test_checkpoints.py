@@ -49,3 +49,23 @@ def test_corrupt_or_foreign_file_is_named(tmp_path: Path) -> None:
         load_checkpoint(path)
     with pytest.raises(CheckpointError, match="not found"):
         load_checkpoint(tmp_path / "none.safetensors")
+
+
+def test_an_unfused_adam_state_resumes_in_the_fused_optimizer_with_the_same_steps(tmp_path: Path) -> None:
+    from trainer.stages import adam
+
+    torch.manual_seed(0)
+    weights = torch.nn.Parameter(torch.randn(4, 3, 3, 3))
+    old = torch.optim.Adam([weights], lr=1e-2, betas=(0.9, 0.99))  # what checkpoints before session 20 hold
+    for _ in range(3):
+        weights.grad = torch.randn_like(weights)
+        old.step()
+    saved = save_checkpoint(tmp_path, 3, {"optimizer": old.state_dict()})
+    resumed_weights = torch.nn.Parameter(weights.detach().clone())
+    fused = adam([resumed_weights], 1e-2, (0.9, 0.99), torch.device("cpu"))
+    fused.load_state_dict(load_checkpoint(saved)["optimizer"])
+    grad = torch.randn_like(weights)
+    weights.grad, resumed_weights.grad = grad, grad.clone()
+    old.step()
+    fused.step()
+    assert fused.defaults["fused"] and torch.allclose(weights, resumed_weights, atol=1e-6)
