@@ -403,7 +403,8 @@ def test_the_low_band_loss_and_its_gradient_are_those_of_blurring_both_images() 
     torch.manual_seed(0)
     target = torch.rand(2, 3, 32, 40, dtype=torch.float32)
     mask = torch.zeros(2, 1, 32, 40, dtype=torch.float32)
-    mask[:, :, 8:20, 10:30] = 1
+    mask[:, :, 0:20, 10:40] = 1  # touches the top and right borders
+    mask[1, :, 25:, :4] = 1
     fill = torch.rand(2, 3, 32, 40, dtype=torch.float32, requires_grad=True)
     composite = fill * mask + target * (1 - mask)
     loss = low_band_l1(composite, target, mask)
