@@ -12,6 +12,7 @@ from engine import paths
 from engine.api import SKETCH_GUIDED_ARCHITECTURES, ModelInfo
 from engine.errors import ModelFileError
 from engine.model_files import ModelCard, check_weights_file, load_model, read_card, weights_path
+from engine.networks import in_preferred_layout
 
 if TYPE_CHECKING:  # torch is imported when a network is loaded, not to list the folders
     import torch
@@ -165,9 +166,7 @@ class ModelStore:
             return hit
         module, card = load_model(entry.path)
         card.name = entry.name
-        module = strip_spectral_norm(module).to(device).eval()
-        if getattr(module, "prefers_channels_last", False):
-            module = module.to(memory_format=torch.channels_last)
+        module = in_preferred_layout(strip_spectral_norm(module).to(device).eval())
         for parameter in module.parameters():
             parameter.requires_grad_(False)
         self.loads += 1

@@ -198,7 +198,7 @@ def low_band_l1(composite: torch.Tensor, target: torch.Tensor, mask: torch.Tenso
     m = mask.float()  # the hole dilated by a (2 radius + 1) square: where a box sum of the mask is above 0
     region = (_box_matrix(h, radius, m.device) @ m @ _box_matrix(w, radius, m.device).T > 0.5).float()
     diff = _gaussian_blur(composite.float() - target.float(), sigma).abs()  # the blur is linear
-    return _region_mean(diff, region.float())
+    return _region_mean(diff, region)
 
 
 # Wang et al. 2003's scale weights; scales a crop is too small for are dropped and the rest renormalised.

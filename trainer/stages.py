@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from engine.devices import bf16_autocast
-from engine.networks import build_network
+from engine.networks import build_network, in_preferred_layout
 from engine.networks.edgeconnect import complete_edges, edge_guided_fill, merge_hole_edges
 from trainer.config import MULTISCALE_DISCRIMINATOR_ARCHITECTURES, NetworkConfig, TrainConfig
 from trainer.discriminators import GlobalLocalDiscriminator, MultiScalePatchDiscriminator, PatchDiscriminator
@@ -156,9 +156,7 @@ class Stage:
     def _build_part(self, name: str) -> GanPart:
         cfg = self.config
         network: NetworkConfig = getattr(cfg.model, name)
-        generator = build_network(network.architecture, network.arguments).to(self.device)
-        if getattr(generator, "prefers_channels_last", False):  # NHWC: about 17 % faster steps on CPU (FFC)
-            generator = generator.to(memory_format=torch.channels_last)
+        generator = in_preferred_layout(build_network(network.architecture, network.arguments).to(self.device))
         betas = tuple(cfg.optim.betas)
         g_opt = adam(generator.parameters(), cfg.optim.lr, betas, self.device)
         wrapped = self.ctx.wrap(generator)  # DDP: rank 0's initial weights and buffers on every rank

@@ -79,6 +79,16 @@ def build_network(architecture: str, arguments: dict) -> nn.Module:
         raise ValueError(f"bad arguments for {architecture}: {exc}") from None
 
 
+def in_preferred_layout(module: nn.Module) -> nn.Module:
+    """``module`` with channels-last weights where its class says ``prefers_channels_last`` (the FFC networks:
+    faster on the CPU, at inference and in training), else as it is."""
+    if getattr(module, "prefers_channels_last", False):
+        import torch
+
+        return module.to(memory_format=torch.channels_last)
+    return module
+
+
 def __getattr__(name: str) -> Any:
     """``engine.networks.EdgeGenerator`` and friends, imported on first use."""
     if name in _CLASSES:
