@@ -23,7 +23,10 @@ copies real texture from the photo at full resolution and puts the structure's l
   (``_detail_weight``). The copy brings the detail, the structure says where the hole is darker or brighter (a
   hedge's edge, a tree line) where the copy broke it. Where the copy is smooth (sky, calm water) the structure
   does not move it: there a structure that smears a neighbour's colour into the hole (a branch, a hull) shows
-  as a grey smudge.
+  as a grey smudge. A second, coarser correction (``COARSE_SIGMA``) moves what is still off by at most
+  ``COARSE_CLIP``, reached ``COARSE_REACH`` px deep into the hole and none at its border, with the same weight:
+  deep in a large hole the copy drifts furthest from the photo's colours and the structure is the better guess
+  (+0.15 dB on val; docs/quality.md, session 21).
 
 Measured and dropped (docs/quality.md): steering the *search* by the structure. Through pypatchmatch's regularity
 term (centres only, periodic) it left a fine noisy mesh; through the guided search's whole-patch term it carried
@@ -63,6 +66,9 @@ DEFAULT_STRENGTH = 1.0
 LOW_BAND_SIGMA = 3.0  # px at the structure's scale: the band the structure decides, the rest is the copy's
 LOW_BAND_CLIP = 0.12  # the most the structure moves the copy (30 of 255 levels); 0.16 left grey smudges
 DETAIL_FOR_FULL_SHIFT = 0.03  # mean gradient (per px, in [0, 1]) above which the copy takes the full shift
+COARSE_SIGMA = 8.0  # px at the structure's scale: the second correction's band
+COARSE_CLIP = 0.12  # its most (30 of 255 levels); 0.24 brought a dark smudge back to the sailboat's tree line
+COARSE_REACH = 32.0  # px at the structure's scale into the hole where the second correction reaches its most
 
 StepFn = Callable[[float, str], None]
 
@@ -113,17 +119,52 @@ def _detail_weight(copy: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def compose(structure: np.ndarray, copied: np.ndarray, image: np.ndarray, hole: np.ndarray,
-            structure_scale: float = 1.0) -> np.ndarray:
+            structure_scale: float = 1.0, along_line: np.ndarray | None = None) -> np.ndarray:
     """The copy's detail on the structure's low band where the copy is textured, in ``hole`` (float32 in
-    [0, 1]; the photo elsewhere)."""
+    [0, 1]; the photo elsewhere). ``along_line``: the band a drawn line's search filled, which the coarse
+    correction leaves alone (fading in over ``2 * COARSE_SIGMA`` px), as it would wash the line out.
+
+    Worked on the hole's box plus the reach of its blurs only (the same values as on the whole crop)."""
     known = image[..., :3].astype(np.float32) * np.float32(1 / 255)
+    if not hole.any():
+        return known
+    scale = max(1.0, float(structure_scale))
+    margin = math.ceil(4 * max(2 * LOW_BAND_SIGMA, COARSE_SIGMA) * scale) + 2
+    x, y, w, h = cv2.boundingRect(hole.astype(np.uint8))
+    box = (slice(max(0, y - margin), y + h + margin), slice(max(0, x - margin), x + w + margin))
+    out = known.copy()
+    out[box] = _compose_box(structure[box], copied[box], known[box], hole[box], scale,
+                            None if along_line is None else along_line[box])
+    return out
+
+
+def _compose_box(structure: np.ndarray, copied: np.ndarray, known: np.ndarray, hole: np.ndarray, scale: float,
+                 along_line: np.ndarray | None) -> np.ndarray:
     inside = hole[..., None]
-    sigma = LOW_BAND_SIGMA * max(1.0, float(structure_scale))
-    copy_full = np.where(inside, copied, known)
-    shift = (cv2.GaussianBlur(np.where(inside, structure, known), (0, 0), sigma)
-             - cv2.GaussianBlur(copy_full, (0, 0), sigma))
-    out = copied + _detail_weight(copy_full, sigma)[..., None] * np.clip(shift, -LOW_BAND_CLIP, LOW_BAND_CLIP)
+    sigma = LOW_BAND_SIGMA * scale
+    # the low band of the structure minus the copy's, both meeting the photo outside the hole: one blur of the
+    # difference, which is 0 there
+    shift = cv2.GaussianBlur(np.where(inside, structure - copied, np.float32(0)), (0, 0), sigma)
+    weight = _detail_weight(np.where(inside, copied, known), sigma)[..., None]
+    out = copied + weight * np.clip(shift, -LOW_BAND_CLIP, LOW_BAND_CLIP)
+    depth = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3) * np.float32(1 / scale)
+    reach = np.minimum(depth * np.float32(1 / COARSE_REACH), 1.0) * np.float32(COARSE_CLIP)
+    if along_line is not None and along_line.any():
+        away = cv2.distanceTransform((~along_line).astype(np.uint8), cv2.DIST_L2, 3)
+        reach *= np.minimum(away * np.float32(1 / (2 * COARSE_SIGMA * scale)), 1.0)
+    out += weight * np.clip(_coarse_blur(np.where(inside, structure - out, np.float32(0)), scale),
+                            -reach[..., None], reach[..., None])
     return np.where(inside, np.clip(out, 0.0, 1.0), known).astype(np.float32)
+
+
+def _coarse_blur(difference: np.ndarray, scale: float) -> np.ndarray:
+    """``difference`` blurred by ``COARSE_SIGMA`` px at the structure's scale; computed at that scale (a band this
+    coarse loses nothing there, and a 24 MP crop would take seconds at full size)."""
+    if scale <= 1.0:
+        return cv2.GaussianBlur(difference, (0, 0), COARSE_SIGMA)
+    h, w = difference.shape[:2]
+    small = cv2.resize(difference, (max(1, round(w / scale)), max(1, round(h / scale))), interpolation=cv2.INTER_AREA)
+    return cv2.resize(cv2.GaussianBlur(small, (0, 0), COARSE_SIGMA), (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def synthesize(inp: TextureInput, strength: float = DEFAULT_STRENGTH, step: StepFn | None = None,
@@ -165,7 +206,7 @@ def synthesize(inp: TextureInput, strength: float = DEFAULT_STRENGTH, step: Step
             copied = _along_the_line(image, hole, blocked, unknown, structure, edge_map, copied, inp.edges, step)
         if step is not None:
             step(1.0, "texture")
-    full = compose(structure, copied, image, hole, inp.structure_scale)
+    full = compose(structure, copied, image, hole, inp.structure_scale, _line_band(hole, inp.edges) if drawn else None)
     out = structure + np.float32(strength) * (full - structure)
     return TextureResult(np.where(hole[..., None], np.clip(out, 0.0, 1.0), structure).astype(np.float32))
 
@@ -175,8 +216,13 @@ def _along_the_line(image: np.ndarray, hole: np.ndarray, blocked: np.ndarray, un
                     step: StepFn | None) -> np.ndarray:
     """``copied`` with the band of ``LINE_BAND`` px around the drawn ``line`` re-filled by the own search that
     follows it, in the context of ``copied`` (the rest of the hole is never a source)."""
-    band = hole & dilate(hole & (line > 0), LINE_BAND)
+    band = _line_band(hole, line)
     context = np.where(hole[..., None], np.clip(copied * 255 + 0.5, 0, 255), image).astype(np.uint8)
     along = guided_copy(context, band, blocked | (hole & ~band), structure, edge_map, LINE_WEIGHTS, PATCH_RADIUS,
                         SEED, step, unknown, coarse_hole_share=LINE_COARSE_HOLE_SHARE)
     return copied if along is None else np.where(band[..., None], along, copied).astype(np.float32)
+
+
+def _line_band(hole: np.ndarray, line: np.ndarray) -> np.ndarray:
+    """The hole's pixels within ``LINE_BAND`` px of the drawn ``line``: what the line's own search fills."""
+    return hole & dilate(hole & (line > 0), LINE_BAND)
