@@ -124,7 +124,8 @@ def compose(structure: np.ndarray, copied: np.ndarray, image: np.ndarray, hole: 
     [0, 1]; the photo elsewhere). ``along_line``: the band a drawn line's search filled, which the coarse
     correction leaves alone (fading in over ``2 * COARSE_SIGMA`` px), as it would wash the line out.
 
-    Worked on the hole's box plus the reach of its blurs only (the same values as on the whole crop)."""
+    Worked on the hole's box plus the reach of its blurs only: the same values as on the whole crop (where the
+    structure's scale is above 1, up to the coarse band's resampling)."""
     known = image[..., :3].astype(np.float32) * np.float32(1 / 255)
     if not hole.any():
         return known
@@ -191,6 +192,7 @@ def synthesize(inp: TextureInput, strength: float = DEFAULT_STRENGTH, step: Step
     drawn = draws_through(inp)
     edge_map = np.where(hole, inp.edges, inp.source_edges).astype(np.float32) if drawn else None
     unknown = inp.excluded.astype(bool) & ~hole  # other holes of the user's mask: their colours mean nothing
+    band = hole & dilate(hole & (inp.edges > 0), LINE_BAND) if drawn else None  # what the line's search fills
     if module is None:  # the own search stands in for the whole hole where the native library fails
         copied = guided_copy(image, hole, blocked, structure, edge_map, LINE_WEIGHTS if drawn else UNGUIDED,
                              PATCH_RADIUS, SEED, step, unknown)
@@ -203,26 +205,21 @@ def synthesize(inp: TextureInput, strength: float = DEFAULT_STRENGTH, step: Step
         if copied is None:
             copied = native_copy(module, image, hole, blocked)
         if drawn:
-            copied = _along_the_line(image, hole, blocked, unknown, structure, edge_map, copied, inp.edges, step)
+            copied = _along_the_line(image, hole, blocked, unknown, structure, edge_map, copied, band, step)
         if step is not None:
             step(1.0, "texture")
-    full = compose(structure, copied, image, hole, inp.structure_scale, _line_band(hole, inp.edges) if drawn else None)
+    full = compose(structure, copied, image, hole, inp.structure_scale, band)
     out = structure + np.float32(strength) * (full - structure)
     return TextureResult(np.where(hole[..., None], np.clip(out, 0.0, 1.0), structure).astype(np.float32))
 
 
 def _along_the_line(image: np.ndarray, hole: np.ndarray, blocked: np.ndarray, unknown: np.ndarray,
-                    structure: np.ndarray, edge_map: np.ndarray, copied: np.ndarray, line: np.ndarray,
+                    structure: np.ndarray, edge_map: np.ndarray, copied: np.ndarray, band: np.ndarray,
                     step: StepFn | None) -> np.ndarray:
-    """``copied`` with the band of ``LINE_BAND`` px around the drawn ``line`` re-filled by the own search that
-    follows it, in the context of ``copied`` (the rest of the hole is never a source)."""
-    band = _line_band(hole, line)
+    """``copied`` with ``band`` (the hole within ``LINE_BAND`` px of the drawn line) re-filled by the own search
+    that follows the line, in the context of ``copied`` (the rest of the hole is never a source)."""
     context = np.where(hole[..., None], np.clip(copied * 255 + 0.5, 0, 255), image).astype(np.uint8)
     along = guided_copy(context, band, blocked | (hole & ~band), structure, edge_map, LINE_WEIGHTS, PATCH_RADIUS,
                         SEED, step, unknown, coarse_hole_share=LINE_COARSE_HOLE_SHARE)
     return copied if along is None else np.where(band[..., None], along, copied).astype(np.float32)
 
-
-def _line_band(hole: np.ndarray, line: np.ndarray) -> np.ndarray:
-    """The hole's pixels within ``LINE_BAND`` px of the drawn ``line``: what the line's own search fills."""
-    return hole & dilate(hole & (line > 0), LINE_BAND)
