@@ -26,7 +26,9 @@ copies real texture from the photo at full resolution and puts the structure's l
   as a grey smudge. A second, coarser correction (``COARSE_SIGMA``) moves what is still off by at most
   ``COARSE_CLIP``, reached ``COARSE_REACH`` px deep into the hole and none at its border, with the same weight:
   deep in a large hole the copy drifts furthest from the photo's colours and the structure is the better guess
-  (+0.15 dB on val; docs/quality.md, session 21).
+  (+0.15 dB on val; docs/quality.md, session 21). In the hole's thin parts (``THIN_TRUSTED``: strokes, legs,
+  tails, with known pixels close on both sides) the fill is the structure itself plus the copy's fine detail
+  (+0.2 dB and SSIM above PatchMatch's in every bucket; session 22).
 
 Measured and dropped (docs/quality.md): steering the *search* by the structure. Through pypatchmatch's regularity
 term (centres only, periodic) it left a fine noisy mesh; through the guided search's whole-patch term it carried
@@ -69,6 +71,14 @@ DETAIL_FOR_FULL_SHIFT = 0.03  # mean gradient (per px, in [0, 1]) above which th
 COARSE_SIGMA = 8.0  # px at the structure's scale: the second correction's band
 COARSE_CLIP = 0.12  # its most (30 of 255 levels); 0.24 brought a dark smudge back to the sailboat's tree line
 COARSE_REACH = 32.0  # px at the structure's scale into the hole where the second correction reaches its most
+# Thin parts of the hole (a stroke, a leg, a tail): known pixels lie close on both sides, and there the structure is
+# the better guess down to fine detail. Where the widest disc inside the hole that covers a pixel has a radius of at
+# most THIN_TRUSTED px (at the structure's scale) the fill is the structure plus the copy's detail finer than
+# THIN_SIGMA; above THIN_UNTRUSTED px, the composite above; between, a blend (docs/quality.md, session 22).
+THIN_TRUSTED = 12.0
+THIN_UNTRUSTED = 24.0
+THIN_SIGMA = 2.25
+THIN_CLIP = 0.24  # the most it moves the composite (60 levels): a structure far from every known colour stays out
 
 StepFn = Callable[[float, str], None]
 
@@ -148,14 +158,69 @@ def _compose_box(structure: np.ndarray, copied: np.ndarray, known: np.ndarray, h
     shift = cv2.GaussianBlur(np.where(inside, structure - copied, np.float32(0)), (0, 0), sigma)
     weight = _detail_weight(np.where(inside, copied, known), sigma)[..., None]
     out = copied + weight * np.clip(shift, -LOW_BAND_CLIP, LOW_BAND_CLIP)
+    away = None
+    if along_line is not None and along_line.any():
+        away = cv2.distanceTransform((~along_line).astype(np.uint8), cv2.DIST_L2, 3) * np.float32(1 / scale)
+    trust = thin_trust(hole, scale)
+    if away is not None:  # a drawn line keeps its own search's copy
+        trust *= np.minimum(away * np.float32(1 / (2 * LOW_BAND_SIGMA)), 1.0)
+    if trust.any():
+        toward = structure + _copy_detail(copied, hole, THIN_SIGMA, scale) - out
+        out += trust[..., None] * np.clip(toward, -THIN_CLIP, THIN_CLIP)
     depth = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3) * np.float32(1 / scale)
     reach = np.minimum(depth * np.float32(1 / COARSE_REACH), 1.0) * np.float32(COARSE_CLIP)
-    if along_line is not None and along_line.any():
-        away = cv2.distanceTransform((~along_line).astype(np.uint8), cv2.DIST_L2, 3)
-        reach *= np.minimum(away * np.float32(1 / (2 * COARSE_SIGMA * scale)), 1.0)
+    if away is not None:
+        reach *= np.minimum(away * np.float32(1 / (2 * COARSE_SIGMA)), 1.0)
     out += weight * np.clip(_coarse_blur(np.where(inside, structure - out, np.float32(0)), scale),
                             -reach[..., None], reach[..., None])
     return np.where(inside, np.clip(out, 0.0, 1.0), known).astype(np.float32)
+
+
+def local_thickness(hole: np.ndarray, radii: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """Per hole pixel, the largest of ``radii`` (ascending, px at the structure's scale) whose disc fits inside
+    the hole and covers it, else 0: half the width of a stroke, whatever its length. Worked at the structure's
+    scale (a 24 MP crop would take seconds at full size)."""
+    h, w = hole.shape
+    small = hole
+    if scale > 1.0:
+        size = (max(1, round(w / scale)), max(1, round(h / scale)))
+        small = cv2.resize(hole.astype(np.float32), size, interpolation=cv2.INTER_AREA) >= 0.5
+    depth = cv2.distanceTransform(small.astype(np.uint8), cv2.DIST_L2, 3)
+    thickness = np.zeros(small.shape, np.float32)
+    for radius in radii:  # a disc that covers a pixel holds smaller ones that do too
+        core = (depth <= radius).astype(np.uint8)  # 0 where a disc of this radius fits, centred there
+        if core.all():
+            break
+        thickness[(cv2.distanceTransform(core, cv2.DIST_L2, 3) <= radius) & small] = radius
+    if small is not hole:
+        thickness = cv2.resize(thickness, (w, h), interpolation=cv2.INTER_LINEAR)
+    return np.where(hole, thickness, np.float32(0))
+
+
+def thin_trust(hole: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """How far the thin-part rule replaces the composite, per pixel: 1 where the hole is at most ``THIN_TRUSTED``
+    px thick, falling to 0 at ``THIN_UNTRUSTED``."""
+    radii = np.arange(THIN_TRUSTED + 2, THIN_UNTRUSTED + 1, 2, dtype=np.float32)
+    thickness = np.maximum(local_thickness(hole, radii, scale), np.float32(THIN_TRUSTED))
+    trust = (np.float32(THIN_UNTRUSTED) - thickness) * np.float32(1 / (THIN_UNTRUSTED - THIN_TRUSTED))
+    return np.where(hole, trust, np.float32(0)).astype(np.float32)
+
+
+def _copy_detail(copied: np.ndarray, hole: np.ndarray, sigma: float, scale: float) -> np.ndarray:
+    """The copy minus its local mean over hole pixels only (a normalised blur of ``sigma`` px at the structure's
+    scale, computed at that scale): its fine detail."""
+    inside = np.where(hole[..., None], copied, np.float32(0))
+    weight = hole.astype(np.float32)
+    h, w = hole.shape
+    if scale > 1.0:
+        size = (max(1, round(w / scale)), max(1, round(h / scale)))
+        inside = cv2.resize(inside, size, interpolation=cv2.INTER_AREA)
+        weight = cv2.resize(weight, size, interpolation=cv2.INTER_AREA)
+    mean = cv2.GaussianBlur(inside, (0, 0), sigma) / np.maximum(cv2.GaussianBlur(weight, (0, 0), sigma),
+                                                                np.float32(1e-3))[..., None]
+    if scale > 1.0:
+        mean = cv2.resize(mean, (w, h), interpolation=cv2.INTER_LINEAR)
+    return copied - mean
 
 
 def _coarse_blur(difference: np.ndarray, scale: float) -> np.ndarray:

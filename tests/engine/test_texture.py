@@ -122,9 +122,7 @@ def test_neither_the_ring_nor_another_hole_is_ever_a_source() -> None:
     other = np.zeros_like(hole)
     other[5:20, 60:75] = True
     image[other] = (0, 255, 0)  # another part of the user's mask, still unfilled
-    structure = np.zeros(image.shape, np.float32)
-    structure[:25] = (1.0, 0.0, 0.0)  # the guide even asks for red above and green below: only the photo answers
-    structure[25:] = (0.0, 1.0, 0.0)
+    structure = np.full(image.shape, 120 / 255, np.float32)  # grey: any red or green in the fill was copied
     out = (synthesize(TextureInput(image, hole, hole | other, structure), 1.0).image * 255).round()
     filled = out[hole]
     assert not ((filled[:, 0] > 180) & (filled[:, 1] < 80)).any()  # no red
@@ -223,27 +221,67 @@ def test_patchmatch_backend_is_deterministic_and_keeps_known_pixels() -> None:
 
 
 def test_the_composite_keeps_the_copys_detail_on_the_structures_low_band_with_the_shift_clipped() -> None:
-    from engine.texture.synthesis import COARSE_CLIP, COARSE_REACH, LOW_BAND_CLIP, compose
+    from engine.texture.synthesis import COARSE_CLIP, COARSE_REACH, LOW_BAND_CLIP, THIN_CLIP, compose, thin_trust
 
     rng = np.random.default_rng(5)
-    image = np.full((80, 80, 3), 128, np.uint8)
-    hole = np.zeros((80, 80), bool)
-    hole[20:60, 20:60] = True
-    detail = rng.normal(0, 0.08, (80, 80, 1)).astype(np.float32).repeat(3, axis=-1)
+    n, lo, hi = 120, 20, 100  # an 80 px square hole: too wide for the thin-part rule but at its corners
+    image = np.full((n, n, 3), 128, np.uint8)
+    hole = np.zeros((n, n), bool)
+    hole[lo:hi, lo:hi] = True
+    detail = rng.normal(0, 0.08, (n, n, 1)).astype(np.float32).repeat(3, axis=-1)
     copied = np.clip(0.5 + detail, 0, 1)  # grass-like detail
-    inner = (slice(30, 50), slice(30, 50))
-    darker = compose(np.full((80, 80, 3), 0.46, np.float32), copied, image, hole)  # the structure says 0.04 darker
+    inner = (slice(50, 70), slice(50, 70))
+    darker = compose(np.full((n, n, 3), 0.46, np.float32), copied, image, hole)  # the structure says 0.04 darker
     shift = (darker - copied)[inner]
     assert abs(float(shift.mean()) + 0.04) < 0.01 and float(shift.std()) < 0.01  # moved, detail kept
     assert np.array_equal(darker[~hole], image[~hole].astype(np.float32) / 255)
-    far = compose(np.zeros((80, 80, 3), np.float32), copied, image, hole)  # a structure far from the copy
-    depth = np.minimum(np.minimum(np.arange(80) - 19, 60 - np.arange(80))[:, None],
-                       np.minimum(np.arange(80) - 19, 60 - np.arange(80))[None, :])  # px to the hole's outside
-    bound = LOW_BAND_CLIP + COARSE_CLIP * np.minimum(depth / COARSE_REACH, 1.0)
+    far = compose(np.zeros((n, n, 3), np.float32), copied, image, hole)  # a structure far from the copy
+    depth = np.minimum(np.minimum(np.arange(n) - lo + 1, hi - np.arange(n))[:, None],
+                       np.minimum(np.arange(n) - lo + 1, hi - np.arange(n))[None, :])  # px to the hole's outside
+    bound = LOW_BAND_CLIP + COARSE_CLIP * np.minimum(depth / COARSE_REACH, 1.0) + THIN_CLIP * thin_trust(hole)
     assert bool(((copied - far).max(axis=-1) <= bound + 1e-5)[hole].all())
     assert float((copied - far)[inner].mean()) > 0.8 * LOW_BAND_CLIP  # clipped, not ignored
-    smooth = np.full((80, 80, 3), 0.5, np.float32)  # a smooth copy (sky): the structure's smear stays out
+    smooth = np.full((n, n, 3), 0.5, np.float32)  # a smooth copy (sky): the structure's smear stays out
     assert float(np.abs(compose(np.zeros_like(smooth), smooth, image, hole) - smooth)[inner].max()) < 0.01
+
+
+def test_local_thickness_is_half_a_strokes_width_whatever_its_length_and_scale() -> None:
+    from engine.texture.synthesis import THIN_UNTRUSTED, local_thickness, thin_trust
+
+    hole = np.zeros((160, 240), bool)
+    hole[20:26, 10:150] = True  # a stroke 6 px wide, 140 px long
+    yy, xx = np.mgrid[:160, :240]
+    hole |= (yy - 100) ** 2 + (xx - 180) ** 2 <= 50 ** 2  # a disc of radius 50
+    radii = np.arange(2, 41, 2, dtype=np.float32)
+    thickness = local_thickness(hole, radii)
+    assert thickness[20:26, 12:148].max() <= 3 and thickness[~hole].max() == 0
+    assert thickness[100, 131:135].min() == 40 and thickness[100, 180] == 40  # the disc's border as its centre
+    trust = thin_trust(hole)
+    assert trust[22, 80] == 1.0 and trust[100, 132] == 0.0 and trust[100, 180] == 0.0
+    assert 0.0 < trust[hole & (thickness > 12) & (thickness < THIN_UNTRUSTED)].min() < 1.0  # the disc's rim, blended
+    double = np.kron(hole, np.ones((2, 2), bool))  # the same hole at twice the size, the structure at half
+    assert np.abs(local_thickness(double, radii, 2.0)[::2, ::2] - thickness)[hole].mean() < 0.5
+
+
+def test_a_thin_part_of_the_hole_takes_the_structure_with_the_copys_fine_detail() -> None:
+    """In a stroke a few px wide the structure decides down to fine detail and the copy adds only its detail
+    finer than THIN_SIGMA; a structure far from the copy moves it by THIN_CLIP at most there."""
+    from engine.texture.synthesis import LOW_BAND_CLIP, THIN_CLIP, compose
+
+    rng = np.random.default_rng(8)
+    image = np.full((96, 160, 3), 128, np.uint8)
+    hole = np.zeros((96, 160), bool)
+    hole[10:86, 20:26] = True  # a 6 px stroke
+    detail = rng.normal(0, 0.08, (96, 160, 1)).astype(np.float32).repeat(3, axis=-1)
+    copied = np.clip(0.5 + detail, 0, 1)
+    structure = np.full((96, 160, 3), 0.4, np.float32)  # 0.1 darker than the copy
+    out = compose(structure, copied, image, hole)
+    stroke = (slice(16, 80), slice(21, 25))
+    moved = (out - copied)[stroke]
+    assert abs(float(moved.mean()) + 0.1) < 0.02  # the structure's level (the low band alone moves it ~0.03)
+    assert float((out - structure)[stroke].std()) > 0.5 * float(detail[stroke].std())  # the copy's detail kept
+    far = compose(np.zeros_like(structure), copied, image, hole)
+    assert float((copied - far)[hole].max()) <= LOW_BAND_CLIP + THIN_CLIP + 1e-5
 
 
 def test_the_coarse_correction_reaches_deep_into_a_large_hole_only() -> None:
