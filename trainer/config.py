@@ -110,6 +110,9 @@ class OptimConfig:
     # "constant", or "cosine": from lr at step 0 down to lr_final at optim.steps (an anneal at the end of a run)
     lr_schedule: str = "constant"
     lr_final: float = 0.0
+    # steps over which the rate rises linearly to the schedule's from lr / warmup_steps: rebuilds Adam's moments
+    # before the full rate, e.g. on a run started from a model file (--init), whose optimiser state is new
+    warmup_steps: int = 0
     betas: list[float] = field(default_factory=lambda: [0.0, 0.9])
     d_lr_ratio: float = 0.1
     batch_size: int = 8
@@ -122,10 +125,11 @@ class OptimConfig:
 
     def lr_at(self, step: int) -> float:
         """The generators' learning rate for the 0-based ``step`` (a function of the step, so resumes agree)."""
+        warm = min(1.0, (step + 1) / self.warmup_steps) if self.warmup_steps > 0 else 1.0
         if self.lr_schedule == "constant":
-            return self.lr
+            return self.lr * warm
         progress = min(max(step / self.steps, 0.0), 1.0)
-        return self.lr_final + (self.lr - self.lr_final) * 0.5 * (1.0 + math.cos(math.pi * progress))
+        return warm * (self.lr_final + (self.lr - self.lr_final) * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
 @dataclass
@@ -441,6 +445,9 @@ def validate(config: TrainConfig, need_data: bool = True) -> TrainConfig:
     if not 0 <= config.optim.lr_final <= config.optim.lr:
         raise ConfigError(f"optim.lr_final: must be between 0 and optim.lr ({config.optim.lr}), "
                           f"got {config.optim.lr_final!r}")
+    if not 0 <= config.optim.warmup_steps < max(config.optim.steps, 1):
+        raise ConfigError(f"optim.warmup_steps: must be 0 (off) or more and fewer than optim.steps "
+                          f"({config.optim.steps}), got {config.optim.warmup_steps!r}")
     if len(config.optim.betas) != 2 or not all(0 <= b < 1 for b in config.optim.betas):
         raise ConfigError(f"optim.betas: expected two numbers in [0, 1), got {config.optim.betas}")
     _positive("optim.d_lr_ratio", config.optim.d_lr_ratio)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from itertools import pairwise
 from pathlib import Path
@@ -144,6 +145,24 @@ def test_cosine_schedule_falls_from_lr_to_lr_final_over_the_run(photos: Path, tm
     assert optim.lr_at(250) == pytest.approx(1e-4)  # past the end (a resume with fewer steps) stays at the floor
     rates = [optim.lr_at(s) for s in range(101)]
     assert all(a >= b for a, b in pairwise(rates))
+
+
+def test_warmup_rises_linearly_to_the_schedule_then_follows_it(photos: Path, tmp_path: Path) -> None:
+    optim = validate(tiny_config(photos, tmp_path / "run", "optim.lr=0.001", "optim.warmup_steps=10",
+                                 "optim.steps=100")).optim
+    assert optim.lr_at(0) == pytest.approx(1e-4)
+    assert optim.lr_at(4) == pytest.approx(5e-4)
+    assert [optim.lr_at(s) for s in (9, 50, 99)] == pytest.approx([1e-3] * 3)
+    cosine = validate(tiny_config(photos, tmp_path / "run2", "optim.lr=0.001", "optim.warmup_steps=10",
+                                  "optim.lr_schedule=cosine", "optim.steps=100")).optim
+    assert cosine.lr_at(4) == pytest.approx(0.5 * 1e-3 * 0.5 * (1 + math.cos(math.pi * 0.04)))
+    assert cosine.lr_at(50) == pytest.approx(5e-4)
+
+
+@pytest.mark.parametrize("bad", ["-1", "100"])
+def test_a_warmup_outside_the_run_is_refused_naming_the_key(photos: Path, tmp_path: Path, bad: str) -> None:
+    with pytest.raises(ConfigError, match=r"optim\.warmup_steps"):
+        validate(tiny_config(photos, tmp_path / "run", f"optim.warmup_steps={bad}", "optim.steps=100"))
 
 
 def test_constant_schedule_keeps_lr(photos: Path, tmp_path: Path) -> None:
