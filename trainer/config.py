@@ -127,9 +127,10 @@ class OptimConfig:
         """The generators' learning rate for the 0-based ``step`` (a function of the step, so resumes agree)."""
         warm = min(1.0, (step + 1) / self.warmup_steps) if self.warmup_steps > 0 else 1.0
         if self.lr_schedule == "constant":
-            return self.lr * warm
+            return warm * self.lr
         progress = min(max(step / self.steps, 0.0), 1.0)
-        return warm * (self.lr_final + (self.lr - self.lr_final) * 0.5 * (1.0 + math.cos(math.pi * progress)))
+        cosine = self.lr_final + (self.lr - self.lr_final) * 0.5 * (1.0 + math.cos(math.pi * progress))
+        return warm * cosine
 
 
 @dataclass

@@ -183,8 +183,7 @@ def local_thickness(hole: np.ndarray, radii: np.ndarray, scale: float = 1.0) -> 
     h, w = hole.shape
     small = hole
     if scale > 1.0:
-        size = (max(1, round(w / scale)), max(1, round(h / scale)))
-        small = cv2.resize(hole.astype(np.float32), size, interpolation=cv2.INTER_AREA) >= 0.5
+        small = cv2.resize(hole.astype(np.float32), _at_scale(h, w, scale), interpolation=cv2.INTER_AREA) >= 0.5
     depth = cv2.distanceTransform(small.astype(np.uint8), cv2.DIST_L2, 3)
     thickness = np.zeros(small.shape, np.float32)
     for radius in radii:  # a disc that covers a pixel holds smaller ones that do too
@@ -213,7 +212,7 @@ def _copy_detail(copied: np.ndarray, hole: np.ndarray, sigma: float, scale: floa
     weight = hole.astype(np.float32)
     h, w = hole.shape
     if scale > 1.0:
-        size = (max(1, round(w / scale)), max(1, round(h / scale)))
+        size = _at_scale(h, w, scale)
         inside = cv2.resize(inside, size, interpolation=cv2.INTER_AREA)
         weight = cv2.resize(weight, size, interpolation=cv2.INTER_AREA)
     mean = cv2.GaussianBlur(inside, (0, 0), sigma) / np.maximum(cv2.GaussianBlur(weight, (0, 0), sigma),
@@ -223,13 +222,18 @@ def _copy_detail(copied: np.ndarray, hole: np.ndarray, sigma: float, scale: floa
     return copied - mean
 
 
+def _at_scale(h: int, w: int, scale: float) -> tuple[int, int]:
+    """The (width, height) of an h x w crop at the structure's working scale, for ``cv2.resize``."""
+    return max(1, round(w / scale)), max(1, round(h / scale))
+
+
 def _coarse_blur(difference: np.ndarray, scale: float) -> np.ndarray:
     """``difference`` blurred by ``COARSE_SIGMA`` px at the structure's scale; computed at that scale (a band this
     coarse loses nothing there, and a 24 MP crop would take seconds at full size)."""
     if scale <= 1.0:
         return cv2.GaussianBlur(difference, (0, 0), COARSE_SIGMA)
     h, w = difference.shape[:2]
-    small = cv2.resize(difference, (max(1, round(w / scale)), max(1, round(h / scale))), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(difference, _at_scale(h, w, scale), interpolation=cv2.INTER_AREA)
     return cv2.resize(cv2.GaussianBlur(small, (0, 0), COARSE_SIGMA), (w, h), interpolation=cv2.INTER_LINEAR)
 
 
